@@ -1,0 +1,81 @@
+//! What both binaries' command lines share: `serve` as the default verb, `migrate`, and
+//! the serve loop itself.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::Endpoint;
+use secrecy::ExposeSecret;
+
+use crate::config::{CommonServeArgs, DatabaseArgs};
+use crate::http::{shutdown_signal, EdgeConfig, Server};
+use crate::state::{AppState, Settings};
+use crate::{db, ratelimit};
+
+/// The process arguments, with `serve` inserted when no verb was given (`public-gateway`
+/// alone, or followed only by serve's flags).
+pub fn args_with_default_verb(verbs: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let first = args.get(1).and_then(|a| a.to_str()).map(str::to_owned);
+    let needs_verb = match first.as_deref() {
+        None => true,
+        Some("-h" | "--help" | "-V" | "--version" | "help") => false,
+        Some(arg) => !verbs.contains(&arg),
+    };
+    if needs_verb {
+        args.insert(1.min(args.len()), "serve".into());
+    }
+    args
+}
+
+/// `migrate`: applies pending migrations to `DATABASE_URL`.
+pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
+    let pool = db::lazy_pool(&args.settings()?)?;
+    db::migrate(&pool).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+/// `serve`: builds the state, binds, and serves `build(state, edge)` until SIGTERM/SIGINT.
+pub async fn serve<E, F>(
+    service: &'static str,
+    common: &CommonServeArgs,
+    settings: Settings,
+    default_listen: SocketAddr,
+    build: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(AppState, EdgeConfig) -> E,
+    E: Endpoint + 'static,
+{
+    let pool = db::lazy_pool(&common.database.settings()?)?;
+    let secret = common.jwt_secret()?;
+    if common.run_migrations {
+        db::migrate(&pool).await?;
+        tracing::info!("migrations applied (RUN_MIGRATIONS=true)");
+    }
+    let state = AppState::new(pool.clone(), secret.expose_secret().as_bytes(), settings);
+    let app = build(state, common.edge());
+    let listen = common.listen(default_listen);
+    let server = Server::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(service, addr = %server.addr(), "listening");
+
+    let janitor = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(err) = ratelimit::purge_expired(&pool).await {
+                tracing::warn!(error = %err, "purging expired rate-limit counters failed");
+            }
+        }
+    });
+    let served = server.run_until_stopped(app, shutdown_signal()).await;
+    janitor.abort();
+    served.context("serving")?;
+    tracing::info!(service, "stopped");
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Configuration: command-line flags that are also environment variables (clap), checked
+//! once at start-up into typed settings. Secrets are wrapped so they never print.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::http::EdgeConfig;
+
+/// Why the process refuses to start. Each message names the variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("DATABASE_URL is not set: give the Postgres URL, e.g. postgres://user:pass@127.0.0.1:5432/halo")]
+    MissingDatabaseUrl,
+    #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
+    BadDatabaseUrl(String),
+    #[error(
+        "AUTH_JWT_SECRET is not set: give at least 32 random bytes, e.g. `openssl rand -base64 48`"
+    )]
+    MissingJwtSecret,
+    #[error("AUTH_JWT_SECRET is too short ({0} bytes): it must be at least 32 bytes, e.g. `openssl rand -base64 48`")]
+    WeakJwtSecret(usize),
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Postgres URL; a unix-socket host such as `?host=/cloudsql/PROJECT:REGION:INSTANCE` works.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most connections this instance opens.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// Longest a request waits for a free connection before failing.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 5)]
+    pub db_acquire_timeout_seconds: u64,
+}
+
+impl DatabaseArgs {
+    pub fn settings(&self) -> Result<DatabaseSettings, ConfigError> {
+        let url = self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .ok_or(ConfigError::MissingDatabaseUrl)?;
+        Ok(DatabaseSettings {
+            url: SecretString::from(url.to_owned()),
+            max_connections: self.db_max_connections.max(1),
+            acquire_timeout: Duration::from_secs(self.db_acquire_timeout_seconds.max(1)),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// Options every `serve` has, whichever service it is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// HS256 key for access tokens (and, derived from it, refresh-token secrets); ≥ 32 bytes.
+    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    pub auth_jwt_secret: Option<String>,
+    /// Listen address (the service's default when unset).
+    #[arg(long, env = "HOST")]
+    pub host: Option<IpAddr>,
+    /// Listen port (the service's default when unset).
+    #[arg(long, env = "PORT")]
+    pub port: Option<u16>,
+    /// Apply pending migrations before serving.
+    #[arg(long, env = "RUN_MIGRATIONS", default_value_t = false, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub run_migrations: bool,
+    /// bcrypt cost for refresh-token hashes.
+    #[arg(long, env = "REFRESH_TOKEN_BCRYPT_COST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub refresh_token_bcrypt_cost: u32,
+    /// Longest a request may run before it is answered 504.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+    /// How many proxies in front of the service append to X-Forwarded-For (Cloud Run: 1;
+    /// 0 trusts only the socket address).
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 1)]
+    pub trusted_proxy_hops: usize,
+    /// Google Cloud project id, used to link log lines to traces.
+    #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
+    pub google_cloud_project: Option<String>,
+}
+
+impl CommonServeArgs {
+    pub fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
+        let secret = self
+            .auth_jwt_secret
+            .as_deref()
+            .ok_or(ConfigError::MissingJwtSecret)?;
+        if secret.len() < 32 {
+            return Err(ConfigError::WeakJwtSecret(secret.len()));
+        }
+        Ok(SecretString::from(secret.to_owned()))
+    }
+
+    pub fn listen(&self, default: SocketAddr) -> SocketAddr {
+        SocketAddr::new(
+            self.host.unwrap_or(default.ip()),
+            self.port.unwrap_or(default.port()),
+        )
+    }
+
+    pub fn edge(&self) -> EdgeConfig {
+        EdgeConfig {
+            request_timeout: Duration::from_secs(self.request_timeout_seconds.max(1)),
+            trusted_proxy_hops: self.trusted_proxy_hops,
+            gcp_project: self.google_cloud_project.clone().filter(|p| !p.is_empty()),
+            ..EdgeConfig::default()
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Middleware wrapped around every route of both services, outermost first:
+//! request id → request log → error mapper → (CORS) → error mapper → body limit and timeout.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poem::http::{header, HeaderValue};
+use poem::middleware::Cors;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Result};
+use tracing::Instrument;
+
+use crate::error::{render_error, ApiError, ErrorCode};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Settings of the edge, fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// Largest request body accepted (bytes); larger → 413.
+    pub body_limit: usize,
+    /// Longest a request may take; longer → 504.
+    pub request_timeout: Duration,
+    /// How many proxies in front of us append to `X-Forwarded-For` (Cloud Run: 1).
+    pub trusted_proxy_hops: usize,
+    /// `GOOGLE_CLOUD_PROJECT`, to write trace ids in the form Cloud Logging links.
+    pub gcp_project: Option<String>,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            trusted_proxy_hops: 1,
+            gcp_project: None,
+        }
+    }
+}
+
+/// Who sent the request, as far as we can trust it. Recorded on sessions and used as
+/// the key of per-IP limits.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// The client of a request that passed through the edge.
+pub fn client_info_of(req: &Request) -> ClientInfo {
+    req.extensions()
+        .get::<ClientInfo>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Wraps `routes` in the shared edge. `cors` is the control center's CORS policy; the
+/// public gateway passes `None`.
+pub fn with_edge<E>(
+    routes: E,
+    config: EdgeConfig,
+    cors: Option<Cors>,
+) -> poem::endpoint::BoxEndpoint<'static>
+where
+    E: Endpoint + 'static,
+{
+    let config = Arc::new(config);
+    let limits = config.clone();
+    let inner = routes
+        .around(move |ep, req| limit_body_and_time(ep, req, limits.clone()))
+        .catch_all_error(render_error);
+    let inner = match cors {
+        Some(cors) => inner.with(cors).catch_all_error(render_error).boxed(),
+        None => inner.boxed(),
+    };
+    inner
+        .around(move |ep, req| log_request(ep, req, config.clone()))
+        .around(request_id)
+        .boxed()
+}
+
+async fn request_id<E: Endpoint>(ep: Arc<E>, mut req: Request) -> Result<Response> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut resp = match ep.call(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) => render_error(err).await,
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(resp)
+}
+
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+async fn log_request<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    config: Arc<EdgeConfig>,
+) -> Result<Response> {
+    let started = Instant::now();
+    let client = ClientInfo {
+        ip: client_ip(&req, config.trusted_proxy_hops),
+        user_agent: header_str(&req, header::USER_AGENT.as_str()).map(str::to_owned),
+    };
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let trace = trace_id(&req).map(|t| match &config.gcp_project {
+        Some(project) => format!("projects/{project}/traces/{t}"),
+        None => t,
+    });
+    let method = req.method().to_string();
+    let url = redacted_url(&req);
+    req.extensions_mut().insert(client.clone());
+
+    let span = match &trace {
+        Some(trace) => tracing::info_span!("request", request_id = %request_id, trace = %trace),
+        None => tracing::info_span!("request", request_id = %request_id),
+    };
+    async move {
+        let resp = match ep.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => render_error(err).await,
+        };
+        let status = resp.status().as_u16();
+        let latency = format!("{:.3}s", started.elapsed().as_secs_f64());
+        let remote_ip = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let user_agent = client.user_agent.unwrap_or_default();
+        macro_rules! log_line {
+            ($level:ident) => {
+                tracing::$level!(
+                    httpRequest.requestMethod = %method,
+                    httpRequest.requestUrl = %url,
+                    httpRequest.status = status,
+                    httpRequest.latency = %latency,
+                    httpRequest.userAgent = %user_agent,
+                    httpRequest.remoteIp = %remote_ip,
+                    "{method} {url} {status}"
+                )
+            };
+        }
+        if status >= 500 {
+            log_line!(warn);
+        } else {
+            log_line!(info);
+        }
+        Ok(resp)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn limit_body_and_time<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    config: Arc<EdgeConfig>,
+) -> Result<Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > config.body_limit as u64) {
+        return Err(too_large(config.body_limit).into());
+    }
+    let timeout = config.request_timeout;
+    let work = async move {
+        // Buffer the body here, bounded, because the JSON extractors read it unbounded.
+        let body = req.take_body();
+        let bytes = body
+            .into_bytes_limit(config.body_limit)
+            .await
+            .map_err(|err| match err {
+                poem::error::ReadBodyError::PayloadTooLarge => too_large(config.body_limit),
+                other => {
+                    ApiError::invalid_request(format!("could not read the request body: {other}"))
+                }
+            })?;
+        req.set_body(bytes);
+        ep.call(req).await.map(IntoResponse::into_response)
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::new(ErrorCode::Timeout, "the request took too long").into()),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body is larger than {} KiB", limit / 1024),
+    )
+}
+
+fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The client address. Behind Cloud Run, Google's front end appends the address it saw
+/// to `X-Forwarded-For`; everything to the left of the entries our own proxies appended
+/// was written by the client and can be forged. So we take the entry `trusted_proxy_hops`
+/// from the right (1 on Cloud Run), and fall back to the socket peer when there is no header.
+fn client_ip(req: &Request, trusted_proxy_hops: usize) -> Option<IpAddr> {
+    if trusted_proxy_hops > 0 {
+        if let Some(xff) = header_str(req, "x-forwarded-for") {
+            let entries: Vec<&str> = xff
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            let index = entries.len().saturating_sub(trusted_proxy_hops);
+            if let Some(ip) = entries.get(index).and_then(|s| s.parse().ok()) {
+                return Some(ip);
+            }
+        }
+    }
+    req.remote_addr().as_socket_addr().map(|addr| addr.ip())
+}
+
+/// Trace id from W3C `traceparent`, else from Google's `X-Cloud-Trace-Context`.
+fn trace_id(req: &Request) -> Option<String> {
+    if let Some(tp) = header_str(req, "traceparent") {
+        let parts: Vec<&str> = tp.split('-').collect();
+        if parts.len() == 4
+            && parts[1].len() == 32
+            && parts[1].bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Some(parts[1].to_ascii_lowercase());
+        }
+    }
+    let ctx = header_str(req, "x-cloud-trace-context")?;
+    let id = ctx.split('/').next()?;
+    (!id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| id.to_owned())
+}
+
+/// Query parameters whose values must never reach a log line.
+const SECRET_PARAMS: &[&str] = &["access_token", "refresh_token", "token", "code", "id_token"];
+
+fn redacted_url(req: &Request) -> String {
+    let path = req.uri().path();
+    let Some(query) = req.uri().query() else {
+        return path.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if SECRET_PARAMS.contains(&name) => format!("{name}=REDACTED"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)], uri: &str) -> Request {
+        let mut builder = Request::builder().uri(uri.parse().expect("uri"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.finish()
+    }
+
+    #[test]
+    fn client_ip_is_the_entry_our_front_end_appended() {
+        let r = req(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7")], "/");
+        assert_eq!(client_ip(&r, 1), Some("203.0.113.7".parse().expect("ip")));
+        assert_eq!(client_ip(&r, 2), Some("6.6.6.6".parse().expect("ip")));
+    }
+
+    #[test]
+    fn trace_id_comes_from_traceparent_or_cloud_trace_context() {
+        let r = req(
+            &[(
+                "traceparent",
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            )],
+            "/",
+        );
+        assert_eq!(
+            trace_id(&r).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        let r = req(
+            &[(
+                "x-cloud-trace-context",
+                "105445aa7843bc8bf206b12000100000/1;o=1",
+            )],
+            "/",
+        );
+        assert_eq!(
+            trace_id(&r).as_deref(),
+            Some("105445aa7843bc8bf206b12000100000")
+        );
+    }
+
+    #[test]
+    fn secret_query_parameters_are_redacted_from_logged_urls() {
+        let r = req(&[], "/api/shared/ws?access_token=eyJ.secret&x=1");
+        assert_eq!(redacted_url(&r), "/api/shared/ws?access_token=REDACTED&x=1");
+    }
+}

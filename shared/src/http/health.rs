@@ -1,0 +1,54 @@
+//! Liveness and readiness answers, the same for both services.
+
+use std::time::Duration;
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+use sqlx::PgPool;
+
+use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
+
+/// The process is up.
+#[derive(Debug, Object)]
+pub struct HealthBody {
+    /// Always `ok`.
+    pub status: String,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// The process is alive (the database is not consulted).
+    #[oai(status = 200)]
+    Ok(Json<HealthBody>),
+}
+
+#[derive(ApiResponse)]
+pub enum ReadyResponse {
+    /// The database answered within a second; the instance can take traffic.
+    #[oai(status = 200)]
+    Ready(Json<HealthBody>),
+    /// The database did not answer within a second.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+pub fn alive() -> HealthResponse {
+    HealthResponse::Ok(Json(HealthBody {
+        status: "ok".into(),
+    }))
+}
+
+pub async fn ready(db: &PgPool) -> ReadyResponse {
+    if crate::db::is_ready(db, Duration::from_secs(1)).await {
+        ReadyResponse::Ready(Json(HealthBody {
+            status: "ok".into(),
+        }))
+    } else {
+        ReadyResponse::Unavailable(Json(ErrorBody {
+            error: ErrorDetail {
+                code: ErrorCode::Unavailable,
+                message: "the database is not answering".into(),
+            },
+        }))
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP edge both services share: request ids, the request log line, client
+//! address, body limit, timeout and the JSON error mapper, plus the listener with
+//! graceful shutdown.
+
+mod edge;
+pub mod health;
+mod server;
+
+pub use edge::{client_info_of, with_edge, ClientInfo, EdgeConfig};
+pub use server::{shutdown_signal, Server};

@@ -1,0 +1,19 @@
+//! Halo Bestie's library: everything both services share. Route handlers in the
+//! services parse input, call one function here, and map its result.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ratelimit;
+pub mod state;
+pub mod telemetry;
+pub mod users;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{ApiError, ErrorCode};
+pub use state::{AppState, Settings};

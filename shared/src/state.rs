@@ -1,0 +1,70 @@
+//! The state every handler shares, built once at start-up.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::auth::tokens::Keys;
+
+/// Everything a request may need beyond its own input: the database pool, the token
+/// keys (built once), and the tunable limits. Cheap to clone (one `Arc`). Per-request
+/// data does not belong here; it travels in the request's extensions.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: PgPool,
+    pub keys: Keys,
+    pub settings: Settings,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, jwt_secret: &[u8], settings: Settings) -> Self {
+        Self(Arc::new(Inner {
+            db,
+            keys: Keys::new(jwt_secret),
+            settings,
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Tunables, with the contract's defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// bcrypt cost for refresh-token hashes (`REFRESH_TOKEN_BCRYPT_COST`).
+    pub refresh_token_bcrypt_cost: u32,
+    /// bcrypt cost for control-center passwords (`PASSWORD_BCRYPT_COST`).
+    pub password_bcrypt_cost: u32,
+    /// `ANON_SIGNINS_PER_IP_PER_HOUR`.
+    pub anon_signins_per_ip_per_hour: u32,
+    /// `LOGIN_FAILURES_PER_EMAIL`, per 15 minutes.
+    pub login_failures_per_email: u32,
+    /// `LOGIN_FAILURES_PER_IP`, per 15 minutes.
+    pub login_failures_per_ip: u32,
+    /// `COOKIE_SECURE`: false only for plain-HTTP local development.
+    pub cookie_secure: bool,
+    /// `CC_ALLOWED_ORIGINS`: origins of the control-center SPA (CORS with credentials).
+    pub cc_allowed_origins: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            refresh_token_bcrypt_cost: 10,
+            password_bcrypt_cost: 12,
+            anon_signins_per_ip_per_hour: 30,
+            login_failures_per_email: 5,
+            login_failures_per_ip: 20,
+            cookie_secure: true,
+            cc_allowed_origins: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Test support for the services' integration tests: a fresh, migrated database per
+//! test, copied from a template database that is migrated once per set of migrations.
+//!
+//! The server is `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! the role needs CREATEDB. Test databases are named `halo_test_*`; the test script
+//! drops leftovers before each run.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+use crate::db::MIGRATOR;
+
+static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+/// The server tests create their databases on.
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn options_for(database: &str) -> PgConnectOptions {
+    PgConnectOptions::from_str(&server_url())
+        .expect("DATABASE_URL must be a Postgres URL")
+        .database(database)
+        .log_statements(tracing::log::LevelFilter::Trace)
+}
+
+/// A database of its own for one test.
+#[derive(Clone)]
+pub struct TestDb {
+    pub name: String,
+    pub pool: PgPool,
+    pub options: PgConnectOptions,
+}
+
+impl TestDb {
+    /// The database's URL, for running the binaries against it.
+    pub fn url(&self) -> String {
+        let server = server_url();
+        let (base, query) = server
+            .split_once('?')
+            .map_or((server.as_str(), ""), |(b, q)| (b, q));
+        let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+        if query.is_empty() {
+            format!("{base}/{}", self.name)
+        } else {
+            format!("{base}/{}?{query}", self.name)
+        }
+    }
+
+    /// A second, independent pool on the same database (a second app instance).
+    pub fn another_pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(5)
+            .connect_lazy_with(self.options.clone())
+    }
+}
+
+/// Creates a fresh database with every migration applied.
+pub async fn fresh_database() -> TestDb {
+    let template = TEMPLATE.get_or_init(migrated_template).await;
+    let name = format!("halo_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&options_for("postgres"))
+        .await
+        .expect("connect to the test server");
+    sqlx::query(&format!(
+        r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#
+    ))
+    .execute(&mut admin)
+    .await
+    .expect("create test database");
+    let _ = admin.close().await;
+    let options = options_for(&name);
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .connect_lazy_with(options.clone());
+    TestDb {
+        name,
+        pool,
+        options,
+    }
+}
+
+/// `halo_tmpl_<hash of the migrations>`, created and migrated once across all test
+/// processes (an advisory lock keeps concurrent runs from racing).
+async fn migrated_template() -> String {
+    let checksums: Vec<u8> = MIGRATOR.iter().flat_map(|m| m.checksum.to_vec()).collect();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &checksums);
+    let hash: String = digest.as_ref()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = format!("halo_tmpl_{hash}");
+
+    let mut admin = PgConnection::connect_with(&options_for("postgres"))
+        .await
+        .expect("connect to the test server");
+    sqlx::query("SELECT pg_advisory_lock(727274)")
+        .execute(&mut admin)
+        .await
+        .expect("lock");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("look up template");
+    if !exists {
+        let building = format!("{name}_building");
+        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{building}""#))
+            .execute(&mut admin)
+            .await
+            .expect("drop");
+        sqlx::query(&format!(r#"CREATE DATABASE "{building}""#))
+            .execute(&mut admin)
+            .await
+            .expect("create template");
+        let mut conn = PgConnection::connect_with(&options_for(&building))
+            .await
+            .expect("connect to template");
+        MIGRATOR.run(&mut conn).await.expect("migrate template");
+        conn.close().await.expect("close template connection");
+        sqlx::query(&format!(
+            r#"ALTER DATABASE "{building}" RENAME TO "{name}""#
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("publish template");
+    }
+    sqlx::query("SELECT pg_advisory_unlock(727274)")
+        .execute(&mut admin)
+        .await
+        .expect("unlock");
+    let _ = admin.close().await;
+    name
+}
+
+/// Settings for tests: the contract's defaults with the cheapest bcrypt cost.
+pub fn settings() -> crate::Settings {
+    crate::Settings {
+        refresh_token_bcrypt_cost: 4,
+        password_bcrypt_cost: 4,
+        ..crate::Settings::default()
+    }
+}
+
+/// The JWT secret tests sign with.
+pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+/// What an endpoint answered: status, headers and the JSON body (`Null` when empty).
+pub struct Reply {
+    pub status: poem::http::StatusCode,
+    pub headers: poem::http::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// The contract's `error.code`, or a marker when the body has none.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+
+    /// A string field of the body; panics with the body when it is missing.
+    pub fn str(&self, field: &str) -> String {
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {field} in {}", self.body))
+            .to_owned()
+    }
+}
+
+/// Sends a request built on a `TestClient` and collects the reply.
+pub async fn send<E: poem::Endpoint>(req: poem::test::TestRequestBuilder<'_, E>) -> Reply {
+    let resp = req.send().await.0;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().into_bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("JSON body")
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
