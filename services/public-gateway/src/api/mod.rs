@@ -1,0 +1,26 @@
+//! The public gateway's operations, grouped by tag.
+
+mod health;
+mod me;
+mod schemas;
+mod session;
+
+use poem_openapi::Tags;
+
+pub type Api = (health::HealthApi, session::SessionApi, me::MeApi);
+
+pub fn api() -> Api {
+    (health::HealthApi, session::SessionApi, me::MeApi)
+}
+
+#[derive(Tags)]
+pub enum Tag {
+    /// Liveness and readiness probes for the platform.
+    Health,
+    /// Sign-in, token refresh, logout and the current session, for both apps.
+    Auth,
+    /// The client (customer) app.
+    Client,
+    /// The mitra (partner) app.
+    Mitra,
+}

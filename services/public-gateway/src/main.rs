@@ -1,0 +1,80 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use halo_shared::cli;
+use halo_shared::config::{CommonServeArgs, DatabaseArgs};
+use halo_shared::telemetry::{self, LogFormat};
+use halo_shared::Settings;
+
+/// Halo Bestie public gateway: the client and mitra apps' API.
+#[derive(Parser)]
+#[command(name = "public-gateway", version)]
+struct Cli {
+    /// `json` (Cloud Logging) or `pretty`.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "json",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+    /// Apply migrations to DATABASE_URL, then exit.
+    Migrate(DatabaseArgs),
+    /// Print this service's OpenAPI document as JSON.
+    Openapi,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: CommonServeArgs,
+    /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
+    #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = 30)]
+    anon_signins_per_ip_per_hour: u32,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse_from(cli::args_with_default_verb(&[
+        "serve", "migrate", "openapi",
+    ]));
+    telemetry::init(cli.log_format);
+    let result = match cli.command {
+        Command::Openapi => {
+            println!("{}", public_gateway::openapi().spec());
+            Ok(())
+        }
+        Command::Migrate(db) => cli::migrate(&db).await,
+        Command::Serve(args) => {
+            let settings = Settings {
+                refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
+                anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
+                ..Settings::default()
+            };
+            cli::serve(
+                "public-gateway",
+                &args.common,
+                settings,
+                public_gateway::DEFAULT_LISTEN,
+                public_gateway::app,
+            )
+            .await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The public gateway's integration tests: the real app against a fresh real database
+//! per test.
+
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod edge;
+mod forged_tokens;
+mod sessions;
+mod startup;

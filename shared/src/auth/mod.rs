@@ -1,0 +1,84 @@
+//! Authentication: access tokens, sessions with rotated refresh tokens, the request
+//! authentication schemes, and bcrypt run off the async executor.
+
+pub mod anonymous;
+pub mod hashing;
+pub mod scheme;
+pub mod sessions;
+pub mod staff;
+pub mod tokens;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::ratelimit::Outcome;
+
+/// Everything that can go wrong while signing in, refreshing or authenticating.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the access token is invalid")]
+    InvalidToken,
+    #[error("the access token has expired")]
+    TokenExpired,
+    #[error("this route is not for this kind of user")]
+    Forbidden,
+    #[error("the refresh token is invalid")]
+    InvalidRefreshToken,
+    #[error("the refresh token was already used; the session is revoked")]
+    RefreshTokenReused,
+    #[error("the session has been revoked")]
+    SessionRevoked,
+    #[error("the session has expired; sign in again")]
+    SessionExpired,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("too many attempts")]
+    RateLimited { retry_after_secs: u64 },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl AuthError {
+    /// Turns a limiter verdict into `Ok` or `RateLimited`.
+    pub fn check(outcome: Outcome) -> Result<(), AuthError> {
+        match outcome {
+            Outcome::Allowed => Ok(()),
+            Outcome::Limited { retry_after_secs } => {
+                Err(AuthError::RateLimited { retry_after_secs })
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for AuthError {
+    fn from(err: sqlx::Error) -> Self {
+        AuthError::Unexpected(err.into())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        let code = match &err {
+            AuthError::InvalidToken => ErrorCode::InvalidToken,
+            AuthError::TokenExpired => ErrorCode::TokenExpired,
+            AuthError::Forbidden => ErrorCode::Forbidden,
+            AuthError::InvalidRefreshToken => ErrorCode::InvalidRefreshToken,
+            AuthError::RefreshTokenReused => ErrorCode::RefreshTokenReused,
+            AuthError::SessionRevoked => ErrorCode::SessionRevoked,
+            AuthError::SessionExpired => ErrorCode::SessionExpired,
+            AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            AuthError::AccountDisabled => ErrorCode::AccountDisabled,
+            AuthError::RateLimited { retry_after_secs } => {
+                return ApiError::rate_limited(*retry_after_secs)
+            }
+            AuthError::Unexpected(cause) => return ApiError::internal(cause),
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<AuthError> for poem::Error {
+    fn from(err: AuthError) -> Self {
+        ApiError::from(err).into()
+    }
+}
