@@ -1,0 +1,191 @@
+use halo_shared::auth::scheme::StaffAuth;
+use halo_shared::auth::sessions::{self, Issued, RevokeReason, REFRESH_TOKEN_TTL_SECS};
+use halo_shared::auth::{staff as staff_auth, AuthError};
+use halo_shared::http::client_info_of;
+use halo_shared::users::staff::{self, Staff};
+use halo_shared::{ApiError, AppState, ErrorCode};
+use poem::web::Data;
+use poem::Request;
+use poem_openapi::param::Cookie;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+
+pub const REFRESH_COOKIE: &str = "cc_refresh_token";
+
+pub struct StaffAuthApi;
+
+#[derive(Debug, Object)]
+pub struct LoginRequest {
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub password: String,
+}
+
+/// A staff user.
+#[derive(Debug, Object)]
+pub struct StaffUser {
+    pub id: Uuid,
+    pub email: String,
+    /// `admin` or `agent`.
+    pub role: String,
+    #[oai(nullable)]
+    pub display_name: Option<String>,
+}
+
+/// An access token for the control center. The refresh token travels only in the cookie.
+#[derive(Debug, Object)]
+pub struct StaffToken {
+    /// JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires (3600).
+    pub expires_in: i64,
+    pub user: StaffUser,
+}
+
+#[derive(ApiResponse)]
+pub enum StaffTokenResponse {
+    /// Signed in; `Set-Cookie` carries the (rotated) refresh token.
+    #[oai(status = 200)]
+    Ok(Json<StaffToken>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutResponse {
+    /// The session is revoked and the refresh cookie cleared.
+    #[oai(status = 204)]
+    LoggedOut(#[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum MeResponse {
+    #[oai(status = 200)]
+    Ok(Json<StaffUser>),
+}
+
+impl From<Staff> for StaffUser {
+    fn from(s: Staff) -> Self {
+        Self {
+            id: s.id,
+            email: s.email,
+            role: s.role,
+            display_name: s.display_name,
+        }
+    }
+}
+
+fn cookie(value: &str, max_age: i64, secure: bool) -> String {
+    let secure = if secure { " Secure;" } else { "" };
+    format!("{REFRESH_COOKIE}={value}; HttpOnly;{secure} SameSite=Strict; Path=/internal/auth; Max-Age={max_age}")
+}
+
+fn signed_in(state: &AppState, issued: Issued, user: Staff) -> StaffTokenResponse {
+    let set_cookie = cookie(
+        &issued.refresh_token,
+        REFRESH_TOKEN_TTL_SECS,
+        state.settings.cookie_secure,
+    );
+    let expires_in = (issued.access_expires_at - chrono::Utc::now().timestamp()).max(0);
+    let body = StaffToken {
+        access_token: issued.access_token,
+        token_type: "Bearer".into(),
+        expires_in,
+        user: user.into(),
+    };
+    StaffTokenResponse::Ok(Json(body), set_cookie)
+}
+
+/// The cookie-authenticated refresh accepts no cross-site request: when the browser
+/// names an `Origin`, it must be one of the control center's.
+fn same_site_or_allowed(req: &Request, state: &AppState) -> Result<(), ApiError> {
+    match req
+        .headers()
+        .get("origin")
+        .map(|o| o.to_str().unwrap_or_default())
+    {
+        Some(origin)
+            if !state
+                .settings
+                .cc_allowed_origins
+                .iter()
+                .any(|a| a == origin) =>
+        {
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "cross-site refresh refused",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[OpenApi(tag = "Tag::Auth")]
+impl StaffAuthApi {
+    /// Staff login (public). Wrong email and wrong password get the same 401
+    /// `invalid_credentials`; repeated failures per email or client IP get 429
+    /// `rate_limited`; a disabled user gets 403 `account_disabled`.
+    #[oai(path = "/internal/auth/login", method = "post")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<LoginRequest>,
+    ) -> Result<StaffTokenResponse, ApiError> {
+        let (issued, user) =
+            staff_auth::login(&state, &body.email, &body.password, &client_info_of(req)).await?;
+        Ok(signed_in(&state, issued, user))
+    }
+
+    /// Refresh (public, cookie-authenticated): rotates the `cc_refresh_token` cookie and
+    /// returns a new access token. Same grace and reuse rules as the mobile refresh.
+    /// Requests from an origin other than the control center's are refused (403).
+    #[oai(path = "/internal/auth/refresh", method = "post")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        #[oai(name = "cc_refresh_token")] token: Cookie<Option<String>>,
+    ) -> Result<StaffTokenResponse, ApiError> {
+        same_site_or_allowed(req, &state)?;
+        let token = token.0.ok_or(AuthError::InvalidRefreshToken)?;
+        let (issued, user) = staff_auth::refresh(&state, &token).await?;
+        Ok(signed_in(&state, issued, user))
+    }
+
+    /// Logout: revokes the session and clears the refresh cookie.
+    #[oai(path = "/internal/auth/logout", method = "post")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+    ) -> Result<LogoutResponse, ApiError> {
+        sessions::revoke(
+            &state.db,
+            auth.0.sub,
+            auth.0.session_id,
+            RevokeReason::Logout,
+        )
+        .await
+        .map_err(AuthError::from)?;
+        Ok(LogoutResponse::LoggedOut(cookie(
+            "",
+            0,
+            state.settings.cookie_secure,
+        )))
+    }
+
+    /// The signed-in staff user.
+    #[oai(path = "/internal/auth/me", method = "get")]
+    async fn me(&self, state: Data<&AppState>, auth: StaffAuth) -> Result<MeResponse, ApiError> {
+        let user = staff::get(&state.db, auth.0.sub)
+            .await
+            .map_err(AuthError::from)?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "this account no longer exists"))?;
+        Ok(MeResponse::Ok(Json(user.into())))
+    }
+}

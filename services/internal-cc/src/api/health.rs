@@ -1,0 +1,23 @@
+use halo_shared::http::health::{self, HealthResponse, ReadyResponse};
+use halo_shared::AppState;
+use poem::web::Data;
+use poem_openapi::OpenApi;
+
+use super::Tag;
+
+pub struct HealthApi;
+
+#[OpenApi(tag = "Tag::Health")]
+impl HealthApi {
+    /// Liveness: the process is up. Never touches the database.
+    #[oai(path = "/internal/healthz", method = "get")]
+    async fn healthz(&self) -> HealthResponse {
+        health::alive()
+    }
+
+    /// Readiness: the database answers within a second (else 503).
+    #[oai(path = "/internal/readyz", method = "get")]
+    async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
+        health::ready(&state.db).await
+    }
+}

@@ -1,0 +1,72 @@
+//! The control-center service (`/internal/...`): staff sign-in and, as they come, the
+//! tools staff run the business with. Reachable only inside the VPC.
+
+pub mod api;
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use halo_shared::http::{with_edge, EdgeConfig};
+use halo_shared::AppState;
+use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
+use poem::middleware::{CookieJarManager, Cors};
+use poem::{EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+/// Loopback unless `HOST` says otherwise: on Cloud Run the platform's internal ingress
+/// is the fence, elsewhere the bind address is.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 3001);
+
+/// The operations anyone inside the VPC may call without a bearer token.
+pub const PUBLIC_OPERATIONS: &[&str] = &[
+    "GET /internal/healthz",
+    "GET /internal/readyz",
+    "POST /internal/auth/login",
+    "POST /internal/auth/refresh",
+];
+
+pub fn openapi() -> OpenApiService<api::Api, ()> {
+    OpenApiService::new(
+        api::api(),
+        "Halo Bestie control center",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(include_str!("../openapi-description.md"))
+}
+
+/// CORS for the control-center SPA: credentials, and only for the listed origins. With
+/// no origins listed there is no CORS policy at all, so no origin is granted anything.
+fn cors(origins: &[String]) -> Option<Cors> {
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        Cors::new()
+            .allow_origins(origins.iter().map(String::as_str))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers(["authorization", "content-type", "x-request-id"])
+            .expose_headers(["x-request-id", "retry-after"])
+            .max_age(600),
+    )
+}
+
+/// The whole service as `serve` runs it.
+pub fn app(state: AppState, edge: EdgeConfig) -> BoxEndpoint<'static> {
+    let service = openapi();
+    let cors = cors(&state.settings.cc_allowed_origins);
+    let routes = Route::new()
+        .at("/internal/openapi.json", service.spec_endpoint())
+        .nest("/internal/docs", service.swagger_ui())
+        .nest("/", service)
+        .with(CookieJarManager::new())
+        .data(state);
+    with_edge(routes, edge, cors)
+}

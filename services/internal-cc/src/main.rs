@@ -1,0 +1,165 @@
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use halo_shared::cli;
+use halo_shared::config::{CommonServeArgs, DatabaseArgs};
+use halo_shared::telemetry::{self, LogFormat};
+use halo_shared::users::staff::{self, Role};
+use halo_shared::{db, Settings};
+
+/// Halo Bestie control-center service (`/internal/...`).
+#[derive(Parser)]
+#[command(name = "internal-cc", version)]
+struct Cli {
+    /// `json` (Cloud Logging) or `pretty`.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "json",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+    /// Apply migrations to DATABASE_URL, then exit.
+    Migrate(DatabaseArgs),
+    /// Print this service's OpenAPI document as JSON.
+    Openapi,
+    /// Create a staff user; the password comes from CC_USER_PASSWORD or, if unset, stdin.
+    CreateCcUser(CreateCcUserArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: CommonServeArgs,
+    #[command(flatten)]
+    password: PasswordArgs,
+    /// Failed logins allowed per email per 15 minutes (0: no limit).
+    #[arg(long, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = 5)]
+    login_failures_per_email: u32,
+    /// Failed logins allowed per client IP per 15 minutes (0: no limit).
+    #[arg(long, env = "LOGIN_FAILURES_PER_IP", default_value_t = 20)]
+    login_failures_per_ip: u32,
+    /// Comma-separated origins of the control-center SPA (CORS with credentials).
+    #[arg(
+        long,
+        env = "CC_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    cc_allowed_origins: Vec<String>,
+    /// Mark the refresh cookie `Secure`; false only for plain-HTTP local development.
+    #[arg(long, env = "COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    cookie_secure: bool,
+}
+
+#[derive(clap::Args)]
+struct PasswordArgs {
+    /// bcrypt cost for staff passwords.
+    #[arg(long, env = "PASSWORD_BCRYPT_COST", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(4..=31))]
+    password_bcrypt_cost: u32,
+}
+
+#[derive(clap::Args)]
+struct CreateCcUserArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    password: PasswordArgs,
+    #[arg(long)]
+    email: String,
+    #[arg(long, value_enum)]
+    role: Role,
+    #[arg(long)]
+    display_name: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let verbs = ["serve", "migrate", "openapi", "create-cc-user"];
+    let cli = Cli::parse_from(cli::args_with_default_verb(&verbs));
+    telemetry::init(cli.log_format);
+    let result = match cli.command {
+        Command::Openapi => {
+            println!("{}", internal_cc::openapi().spec());
+            Ok(())
+        }
+        Command::Migrate(db) => cli::migrate(&db).await,
+        Command::CreateCcUser(args) => create_cc_user(args).await,
+        Command::Serve(args) => {
+            let settings = Settings {
+                refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
+                password_bcrypt_cost: args.password.password_bcrypt_cost,
+                login_failures_per_email: args.login_failures_per_email,
+                login_failures_per_ip: args.login_failures_per_ip,
+                cc_allowed_origins: args
+                    .cc_allowed_origins
+                    .into_iter()
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+                cookie_secure: args.cookie_secure,
+                ..Settings::default()
+            };
+            let build = |state: halo_shared::AppState, edge| {
+                // Hash the unknown-email dummy now, not during the first login.
+                let warm = state.clone();
+                tokio::spawn(async move { halo_shared::auth::staff::warm_up(&warm).await });
+                internal_cc::app(state, edge)
+            };
+            cli::serve(
+                "internal-cc",
+                &args.common,
+                settings,
+                internal_cc::DEFAULT_LISTEN,
+                build,
+            )
+            .await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn create_cc_user(args: CreateCcUserArgs) -> anyhow::Result<()> {
+    let password = match std::env::var("CC_USER_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let pool = db::lazy_pool(&args.database.settings()?)?;
+    let id = staff::create(
+        &pool,
+        &args.email,
+        args.role,
+        args.display_name.as_deref(),
+        &password,
+        args.password.password_bcrypt_cost,
+    )
+    .await?;
+    println!("{id}");
+    Ok(())
+}

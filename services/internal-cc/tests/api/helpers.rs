@@ -1,0 +1,97 @@
+use halo_shared::http::EdgeConfig;
+use halo_shared::testing::{self, TestDb};
+pub use halo_shared::testing::{send, Reply};
+use halo_shared::users::staff::{self, Role};
+use halo_shared::{AppState, Settings};
+use poem::endpoint::BoxEndpoint;
+use poem::test::TestClient;
+use serde_json::json;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const SPA: &str = "https://cc.halobestie.test";
+
+pub struct TestApp {
+    pub client: TestClient<BoxEndpoint<'static>>,
+    pub state: AppState,
+    pub db: TestDb,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Settings {
+        cc_allowed_origins: vec![SPA.into()],
+        ..testing::settings()
+    })
+    .await
+}
+
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    let db = testing::fresh_database().await;
+    let state = AppState::new(db.another_pool(), testing::JWT_SECRET, settings);
+    let client = TestClient::new(internal_cc::app(state.clone(), EdgeConfig::default()));
+    TestApp { client, state, db }
+}
+
+/// The value of the `cc_refresh_token` cookie in a reply's `Set-Cookie`.
+pub fn refresh_cookie(reply: &Reply) -> String {
+    let header = reply.headers["set-cookie"].to_str().expect("ascii");
+    let (pair, _) = header.split_once(';').expect("attributes");
+    pair.strip_prefix("cc_refresh_token=")
+        .expect("cookie name")
+        .to_owned()
+}
+
+impl TestApp {
+    pub async fn create_staff(&self, email: &str, role: Role) -> Uuid {
+        staff::create(
+            &self.db.pool,
+            email,
+            role,
+            Some("Staff Member"),
+            PASSWORD,
+            4,
+        )
+        .await
+        .expect("create staff")
+    }
+
+    pub async fn login_from(&self, email: &str, password: &str, ip: &str) -> Reply {
+        send(
+            self.client
+                .post("/internal/auth/login")
+                .header("x-forwarded-for", ip)
+                .body_json(&json!({ "email": email, "password": password })),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.login_from(email, password, "10.9.8.7").await
+    }
+
+    pub async fn refresh_with_cookie(&self, token: &str) -> Reply {
+        send(
+            self.client
+                .post("/internal/auth/refresh")
+                .header("cookie", format!("cc_refresh_token={token}")),
+        )
+        .await
+    }
+
+    pub async fn get_with(&self, path: &str, access_token: &str) -> Reply {
+        send(
+            self.client
+                .get(path)
+                .header("authorization", format!("Bearer {access_token}")),
+        )
+        .await
+    }
+
+    pub async fn session_revoked_reason(&self, user_id: Uuid) -> Option<String> {
+        sqlx::query_scalar("SELECT revoked_reason FROM auth_sessions WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1")
+            .bind(user_id)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("session row")
+    }
+}

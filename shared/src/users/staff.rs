@@ -1,0 +1,147 @@
+//! Control-center users (staff). Emails are stored lower-cased and unique.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::auth::hashing;
+
+/// Staff passwords are at least this long.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Staff {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub display_name: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A staff user with the password hash, for login only.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Credentials {
+    #[sqlx(flatten)]
+    pub staff: Staff,
+    pub password_hash: String,
+}
+
+/// The two staff roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+const COLUMNS: &str = "id, email, role, display_name, disabled_at, created_at";
+
+pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Staff>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM cc_users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn credentials_by_email(db: &PgPool, email: &str) -> sqlx::Result<Option<Credentials>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, password_hash FROM cc_users WHERE lower(email) = $1"
+    ))
+    .bind(normalize_email(email))
+    .fetch_optional(db)
+    .await
+}
+
+/// Why a staff user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("{0:?} is not an email address")]
+    InvalidEmail(String),
+    #[error("the password must be at least {MIN_PASSWORD_CHARS} characters")]
+    PasswordTooShort,
+    #[error("a control-center user with email {0} already exists")]
+    DuplicateEmail(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Creates a staff user; returns its id.
+pub async fn create(
+    db: &PgPool,
+    email: &str,
+    role: Role,
+    display_name: Option<&str>,
+    password: &str,
+    bcrypt_cost: u32,
+) -> Result<Uuid, CreateError> {
+    let email = normalize_email(email);
+    let plausible = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    if !plausible {
+        return Err(CreateError::InvalidEmail(email));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(CreateError::PasswordTooShort);
+    }
+    let hash = hashing::hash(password.to_owned(), bcrypt_cost).await?;
+    let id = Uuid::new_v4();
+    let inserted = sqlx::query(
+        "INSERT INTO cc_users (id, email, password_hash, role, display_name) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(&email)
+    .bind(&hash)
+    .bind(role.as_str())
+    .bind(display_name.map(str::trim).filter(|n| !n.is_empty()))
+    .execute(db)
+    .await;
+    match inserted {
+        Ok(_) => Ok(id),
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("cc_users_email_key") => {
+            Err(CreateError::DuplicateEmail(email))
+        }
+        Err(e) => Err(CreateError::Unexpected(
+            anyhow::Error::new(e).context("inserting cc user"),
+        )),
+    }
+}
+
+/// Switches a staff user off or on. Disabling also ends every session the user has.
+pub async fn set_disabled(db: &PgPool, id: Uuid, disabled: bool) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE cc_users SET disabled_at = CASE WHEN $2 THEN now() END, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(disabled)
+        .execute(&mut *tx)
+        .await
+        .context("updating cc user")?;
+    if disabled {
+        sqlx::query(
+            "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'disabled'
+             WHERE user_type = 'cc_user' AND user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .context("revoking sessions of a disabled cc user")?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
