@@ -59,9 +59,7 @@ where
     let state = AppState::new(pool.clone(), secret.expose_secret().as_bytes(), settings);
     let app = build(state, common.edge());
     let listen = common.listen(default_listen);
-    let server = Server::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
+    let server = Server::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(service, addr = %server.addr(), "listening");
 
     let janitor = tokio::spawn(async move {

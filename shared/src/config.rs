@@ -7,6 +7,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::http::EdgeConfig;
+use crate::otp::provider::ProviderConfig;
+use crate::otp::OtpSettings;
 
 /// Why the process refuses to start. Each message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
@@ -15,12 +17,12 @@ pub enum ConfigError {
     MissingDatabaseUrl,
     #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
     BadDatabaseUrl(String),
-    #[error(
-        "AUTH_JWT_SECRET is not set: give at least 32 random bytes, e.g. `openssl rand -base64 48`"
-    )]
+    #[error("AUTH_JWT_SECRET is not set: give at least 32 random bytes, e.g. `openssl rand -base64 48`")]
     MissingJwtSecret,
     #[error("AUTH_JWT_SECRET is too short ({0} bytes): it must be at least 32 bytes, e.g. `openssl rand -base64 48`")]
     WeakJwtSecret(usize),
+    #[error("OTP_HTTP_URL is not set: OTP_PROVIDER=http needs the SMS gateway's URL")]
+    MissingOtpUrl,
 }
 
 /// Where the database is.
@@ -39,11 +41,8 @@ pub struct DatabaseArgs {
 
 impl DatabaseArgs {
     pub fn settings(&self) -> Result<DatabaseSettings, ConfigError> {
-        let url = self
-            .database_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-            .ok_or(ConfigError::MissingDatabaseUrl)?;
+        let url =
+            self.database_url.as_deref().filter(|u| !u.trim().is_empty()).ok_or(ConfigError::MissingDatabaseUrl)?;
         Ok(DatabaseSettings {
             url: SecretString::from(url.to_owned()),
             max_connections: self.db_max_connections.max(1),
@@ -95,10 +94,7 @@ pub struct CommonServeArgs {
 
 impl CommonServeArgs {
     pub fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
-        let secret = self
-            .auth_jwt_secret
-            .as_deref()
-            .ok_or(ConfigError::MissingJwtSecret)?;
+        let secret = self.auth_jwt_secret.as_deref().ok_or(ConfigError::MissingJwtSecret)?;
         if secret.len() < 32 {
             return Err(ConfigError::WeakJwtSecret(secret.len()));
         }
@@ -106,10 +102,7 @@ impl CommonServeArgs {
     }
 
     pub fn listen(&self, default: SocketAddr) -> SocketAddr {
-        SocketAddr::new(
-            self.host.unwrap_or(default.ip()),
-            self.port.unwrap_or(default.port()),
-        )
+        SocketAddr::new(self.host.unwrap_or(default.ip()), self.port.unwrap_or(default.port()))
     }
 
     pub fn edge(&self) -> EdgeConfig {
@@ -119,5 +112,64 @@ impl CommonServeArgs {
             gcp_project: self.google_cloud_project.clone().filter(|p| !p.is_empty()),
             ..EdgeConfig::default()
         }
+    }
+}
+
+/// Which OTP provider sends the codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OtpProviderKind {
+    /// Log the code (`[OTP STUB] phone=… code=…`); never in production.
+    Stub,
+    /// POST to a JSON SMS gateway at `OTP_HTTP_URL`.
+    Http,
+}
+
+/// Phone sign-in options (public gateway).
+#[derive(Debug, Clone, clap::Args)]
+pub struct OtpArgs {
+    /// `stub` logs codes instead of sending them.
+    #[arg(long, env = "OTP_PROVIDER", value_enum, default_value = "stub")]
+    pub otp_provider: OtpProviderKind,
+    /// With `OTP_PROVIDER=http`: the gateway's URL.
+    #[arg(long, env = "OTP_HTTP_URL")]
+    pub otp_http_url: Option<String>,
+    /// With `OTP_PROVIDER=http`: bearer token for the gateway.
+    #[arg(long, env = "OTP_HTTP_TOKEN", hide_env_values = true)]
+    pub otp_http_token: Option<String>,
+    /// Seconds a code stays valid.
+    #[arg(long, env = "OTP_TTL_SECONDS", default_value_t = 300)]
+    pub otp_ttl_seconds: u32,
+    /// Seconds before another code may be sent to the same number.
+    #[arg(long, env = "OTP_RESEND_SECONDS", default_value_t = 60)]
+    pub otp_resend_seconds: u32,
+    /// Wrong tries per code before it is dead.
+    #[arg(long, env = "OTP_MAX_ATTEMPTS", default_value_t = 5)]
+    pub otp_max_attempts: u32,
+    #[arg(long, env = "OTP_SENDS_PER_PHONE_PER_HOUR", default_value_t = 5)]
+    pub otp_sends_per_phone_per_hour: u32,
+    #[arg(long, env = "OTP_SENDS_PER_PHONE_PER_DAY", default_value_t = 10)]
+    pub otp_sends_per_phone_per_day: u32,
+    #[arg(long, env = "OTP_SENDS_PER_IP_PER_HOUR", default_value_t = 20)]
+    pub otp_sends_per_ip_per_hour: u32,
+}
+
+impl OtpArgs {
+    pub fn settings(&self) -> Result<OtpSettings, ConfigError> {
+        let provider = match self.otp_provider {
+            OtpProviderKind::Stub => ProviderConfig::Stub,
+            OtpProviderKind::Http => ProviderConfig::Http {
+                url: self.otp_http_url.clone().filter(|u| !u.is_empty()).ok_or(ConfigError::MissingOtpUrl)?,
+                token: self.otp_http_token.clone().map(SecretString::from),
+            },
+        };
+        Ok(OtpSettings {
+            ttl_secs: self.otp_ttl_seconds.max(1),
+            resend_secs: self.otp_resend_seconds,
+            max_attempts: self.otp_max_attempts.max(1),
+            sends_per_phone_per_hour: self.otp_sends_per_phone_per_hour,
+            sends_per_phone_per_day: self.otp_sends_per_phone_per_day,
+            sends_per_ip_per_hour: self.otp_sends_per_ip_per_hour,
+            provider,
+        })
     }
 }

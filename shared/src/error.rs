@@ -68,9 +68,10 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             InvalidRequest => StatusCode::BAD_REQUEST,
-            InvalidToken | TokenExpired | InvalidRefreshToken | RefreshTokenReused
-            | SessionRevoked | SessionExpired | InvalidCredentials | InvalidOtp | OtpExpired
-            | InvalidIdToken => StatusCode::UNAUTHORIZED,
+            InvalidToken | TokenExpired | InvalidRefreshToken | RefreshTokenReused | SessionRevoked
+            | SessionExpired | InvalidCredentials | InvalidOtp | OtpExpired | InvalidIdToken => {
+                StatusCode::UNAUTHORIZED
+            }
             Forbidden | AccountDisabled => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -79,9 +80,7 @@ impl ErrorCode {
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable | ProviderNotConfigured | ProviderUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Unavailable | ProviderNotConfigured | ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -113,11 +112,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
+        Self { code, message: message.into(), retry_after: None }
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
@@ -145,12 +140,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message,
-            },
-        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
         let mut resp = Response::builder()
             .status(self.code.status())
             .content_type("application/json; charset=utf-8")
@@ -174,18 +164,9 @@ impl poem::error::ResponseError for ApiError {
 
 /// The error responses documented on every operation.
 const DOCUMENTED: &[(u16, &str)] = &[
-    (
-        400,
-        "invalid_request: the body or a parameter is malformed or fails validation",
-    ),
-    (
-        401,
-        "invalid_token, token_expired, or an operation-specific authentication failure",
-    ),
-    (
-        403,
-        "forbidden: the token's user type or role may not use this route",
-    ),
+    (400, "invalid_request: the body or a parameter is malformed or fails validation"),
+    (401, "invalid_token, token_expired, or an operation-specific authentication failure"),
+    (403, "forbidden: the token's user type or role may not use this route"),
     (413, "payload_too_large: the body exceeds 64 KiB"),
     (429, "rate_limited: wait the seconds in Retry-After"),
     (500, "internal: details are only in the service's logs"),
@@ -238,21 +219,15 @@ pub async fn render_error(err: poem::Error) -> Response {
     let status = err.status();
     let api = match status {
         StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            "method not allowed on this route",
-        ),
-        StatusCode::UNAUTHORIZED => {
-            ApiError::new(ErrorCode::InvalidToken, "missing or malformed bearer token")
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
         }
+        StatusCode::UNAUTHORIZED => ApiError::new(ErrorCode::InvalidToken, "missing or malformed bearer token"),
         StatusCode::FORBIDDEN => ApiError::new(ErrorCode::Forbidden, "forbidden"),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "request body too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(ErrorCode::UnsupportedMediaType, "expected a body with content type application/json")
         }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "expected a body with content type application/json",
-        ),
         s if s.is_client_error() => {
             // Parse and validation errors: poem's message names the field and the
             // problem and never echoes secret values.

@@ -1,7 +1,7 @@
 //! Fixed-window counters in Postgres, so every instance shares them. One atomic upsert
 //! per hit; a key's window starts at its first hit and resets once it has passed.
 
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 /// The verdict on one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,8 +14,9 @@ pub enum Outcome {
 }
 
 /// Counts one event against `key` and tells whether it is within `max` per `window_secs`.
-/// A `max` of 0 turns the limit off.
-pub async fn hit(db: &PgPool, key: &str, max: u32, window_secs: u32) -> anyhow::Result<Outcome> {
+/// A `max` of 0 turns the limit off. Run it inside a transaction to count several
+/// limits all-or-nothing.
+pub async fn hit<'e>(db: impl PgExecutor<'e>, key: &str, max: u32, window_secs: u32) -> anyhow::Result<Outcome> {
     if max == 0 {
         return Ok(Outcome::Allowed);
     }
@@ -56,20 +57,13 @@ pub async fn peek(db: &PgPool, key: &str, max: u32) -> anyhow::Result<Outcome> {
 
 /// Drops counters whose window has passed; run now and then so the table stays small.
 pub async fn purge_expired(db: &PgPool) -> anyhow::Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM rate_limits WHERE window_end <= now()")
-            .execute(db)
-            .await?
-            .rows_affected(),
-    )
+    Ok(sqlx::query("DELETE FROM rate_limits WHERE window_end <= now()").execute(db).await?.rows_affected())
 }
 
 fn verdict(count: i32, max: u32, remaining_secs: f64) -> Outcome {
     if i64::from(count) <= i64::from(max) {
         Outcome::Allowed
     } else {
-        Outcome::Limited {
-            retry_after_secs: remaining_secs.ceil().max(1.0) as u64,
-        }
+        Outcome::Limited { retry_after_secs: remaining_secs.ceil().max(1.0) as u64 }
     }
 }

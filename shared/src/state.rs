@@ -6,6 +6,8 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::auth::tokens::Keys;
+use crate::otp::provider::OtpSender;
+use crate::otp::OtpSettings;
 
 /// Everything a request may need beyond its own input: the database pool, the token
 /// keys (built once), and the tunable limits. Cheap to clone (one `Arc`). Per-request
@@ -17,15 +19,20 @@ pub struct Inner {
     pub db: PgPool,
     pub keys: Keys,
     pub settings: Settings,
+    /// One HTTP client for every third party, so connections are pooled.
+    pub http: reqwest::Client,
+    pub otp: OtpSender,
 }
 
 impl AppState {
     pub fn new(db: PgPool, jwt_secret: &[u8], settings: Settings) -> Self {
-        Self(Arc::new(Inner {
-            db,
-            keys: Keys::new(jwt_secret),
-            settings,
-        }))
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("halo-bestie/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("the HTTP client's TLS roots load");
+        let otp = OtpSender::new(&settings.otp.provider, http.clone());
+        Self(Arc::new(Inner { db, keys: Keys::new(jwt_secret), settings, http, otp }))
     }
 }
 
@@ -53,6 +60,7 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// `CC_ALLOWED_ORIGINS`: origins of the control-center SPA (CORS with credentials).
     pub cc_allowed_origins: Vec<String>,
+    pub otp: OtpSettings,
 }
 
 impl Default for Settings {
@@ -65,6 +73,7 @@ impl Default for Settings {
             login_failures_per_ip: 20,
             cookie_secure: true,
             cc_allowed_origins: Vec::new(),
+            otp: OtpSettings::default(),
         }
     }
 }

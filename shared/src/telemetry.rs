@@ -31,16 +31,12 @@ pub enum LogFormat {
 /// Installs the global subscriber, filtered by `RUST_LOG` (default `info`).
 /// Calling it twice is harmless: the second call leaves the first in place.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
-        LogFormat::Json => registry
-            .with(CloudJsonLayer::new(std::io::stdout))
-            .try_init(),
-        LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .try_init(),
+        LogFormat::Json => registry.with(CloudJsonLayer::new(std::io::stdout)).try_init(),
+        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
     };
 }
 
@@ -77,8 +73,7 @@ impl Visit for JsonVisitor<'_> {
         self.0.insert(field.name().into(), Value::from(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().into(), Value::from(format!("{value:?}")));
+        self.0.insert(field.name().into(), Value::from(format!("{value:?}")));
     }
 }
 
@@ -126,16 +121,8 @@ where
         let meta = event.metadata();
         let mut line = Map::new();
         line.insert("severity".into(), severity(meta.level()).into());
-        line.insert(
-            "message".into(),
-            fields.remove("message").unwrap_or(Value::from("")),
-        );
-        line.insert(
-            "time".into(),
-            chrono::Utc::now()
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                .into(),
-        );
+        line.insert("message".into(), fields.remove("message").unwrap_or(Value::from("")));
+        line.insert("time".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into());
         line.insert("target".into(), meta.target().into());
         if let Some(trace) = fields.remove("trace") {
             line.insert("logging.googleapis.com/trace".into(), trace);
@@ -182,25 +169,17 @@ mod tests {
     fn json_lines_carry_severity_trace_and_http_request() {
         let buf = Buf::default();
         let writer = buf.clone();
-        let subscriber =
-            tracing_subscriber::registry().with(CloudJsonLayer::new(move || writer.clone()));
+        let subscriber = tracing_subscriber::registry().with(CloudJsonLayer::new(move || writer.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("request", trace = "projects/p/traces/abc");
             let _guard = span.enter();
-            tracing::warn!(
-                httpRequest.status = 200u64,
-                httpRequest.latency = "0.012s",
-                "done"
-            );
+            tracing::warn!(httpRequest.status = 200u64, httpRequest.latency = "0.012s", "done");
         });
         let out = String::from_utf8(buf.0.lock().expect("log buffer").clone()).expect("utf8");
         let line: Value = serde_json::from_str(out.trim()).expect("one JSON line");
         assert_eq!(line["severity"], "WARNING");
         assert_eq!(line["message"], "done");
-        assert_eq!(
-            line["logging.googleapis.com/trace"],
-            "projects/p/traces/abc"
-        );
+        assert_eq!(line["logging.googleapis.com/trace"], "projects/p/traces/abc");
         assert_eq!(line["httpRequest"]["status"], 200);
         assert_eq!(line["httpRequest"]["latency"], "0.012s");
         assert!(line["time"].as_str().is_some_and(|t| t.ends_with('Z')));

@@ -16,8 +16,7 @@ static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_ne
 
 /// The server tests create their databases on.
 pub fn server_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn options_for(database: &str) -> PgConnectOptions {
@@ -39,9 +38,7 @@ impl TestDb {
     /// The database's URL, for running the binaries against it.
     pub fn url(&self) -> String {
         let server = server_url();
-        let (base, query) = server
-            .split_once('?')
-            .map_or((server.as_str(), ""), |(b, q)| (b, q));
+        let (base, query) = server.split_once('?').map_or((server.as_str(), ""), |(b, q)| (b, q));
         let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
         if query.is_empty() {
             format!("{base}/{}", self.name)
@@ -52,9 +49,7 @@ impl TestDb {
 
     /// A second, independent pool on the same database (a second app instance).
     pub fn another_pool(&self) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(5)
-            .connect_lazy_with(self.options.clone())
+        PgPoolOptions::new().max_connections(5).connect_lazy_with(self.options.clone())
     }
 }
 
@@ -62,25 +57,15 @@ impl TestDb {
 pub async fn fresh_database() -> TestDb {
     let template = TEMPLATE.get_or_init(migrated_template).await;
     let name = format!("halo_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect_with(&options_for("postgres"))
+    let mut admin = PgConnection::connect_with(&options_for("postgres")).await.expect("connect to the test server");
+    sqlx::query(&format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#))
+        .execute(&mut admin)
         .await
-        .expect("connect to the test server");
-    sqlx::query(&format!(
-        r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#
-    ))
-    .execute(&mut admin)
-    .await
-    .expect("create test database");
+        .expect("create test database");
     let _ = admin.close().await;
     let options = options_for(&name);
-    let pool = PgPoolOptions::new()
-        .max_connections(10)
-        .connect_lazy_with(options.clone());
-    TestDb {
-        name,
-        pool,
-        options,
-    }
+    let pool = PgPoolOptions::new().max_connections(10).connect_lazy_with(options.clone());
+    TestDb { name, pool, options }
 }
 
 /// `halo_tmpl_<hash of the migrations>`, created and migrated once across all test
@@ -88,62 +73,36 @@ pub async fn fresh_database() -> TestDb {
 async fn migrated_template() -> String {
     let checksums: Vec<u8> = MIGRATOR.iter().flat_map(|m| m.checksum.to_vec()).collect();
     let digest = ring::digest::digest(&ring::digest::SHA256, &checksums);
-    let hash: String = digest.as_ref()[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
     let name = format!("halo_tmpl_{hash}");
 
-    let mut admin = PgConnection::connect_with(&options_for("postgres"))
+    let mut admin = PgConnection::connect_with(&options_for("postgres")).await.expect("connect to the test server");
+    sqlx::query("SELECT pg_advisory_lock(727274)").execute(&mut admin).await.expect("lock");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
         .await
-        .expect("connect to the test server");
-    sqlx::query("SELECT pg_advisory_lock(727274)")
-        .execute(&mut admin)
-        .await
-        .expect("lock");
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await
-            .expect("look up template");
+        .expect("look up template");
     if !exists {
         let building = format!("{name}_building");
-        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{building}""#))
-            .execute(&mut admin)
-            .await
-            .expect("drop");
-        sqlx::query(&format!(r#"CREATE DATABASE "{building}""#))
-            .execute(&mut admin)
-            .await
-            .expect("create template");
-        let mut conn = PgConnection::connect_with(&options_for(&building))
-            .await
-            .expect("connect to template");
+        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{building}""#)).execute(&mut admin).await.expect("drop");
+        sqlx::query(&format!(r#"CREATE DATABASE "{building}""#)).execute(&mut admin).await.expect("create template");
+        let mut conn = PgConnection::connect_with(&options_for(&building)).await.expect("connect to template");
         MIGRATOR.run(&mut conn).await.expect("migrate template");
         conn.close().await.expect("close template connection");
-        sqlx::query(&format!(
-            r#"ALTER DATABASE "{building}" RENAME TO "{name}""#
-        ))
-        .execute(&mut admin)
-        .await
-        .expect("publish template");
+        sqlx::query(&format!(r#"ALTER DATABASE "{building}" RENAME TO "{name}""#))
+            .execute(&mut admin)
+            .await
+            .expect("publish template");
     }
-    sqlx::query("SELECT pg_advisory_unlock(727274)")
-        .execute(&mut admin)
-        .await
-        .expect("unlock");
+    sqlx::query("SELECT pg_advisory_unlock(727274)").execute(&mut admin).await.expect("unlock");
     let _ = admin.close().await;
     name
 }
 
 /// Settings for tests: the contract's defaults with the cheapest bcrypt cost.
 pub fn settings() -> crate::Settings {
-    crate::Settings {
-        refresh_token_bcrypt_cost: 4,
-        password_bcrypt_cost: 4,
-        ..crate::Settings::default()
-    }
+    crate::Settings { refresh_token_bcrypt_cost: 4, password_bcrypt_cost: 4, ..crate::Settings::default() }
 }
 
 /// The JWT secret tests sign with.
@@ -159,17 +118,12 @@ pub struct Reply {
 impl Reply {
     /// The contract's `error.code`, or a marker when the body has none.
     pub fn error_code(&self) -> &str {
-        self.body["error"]["code"]
-            .as_str()
-            .unwrap_or("<no error code>")
+        self.body["error"]["code"].as_str().unwrap_or("<no error code>")
     }
 
     /// A string field of the body; panics with the body when it is missing.
     pub fn str(&self, field: &str) -> String {
-        self.body[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("no string {field} in {}", self.body))
-            .to_owned()
+        self.body[field].as_str().unwrap_or_else(|| panic!("no string {field} in {}", self.body)).to_owned()
     }
 }
 
@@ -179,14 +133,69 @@ pub async fn send<E: poem::Endpoint>(req: poem::test::TestRequestBuilder<'_, E>)
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().into_bytes().await.expect("body");
-    let body = if bytes.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    Reply {
-        status,
-        headers,
-        body,
+    let body =
+        if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+    Reply { status, headers, body }
+}
+
+/// Log lines written while the guard lives, on this thread, in the production JSON shape.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().expect("log buffer").clone();
+        String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
     }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures every event (all levels) logged on the current thread until the guard drops.
+/// With `#[tokio::test]`, that is everything a request handled in-process logs.
+pub fn capture_logs() -> (tracing::subscriber::DefaultGuard, CapturedLogs) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::registry().with(crate::telemetry::CloudJsonLayer::new(move || writer.clone()));
+    (tracing::subscriber::set_default(subscriber), logs)
+}
+
+/// The operations of an OpenAPI document that need no bearer token: no security
+/// requirement, or an empty one among the alternatives. As `METHOD /path`.
+pub fn public_operations(spec: &str) -> std::collections::BTreeSet<String> {
+    let spec: serde_json::Value = serde_json::from_str(spec).expect("the spec is JSON");
+    let mut public = std::collections::BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let requirements = op.get("security").and_then(|s| s.as_array()).cloned().unwrap_or_default();
+            let secured =
+                !requirements.is_empty() && requirements.iter().all(|r| r.as_object().is_some_and(|o| !o.is_empty()));
+            if !secured {
+                public.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    public
+}
+
+/// Runs `binary openapi` with an empty environment and compares what it prints with the
+/// committed file; the failure says how to regenerate it.
+pub fn assert_committed_spec_is_current(binary: &str, committed: &str, package: &str) {
+    let out = std::process::Command::new(binary).env_clear().arg("openapi").output().expect("run the binary");
+    assert!(out.status.success(), "`openapi` failed: {}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).expect("utf8");
+    let on_disk = std::fs::read_to_string(committed).unwrap_or_default();
+    assert!(
+        printed.trim() == on_disk.trim(),
+        "{committed} is out of date; regenerate it with\n  cargo run -q -p {package} -- openapi > openapi/{package}.json"
+    );
 }

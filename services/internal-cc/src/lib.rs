@@ -15,24 +15,15 @@ use poem_openapi::OpenApiService;
 
 /// Loopback unless `HOST` says otherwise: on Cloud Run the platform's internal ingress
 /// is the fence, elsewhere the bind address is.
-pub const DEFAULT_LISTEN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 3001);
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 3001);
 
 /// The operations anyone inside the VPC may call without a bearer token.
-pub const PUBLIC_OPERATIONS: &[&str] = &[
-    "GET /internal/healthz",
-    "GET /internal/readyz",
-    "POST /internal/auth/login",
-    "POST /internal/auth/refresh",
-];
+pub const PUBLIC_OPERATIONS: &[&str] =
+    &["GET /internal/healthz", "GET /internal/readyz", "POST /internal/auth/login", "POST /internal/auth/refresh"];
 
 pub fn openapi() -> OpenApiService<api::Api, ()> {
-    OpenApiService::new(
-        api::api(),
-        "Halo Bestie control center",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(include_str!("../openapi-description.md"))
+    OpenApiService::new(api::api(), "Halo Bestie control center", env!("CARGO_PKG_VERSION"))
+        .description(include_str!("../openapi-description.md"))
 }
 
 /// CORS for the control-center SPA: credentials, and only for the listed origins. With
@@ -45,13 +36,7 @@ fn cors(origins: &[String]) -> Option<Cors> {
         Cors::new()
             .allow_origins(origins.iter().map(String::as_str))
             .allow_credentials(true)
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-            ])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
             .allow_headers(["authorization", "content-type", "x-request-id"])
             .expose_headers(["x-request-id", "retry-after"])
             .max_age(600),

@@ -14,13 +14,7 @@ use halo_shared::{db, Settings};
 #[command(name = "internal-cc", version)]
 struct Cli {
     /// `json` (Cloud Logging) or `pretty`.
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        value_enum,
-        default_value = "json",
-        global = true
-    )]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -51,12 +45,7 @@ struct ServeArgs {
     #[arg(long, env = "LOGIN_FAILURES_PER_IP", default_value_t = 20)]
     login_failures_per_ip: u32,
     /// Comma-separated origins of the control-center SPA (CORS with credentials).
-    #[arg(
-        long,
-        env = "CC_ALLOWED_ORIGINS",
-        value_delimiter = ',',
-        default_value = ""
-    )]
+    #[arg(long, env = "CC_ALLOWED_ORIGINS", value_delimiter = ',', default_value = "")]
     cc_allowed_origins: Vec<String>,
     /// Mark the refresh cookie `Secure`; false only for plain-HTTP local development.
     #[arg(long, env = "COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set,
@@ -119,14 +108,7 @@ async fn main() -> ExitCode {
                 tokio::spawn(async move { halo_shared::auth::staff::warm_up(&warm).await });
                 internal_cc::app(state, edge)
             };
-            cli::serve(
-                "internal-cc",
-                &args.common,
-                settings,
-                internal_cc::DEFAULT_LISTEN,
-                build,
-            )
-            .await
+            cli::serve("internal-cc", &args.common, settings, internal_cc::DEFAULT_LISTEN, build).await
         }
     };
     match result {
@@ -143,10 +125,7 @@ async fn create_cc_user(args: CreateCcUserArgs) -> anyhow::Result<()> {
         Ok(password) => password,
         Err(_) => {
             let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .context("reading the password from stdin")?;
+            std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };

@@ -13,25 +13,25 @@ use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
 /// `0.0.0.0:3000` unless `HOST`/`PORT` say otherwise.
-pub const DEFAULT_LISTEN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3000);
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3000);
 
-/// The operations anyone may call without a bearer token. Every other operation
-/// requires one; a test holds the spec to this list.
+/// The operations anyone may call without a bearer token (some also accept one, to
+/// upgrade an anonymous customer). Every other operation requires one; a test holds the
+/// spec to this list.
 pub const PUBLIC_OPERATIONS: &[&str] = &[
     "GET /healthz",
     "GET /readyz",
     "POST /api/shared/auth/anonymous",
     "POST /api/shared/auth/refresh",
+    "POST /api/client/auth/otp/request",
+    "POST /api/client/auth/otp/verify",
+    "POST /api/mitra/auth/otp/request",
+    "POST /api/mitra/auth/otp/verify",
 ];
 
 pub fn openapi() -> OpenApiService<api::Api, ()> {
-    OpenApiService::new(
-        api::api(),
-        "Halo Bestie public gateway",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(include_str!("../openapi-description.md"))
+    OpenApiService::new(api::api(), "Halo Bestie public gateway", env!("CARGO_PKG_VERSION"))
+        .description(include_str!("../openapi-description.md"))
 }
 
 /// The whole service as `serve` runs it.

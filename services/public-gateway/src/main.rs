@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use halo_shared::cli;
-use halo_shared::config::{CommonServeArgs, DatabaseArgs};
+use halo_shared::config::{CommonServeArgs, DatabaseArgs, OtpArgs};
 use halo_shared::telemetry::{self, LogFormat};
 use halo_shared::Settings;
 
@@ -11,13 +11,7 @@ use halo_shared::Settings;
 #[command(name = "public-gateway", version)]
 struct Cli {
     /// `json` (Cloud Logging) or `pretty`.
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        value_enum,
-        default_value = "json",
-        global = true
-    )]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -37,6 +31,8 @@ enum Command {
 struct ServeArgs {
     #[command(flatten)]
     common: CommonServeArgs,
+    #[command(flatten)]
+    otp: OtpArgs,
     /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
     #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = 30)]
     anon_signins_per_ip_per_hour: u32,
@@ -44,9 +40,7 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse_from(cli::args_with_default_verb(&[
-        "serve", "migrate", "openapi",
-    ]));
+    let cli = Cli::parse_from(cli::args_with_default_verb(&["serve", "migrate", "openapi"]));
     telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Openapi => {
@@ -54,21 +48,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Migrate(db) => cli::migrate(&db).await,
-        Command::Serve(args) => {
-            let settings = Settings {
-                refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
-                anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
-                ..Settings::default()
-            };
-            cli::serve(
-                "public-gateway",
-                &args.common,
-                settings,
-                public_gateway::DEFAULT_LISTEN,
-                public_gateway::app,
-            )
-            .await
-        }
+        Command::Serve(args) => serve(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,4 +57,22 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings {
+        refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
+        anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
+        otp: args.otp.settings()?,
+        ..Settings::default()
+    };
+    let build = |state: halo_shared::AppState, edge| {
+        if state.otp.is_stub() {
+            tracing::warn!(
+                "OTP_PROVIDER=stub: one-time codes are written to the log, not sent; never run this in production"
+            );
+        }
+        public_gateway::app(state, edge)
+    };
+    cli::serve("public-gateway", &args.common, settings, public_gateway::DEFAULT_LISTEN, build).await
 }

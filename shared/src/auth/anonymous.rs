@@ -13,21 +13,15 @@ const HOUR: u32 = 3600;
 /// Creates an anonymous customer and signs it in, within the per-IP hourly limit.
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(state: &AppState, client: &ClientInfo) -> Result<Issued, AuthError> {
-    let ip = client
-        .ip
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = client.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let limit = state.settings.anon_signins_per_ip_per_hour;
     AuthError::check(ratelimit::hit(&state.db, &format!("anon:ip:{ip}"), limit, HOUR).await?)?;
 
     let new = sessions::prepare(state).await?;
-    let account = Account {
-        id: uuid::Uuid::new_v4(),
-        user_type: UserType::Customer,
-        is_anonymous: true,
-    };
+    let account = Account { id: uuid::Uuid::new_v4(), user_type: UserType::Customer, is_anonymous: true };
     let mut tx = state.db.begin().await?;
     customers::create_anonymous(&mut tx, account.id).await?;
-    let issued = sessions::start(&mut tx, state, new, account, client).await?;
+    let issued = sessions::start(&mut tx, state, &new, account, client).await?;
     tx.commit().await?;
     tracing::info!(customer_id = %account.id, "anonymous customer signed in");
     Ok(issued)

@@ -43,9 +43,7 @@ impl AuthError {
     pub fn check(outcome: Outcome) -> Result<(), AuthError> {
         match outcome {
             Outcome::Allowed => Ok(()),
-            Outcome::Limited { retry_after_secs } => {
-                Err(AuthError::RateLimited { retry_after_secs })
-            }
+            Outcome::Limited { retry_after_secs } => Err(AuthError::RateLimited { retry_after_secs }),
         }
     }
 }
@@ -68,9 +66,7 @@ impl From<AuthError> for ApiError {
             AuthError::SessionExpired => ErrorCode::SessionExpired,
             AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
             AuthError::AccountDisabled => ErrorCode::AccountDisabled,
-            AuthError::RateLimited { retry_after_secs } => {
-                return ApiError::rate_limited(*retry_after_secs)
-            }
+            AuthError::RateLimited { retry_after_secs } => return ApiError::rate_limited(*retry_after_secs),
             AuthError::Unexpected(cause) => return ApiError::internal(cause),
         };
         ApiError::new(code, err.to_string())

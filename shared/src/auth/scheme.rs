@@ -4,27 +4,21 @@
 //! public, and each service lists its public operations explicitly (a test holds the
 //! spec to that list).
 
-use poem::Request;
+use poem::{Request, RequestBody};
 use poem_openapi::auth::Bearer;
-use poem_openapi::SecurityScheme;
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
 use super::tokens::{Claims, TokenError, UserType};
 use super::AuthError;
 use crate::state::AppState;
 
 /// Verifies `token` and admits only the `allowed` user types.
-pub fn authenticate(
-    state: &AppState,
-    token: &str,
-    allowed: &[UserType],
-) -> Result<Claims, AuthError> {
-    let claims = state
-        .keys
-        .verify(token, chrono::Utc::now().timestamp())
-        .map_err(|e| match e {
-            TokenError::Expired => AuthError::TokenExpired,
-            TokenError::Invalid => AuthError::InvalidToken,
-        })?;
+pub fn authenticate(state: &AppState, token: &str, allowed: &[UserType]) -> Result<Claims, AuthError> {
+    let claims = state.keys.verify(token, chrono::Utc::now().timestamp()).map_err(|e| match e {
+        TokenError::Expired => AuthError::TokenExpired,
+        TokenError::Invalid => AuthError::InvalidToken,
+    })?;
     if !allowed.contains(&claims.user_type) {
         return Err(AuthError::Forbidden);
     }
@@ -32,20 +26,15 @@ pub fn authenticate(
 }
 
 fn check(req: &Request, bearer: &Bearer, allowed: &[UserType]) -> poem::Result<Claims> {
-    let state = req.data::<AppState>().ok_or_else(|| {
-        AuthError::Unexpected(anyhow::anyhow!("AppState is not attached to the routes"))
-    })?;
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| AuthError::Unexpected(anyhow::anyhow!("AppState is not attached to the routes")))?;
     Ok(authenticate(state, &bearer.token, allowed)?)
 }
 
 /// A customer (client app).
 #[derive(SecurityScheme)]
-#[oai(
-    ty = "bearer",
-    bearer_format = "JWT",
-    rename = "bearerAuth",
-    checker = "customer_checker"
-)]
+#[oai(ty = "bearer", bearer_format = "JWT", rename = "bearerAuth", checker = "customer_checker")]
 pub struct CustomerAuth(pub Claims);
 
 async fn customer_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
@@ -54,12 +43,7 @@ async fn customer_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims>
 
 /// A mitra (mitra app).
 #[derive(SecurityScheme)]
-#[oai(
-    ty = "bearer",
-    bearer_format = "JWT",
-    rename = "bearerAuth",
-    checker = "mitra_checker"
-)]
+#[oai(ty = "bearer", bearer_format = "JWT", rename = "bearerAuth", checker = "mitra_checker")]
 pub struct MitraAuth(pub Claims);
 
 async fn mitra_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
@@ -68,12 +52,7 @@ async fn mitra_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
 
 /// A user of either mobile app (customer or mitra).
 #[derive(SecurityScheme)]
-#[oai(
-    ty = "bearer",
-    bearer_format = "JWT",
-    rename = "bearerAuth",
-    checker = "app_user_checker"
-)]
+#[oai(ty = "bearer", bearer_format = "JWT", rename = "bearerAuth", checker = "app_user_checker")]
 pub struct AppUserAuth(pub Claims);
 
 async fn app_user_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
@@ -82,14 +61,45 @@ async fn app_user_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims>
 
 /// A control-center user (staff).
 #[derive(SecurityScheme)]
-#[oai(
-    ty = "bearer",
-    bearer_format = "JWT",
-    rename = "bearerAuth",
-    checker = "staff_checker"
-)]
+#[oai(ty = "bearer", bearer_format = "JWT", rename = "bearerAuth", checker = "staff_checker")]
 pub struct StaffAuth(pub Claims);
 
 async fn staff_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     check(req, &bearer, &[UserType::CcUser])
+}
+
+/// A customer's bearer token when one is sent, nothing when the request has no
+/// `Authorization` header. A header that is present but bad is still refused (401), so
+/// an app with an expired token refreshes instead of silently signing in afresh.
+pub struct OptionalCustomer(pub Option<Claims>);
+
+impl<'a> ApiExtractor<'a> for OptionalCustomer {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        CustomerAuth::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        CustomerAuth::security_schemes()
+    }
+
+    /// Shown in the spec as "bearer token, or none".
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        if !req.headers().contains_key(poem::http::header::AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        let customer = CustomerAuth::from_request(req, body, param_opts).await?;
+        Ok(Self(Some(customer.0)))
+    }
 }

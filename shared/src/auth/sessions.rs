@@ -74,7 +74,7 @@ pub async fn prepare(state: &AppState) -> Result<NewSession, AuthError> {
 pub async fn start(
     conn: &mut PgConnection,
     state: &AppState,
-    new: NewSession,
+    new: &NewSession,
     account: Account,
     client: &ClientInfo,
 ) -> Result<Issued, AuthError> {
@@ -104,10 +104,7 @@ fn truncate(s: &str, max: usize) -> &str {
 
 fn issue(state: &AppState, session_id: Uuid, counter: i64, account: Account) -> Issued {
     let now = chrono::Utc::now().timestamp();
-    let (access_token, access_expires_at) =
-        state
-            .keys
-            .mint(account.id, account.user_type, session_id, now);
+    let (access_token, access_expires_at) = state.keys.mint(account.id, account.user_type, session_id, now);
     let secret = state.keys.refresh_secret(session_id, counter);
     Issued {
         access_token,
@@ -131,38 +128,21 @@ fn parse(token: &str) -> Option<Presented<'_>> {
     if parts.next().is_some() || id.len() != 32 || secret.is_empty() || secret.len() > 64 {
         return None;
     }
-    let counter: i64 = counter
-        .parse()
-        .ok()
-        .filter(|c| *c >= 0 && counter.len() <= 19)?;
-    Some(Presented {
-        session_id: Uuid::try_parse(id).ok()?,
-        counter,
-        secret,
-    })
+    let counter: i64 = counter.parse().ok().filter(|c| *c >= 0 && counter.len() <= 19)?;
+    Some(Presented { session_id: Uuid::try_parse(id).ok()?, counter, secret })
 }
 
 /// Rotates a refresh token. `allowed` names the user types this transport serves (the
 /// mobile endpoint refuses staff tokens and the other way round).
 #[tracing::instrument(skip_all)]
-pub async fn refresh(
-    state: &AppState,
-    token: &str,
-    allowed: &[UserType],
-) -> Result<Issued, AuthError> {
+pub async fn refresh(state: &AppState, token: &str, allowed: &[UserType]) -> Result<Issued, AuthError> {
     let presented = parse(token).ok_or(AuthError::InvalidRefreshToken)?;
-    if !state
-        .keys
-        .refresh_secret_matches(presented.session_id, presented.counter, presented.secret)
-    {
+    if !state.keys.refresh_secret_matches(presented.session_id, presented.counter, presented.secret) {
         return Err(AuthError::InvalidRefreshToken);
     }
     let (id, counter) = (presented.session_id, presented.counter);
-    let next_hash = hashing::hash(
-        state.keys.refresh_secret(id, counter + 1),
-        state.settings.refresh_token_bcrypt_cost,
-    )
-    .await?;
+    let next_hash =
+        hashing::hash(state.keys.refresh_secret(id, counter + 1), state.settings.refresh_token_bcrypt_cost).await?;
     let allowed: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
 
     let mut tx = state.db.begin().await?;
@@ -247,11 +227,7 @@ async fn active_account(
     }
 }
 
-async fn revoke_in(
-    conn: &mut PgConnection,
-    session_id: Uuid,
-    reason: RevokeReason,
-) -> sqlx::Result<bool> {
+async fn revoke_in(conn: &mut PgConnection, session_id: Uuid, reason: RevokeReason) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
     )
@@ -263,12 +239,7 @@ async fn revoke_in(
 }
 
 /// Ends the session `session_id` of `user_id`. Revoking twice is not an error.
-pub async fn revoke(
-    db: &PgPool,
-    user_id: Uuid,
-    session_id: Uuid,
-    reason: RevokeReason,
-) -> anyhow::Result<()> {
+pub async fn revoke(db: &PgPool, user_id: Uuid, session_id: Uuid, reason: RevokeReason) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $3
          WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
@@ -291,10 +262,7 @@ mod tests {
         let id = Uuid::new_v4();
         let good = format!("{}.7.abc", id.simple());
         let parsed = parse(&good).expect("parses");
-        assert_eq!(
-            (parsed.session_id, parsed.counter, parsed.secret),
-            (id, 7, "abc")
-        );
+        assert_eq!((parsed.session_id, parsed.counter, parsed.secret), (id, 7, "abc"));
         for bad in [
             "",
             "a.b.c",

@@ -27,9 +27,7 @@ pub async fn warm_up(state: &AppState) -> anyhow::Result<()> {
 
 async fn dummy_hash(state: &AppState) -> anyhow::Result<&'static String> {
     let cost = state.settings.password_bcrypt_cost;
-    DUMMY_HASH
-        .get_or_try_init(|| hashing::hash(uuid::Uuid::new_v4().to_string(), cost))
-        .await
+    DUMMY_HASH.get_or_try_init(|| hashing::hash(uuid::Uuid::new_v4().to_string(), cost)).await
 }
 
 /// Signs a staff user in. The email is compared case-insensitively.
@@ -41,15 +39,11 @@ pub async fn login(
     client: &ClientInfo,
 ) -> Result<(Issued, Staff), AuthError> {
     let email = staff::normalize_email(email);
-    let ip = client
-        .ip
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = client.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let email_key = format!("login-fail:email:{email}");
     let ip_key = format!("login-fail:ip:{ip}");
     let settings = &state.settings;
-    AuthError::check(
-        ratelimit::peek(&state.db, &email_key, settings.login_failures_per_email).await?,
-    )?;
+    AuthError::check(ratelimit::peek(&state.db, &email_key, settings.login_failures_per_email).await?)?;
     AuthError::check(ratelimit::peek(&state.db, &ip_key, settings.login_failures_per_ip).await?)?;
 
     let found = staff::credentials_by_email(&state.db, &email).await?;
@@ -61,20 +55,8 @@ pub async fn login(
     let user = match found {
         Some(user) if matches => user,
         _ => {
-            ratelimit::hit(
-                &state.db,
-                &email_key,
-                settings.login_failures_per_email,
-                FAILURE_WINDOW_SECS,
-            )
-            .await?;
-            ratelimit::hit(
-                &state.db,
-                &ip_key,
-                settings.login_failures_per_ip,
-                FAILURE_WINDOW_SECS,
-            )
-            .await?;
+            ratelimit::hit(&state.db, &email_key, settings.login_failures_per_email, FAILURE_WINDOW_SECS).await?;
+            ratelimit::hit(&state.db, &ip_key, settings.login_failures_per_ip, FAILURE_WINDOW_SECS).await?;
             return Err(AuthError::InvalidCredentials);
         }
     };
@@ -83,13 +65,9 @@ pub async fn login(
     }
 
     let new = sessions::prepare(state).await?;
-    let account = Account {
-        id: user.staff.id,
-        user_type: UserType::CcUser,
-        is_anonymous: false,
-    };
+    let account = Account { id: user.staff.id, user_type: UserType::CcUser, is_anonymous: false };
     let mut conn = state.db.acquire().await?;
-    let issued = sessions::start(&mut conn, state, new, account, client).await?;
+    let issued = sessions::start(&mut conn, state, &new, account, client).await?;
     tracing::info!(cc_user_id = %user.staff.id, "staff user signed in");
     Ok((issued, user.staff))
 }
@@ -97,8 +75,6 @@ pub async fn login(
 /// Rotates a control-center refresh token and returns the staff user with the new pair.
 pub async fn refresh(state: &AppState, token: &str) -> Result<(Issued, Staff), AuthError> {
     let issued = sessions::refresh(state, token, &[UserType::CcUser]).await?;
-    let user = staff::get(&state.db, issued.account.id)
-        .await?
-        .ok_or(AuthError::SessionRevoked)?;
+    let user = staff::get(&state.db, issued.account.id).await?.ok_or(AuthError::SessionRevoked)?;
     Ok((issued, user))
 }

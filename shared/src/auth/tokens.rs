@@ -67,6 +67,7 @@ pub struct Keys {
     decoding: DecodingKey,
     validation: Validation,
     refresh: hmac::Key,
+    otp: hmac::Key,
 }
 
 impl Keys {
@@ -79,29 +80,19 @@ impl Keys {
         // be confused with a JWT signature.
         let master = hmac::Key::new(hmac::HMAC_SHA256, secret);
         let refresh_key = hmac::sign(&master, b"halo-bestie refresh-token v1");
+        let otp_key = hmac::sign(&master, b"halo-bestie otp-code v1");
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             refresh: hmac::Key::new(hmac::HMAC_SHA256, refresh_key.as_ref()),
+            otp: hmac::Key::new(hmac::HMAC_SHA256, otp_key.as_ref()),
         }
     }
 
     /// Signs an access token for one session; returns it with its `exp`.
-    pub fn mint(
-        &self,
-        user_id: Uuid,
-        user_type: UserType,
-        session_id: Uuid,
-        now: i64,
-    ) -> (String, i64) {
-        let claims = Claims {
-            sub: user_id,
-            user_type,
-            session_id,
-            iat: now,
-            exp: now + ACCESS_TOKEN_TTL_SECS,
-        };
+    pub fn mint(&self, user_id: Uuid, user_type: UserType, session_id: Uuid, now: i64) -> (String, i64) {
+        let claims = Claims { sub: user_id, user_type, session_id, iat: now, exp: now + ACCESS_TOKEN_TTL_SECS };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of a plain struct cannot fail");
         (token, claims.exp)
@@ -109,8 +100,8 @@ impl Keys {
 
     /// Checks signature (HS256 only), expiry and every claim.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })?;
@@ -133,6 +124,20 @@ impl Keys {
         };
         hmac::verify(&self.refresh, &refresh_message(session_id, counter), &tag).is_ok()
     }
+
+    /// The keyed hash stored for a one-time code, bound to the app and the phone.
+    pub fn otp_hash(&self, user_type: UserType, phone: &str, code: &str) -> Vec<u8> {
+        hmac::sign(&self.otp, &otp_message(user_type, phone, code)).as_ref().to_vec()
+    }
+
+    /// Whether `code` is the one whose hash is `stored`, in constant time.
+    pub fn otp_matches(&self, user_type: UserType, phone: &str, code: &str, stored: &[u8]) -> bool {
+        hmac::verify(&self.otp, &otp_message(user_type, phone, code), stored).is_ok()
+    }
+}
+
+fn otp_message(user_type: UserType, phone: &str, code: &str) -> Vec<u8> {
+    format!("{}|{phone}|{code}", user_type.as_str()).into_bytes()
 }
 
 fn refresh_message(session_id: Uuid, counter: i64) -> Vec<u8> {
@@ -156,13 +161,7 @@ mod tests {
         let claims = keys.verify(&token, 1_000_000_000_000).expect("valid");
         assert_eq!(
             claims,
-            Claims {
-                sub: user,
-                user_type: UserType::Mitra,
-                session_id: session,
-                iat: 1_000_000_000_000,
-                exp
-            }
+            Claims { sub: user, user_type: UserType::Mitra, session_id: session, iat: 1_000_000_000_000, exp }
         );
     }
 
@@ -170,12 +169,7 @@ mod tests {
     fn an_expired_token_is_told_apart_from_an_invalid_one() {
         let keys = Keys::new(SECRET);
         let now = chrono::Utc::now().timestamp();
-        let (token, _) = keys.mint(
-            Uuid::new_v4(),
-            UserType::Customer,
-            Uuid::new_v4(),
-            now - 7200,
-        );
+        let (token, _) = keys.mint(Uuid::new_v4(), UserType::Customer, Uuid::new_v4(), now - 7200);
         assert_eq!(keys.verify(&token, now), Err(TokenError::Expired));
         let other = Keys::new(b"another-secret-another-secret-xx");
         let (token, _) = other.mint(Uuid::new_v4(), UserType::Customer, Uuid::new_v4(), now);

@@ -48,35 +48,24 @@ pub struct ClientInfo {
 
 /// The client of a request that passed through the edge.
 pub fn client_info_of(req: &Request) -> ClientInfo {
-    req.extensions()
-        .get::<ClientInfo>()
-        .cloned()
-        .unwrap_or_default()
+    req.extensions().get::<ClientInfo>().cloned().unwrap_or_default()
 }
 
 /// Wraps `routes` in the shared edge. `cors` is the control center's CORS policy; the
 /// public gateway passes `None`.
-pub fn with_edge<E>(
-    routes: E,
-    config: EdgeConfig,
-    cors: Option<Cors>,
-) -> poem::endpoint::BoxEndpoint<'static>
+pub fn with_edge<E>(routes: E, config: EdgeConfig, cors: Option<Cors>) -> poem::endpoint::BoxEndpoint<'static>
 where
     E: Endpoint + 'static,
 {
     let config = Arc::new(config);
     let limits = config.clone();
-    let inner = routes
-        .around(move |ep, req| limit_body_and_time(ep, req, limits.clone()))
-        .catch_all_error(render_error);
+    let inner =
+        routes.around(move |ep, req| limit_body_and_time(ep, req, limits.clone())).catch_all_error(render_error);
     let inner = match cors {
         Some(cors) => inner.with(cors).catch_all_error(render_error).boxed(),
         None => inner.boxed(),
     };
-    inner
-        .around(move |ep, req| log_request(ep, req, config.clone()))
-        .around(request_id)
-        .boxed()
+    inner.around(move |ep, req| log_request(ep, req, config.clone())).around(request_id).boxed()
 }
 
 async fn request_id<E: Endpoint>(ep: Arc<E>, mut req: Request) -> Result<Response> {
@@ -101,21 +90,13 @@ async fn request_id<E: Endpoint>(ep: Arc<E>, mut req: Request) -> Result<Respons
 #[derive(Debug, Clone)]
 struct RequestId(String);
 
-async fn log_request<E: Endpoint>(
-    ep: Arc<E>,
-    mut req: Request,
-    config: Arc<EdgeConfig>,
-) -> Result<Response> {
+async fn log_request<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<EdgeConfig>) -> Result<Response> {
     let started = Instant::now();
     let client = ClientInfo {
         ip: client_ip(&req, config.trusted_proxy_hops),
         user_agent: header_str(&req, header::USER_AGENT.as_str()).map(str::to_owned),
     };
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let trace = trace_id(&req).map(|t| match &config.gcp_project {
         Some(project) => format!("projects/{project}/traces/{t}"),
         None => t,
@@ -161,16 +142,9 @@ async fn log_request<E: Endpoint>(
     .await
 }
 
-async fn limit_body_and_time<E: Endpoint>(
-    ep: Arc<E>,
-    mut req: Request,
-    config: Arc<EdgeConfig>,
-) -> Result<Response> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+async fn limit_body_and_time<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<EdgeConfig>) -> Result<Response> {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > config.body_limit as u64) {
         return Err(too_large(config.body_limit).into());
     }
@@ -178,15 +152,10 @@ async fn limit_body_and_time<E: Endpoint>(
     let work = async move {
         // Buffer the body here, bounded, because the JSON extractors read it unbounded.
         let body = req.take_body();
-        let bytes = body
-            .into_bytes_limit(config.body_limit)
-            .await
-            .map_err(|err| match err {
-                poem::error::ReadBodyError::PayloadTooLarge => too_large(config.body_limit),
-                other => {
-                    ApiError::invalid_request(format!("could not read the request body: {other}"))
-                }
-            })?;
+        let bytes = body.into_bytes_limit(config.body_limit).await.map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(config.body_limit),
+            other => ApiError::invalid_request(format!("could not read the request body: {other}")),
+        })?;
         req.set_body(bytes);
         ep.call(req).await.map(IntoResponse::into_response)
     };
@@ -197,10 +166,7 @@ async fn limit_body_and_time<E: Endpoint>(
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("request body is larger than {} KiB", limit / 1024),
-    )
+    ApiError::new(ErrorCode::PayloadTooLarge, format!("request body is larger than {} KiB", limit / 1024))
 }
 
 fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
@@ -214,11 +180,7 @@ fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 fn client_ip(req: &Request, trusted_proxy_hops: usize) -> Option<IpAddr> {
     if trusted_proxy_hops > 0 {
         if let Some(xff) = header_str(req, "x-forwarded-for") {
-            let entries: Vec<&str> = xff
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
+            let entries: Vec<&str> = xff.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
             let index = entries.len().saturating_sub(trusted_proxy_hops);
             if let Some(ip) = entries.get(index).and_then(|s| s.parse().ok()) {
                 return Some(ip);
@@ -232,17 +194,13 @@ fn client_ip(req: &Request, trusted_proxy_hops: usize) -> Option<IpAddr> {
 fn trace_id(req: &Request) -> Option<String> {
     if let Some(tp) = header_str(req, "traceparent") {
         let parts: Vec<&str> = tp.split('-').collect();
-        if parts.len() == 4
-            && parts[1].len() == 32
-            && parts[1].bytes().all(|b| b.is_ascii_hexdigit())
-        {
+        if parts.len() == 4 && parts[1].len() == 32 && parts[1].bytes().all(|b| b.is_ascii_hexdigit()) {
             return Some(parts[1].to_ascii_lowercase());
         }
     }
     let ctx = header_str(req, "x-cloud-trace-context")?;
     let id = ctx.split('/').next()?;
-    (!id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| id.to_owned())
+    (!id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
 }
 
 /// Query parameters whose values must never reach a log line.
@@ -284,28 +242,10 @@ mod tests {
 
     #[test]
     fn trace_id_comes_from_traceparent_or_cloud_trace_context() {
-        let r = req(
-            &[(
-                "traceparent",
-                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            )],
-            "/",
-        );
-        assert_eq!(
-            trace_id(&r).as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        let r = req(
-            &[(
-                "x-cloud-trace-context",
-                "105445aa7843bc8bf206b12000100000/1;o=1",
-            )],
-            "/",
-        );
-        assert_eq!(
-            trace_id(&r).as_deref(),
-            Some("105445aa7843bc8bf206b12000100000")
-        );
+        let r = req(&[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01")], "/");
+        assert_eq!(trace_id(&r).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        let r = req(&[("x-cloud-trace-context", "105445aa7843bc8bf206b12000100000/1;o=1")], "/");
+        assert_eq!(trace_id(&r).as_deref(), Some("105445aa7843bc8bf206b12000100000"));
     }
 
     #[test]

@@ -33,22 +33,15 @@ pub enum ReadyResponse {
 }
 
 pub fn alive() -> HealthResponse {
-    HealthResponse::Ok(Json(HealthBody {
-        status: "ok".into(),
-    }))
+    HealthResponse::Ok(Json(HealthBody { status: "ok".into() }))
 }
 
 pub async fn ready(db: &PgPool) -> ReadyResponse {
     if crate::db::is_ready(db, Duration::from_secs(1)).await {
-        ReadyResponse::Ready(Json(HealthBody {
-            status: "ok".into(),
-        }))
+        ReadyResponse::Ready(Json(HealthBody { status: "ok".into() }))
     } else {
         ReadyResponse::Unavailable(Json(ErrorBody {
-            error: ErrorDetail {
-                code: ErrorCode::Unavailable,
-                message: "the database is not answering".into(),
-            },
+            error: ErrorDetail { code: ErrorCode::Unavailable, message: "the database is not answering".into() },
         }))
     }
 }

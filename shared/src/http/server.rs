@@ -20,11 +20,7 @@ pub struct Server {
 impl Server {
     pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
         let acceptor = TcpListener::bind(addr).into_acceptor().await?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .unwrap_or(addr);
+        let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).unwrap_or(addr);
         Ok(Self { acceptor, addr })
     }
 
@@ -37,17 +33,11 @@ impl Server {
     }
 
     /// Serves `app` until `stop` completes, then drains in-flight requests.
-    pub async fn run_until_stopped<E>(
-        self,
-        app: E,
-        stop: impl Future<Output = ()> + Send,
-    ) -> std::io::Result<()>
+    pub async fn run_until_stopped<E>(self, app: E, stop: impl Future<Output = ()> + Send) -> std::io::Result<()>
     where
         E: Endpoint + 'static,
     {
-        poem::Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, stop, Some(SHUTDOWN_GRACE))
-            .await
+        poem::Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(app, stop, Some(SHUTDOWN_GRACE)).await
     }
 }
 

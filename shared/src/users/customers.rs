@@ -16,10 +16,7 @@ pub struct Customer {
 }
 
 pub async fn create_anonymous(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO customers (id, is_anonymous) VALUES ($1, true)")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query("INSERT INTO customers (id, is_anonymous) VALUES ($1, true)").bind(id).execute(conn).await?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The three kinds of user and the questions sessions ask about them.
 
 pub mod customers;
+pub mod merge;
 pub mod mitras;
 pub mod staff;
 
@@ -28,36 +29,23 @@ pub enum Standing {
 }
 
 /// Whether the user can still hold a session, read inside the caller's transaction.
-pub async fn standing(
-    conn: &mut PgConnection,
-    user_type: UserType,
-    id: Uuid,
-) -> sqlx::Result<Standing> {
-    let account = |is_anonymous| {
-        Standing::Active(Account {
-            id,
-            user_type,
-            is_anonymous,
-        })
-    };
+pub async fn standing(conn: &mut PgConnection, user_type: UserType, id: Uuid) -> sqlx::Result<Standing> {
+    let account = |is_anonymous| Standing::Active(Account { id, user_type, is_anonymous });
     Ok(match user_type {
         UserType::Customer => {
-            let row: Option<(bool, bool)> = sqlx::query_as(
-                "SELECT is_anonymous, merged_into IS NOT NULL FROM customers WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
+            let row: Option<(bool, bool)> =
+                sqlx::query_as("SELECT is_anonymous, merged_into IS NOT NULL FROM customers WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(conn)
+                    .await?;
             match row {
                 Some((is_anonymous, false)) => account(is_anonymous),
                 _ => Standing::Gone,
             }
         }
         UserType::Mitra => {
-            let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM mitras WHERE id = $1")
-                .bind(id)
-                .fetch_optional(conn)
-                .await?;
+            let found: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM mitras WHERE id = $1").bind(id).fetch_optional(conn).await?;
             if found.is_some() {
                 account(false)
             } else {
@@ -65,11 +53,10 @@ pub async fn standing(
             }
         }
         UserType::CcUser => {
-            let row: Option<bool> =
-                sqlx::query_scalar("SELECT disabled_at IS NOT NULL FROM cc_users WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(conn)
-                    .await?;
+            let row: Option<bool> = sqlx::query_scalar("SELECT disabled_at IS NOT NULL FROM cc_users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(conn)
+                .await?;
             match row {
                 Some(false) => account(false),
                 Some(true) => Standing::Disabled,

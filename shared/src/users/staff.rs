@@ -51,19 +51,14 @@ pub fn normalize_email(email: &str) -> String {
 const COLUMNS: &str = "id, email, role, display_name, disabled_at, created_at";
 
 pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Staff>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM cc_users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM cc_users WHERE id = $1")).bind(id).fetch_optional(db).await
 }
 
 pub async fn credentials_by_email(db: &PgPool, email: &str) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS}, password_hash FROM cc_users WHERE lower(email) = $1"
-    ))
-    .bind(normalize_email(email))
-    .fetch_optional(db)
-    .await
+    sqlx::query_as(&format!("SELECT {COLUMNS}, password_hash FROM cc_users WHERE lower(email) = $1"))
+        .bind(normalize_email(email))
+        .fetch_optional(db)
+        .await
 }
 
 /// Why a staff user could not be created.
@@ -91,9 +86,7 @@ pub async fn create(
     let email = normalize_email(email);
     let plausible = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
     if !plausible {
         return Err(CreateError::InvalidEmail(email));
     }
@@ -102,24 +95,21 @@ pub async fn create(
     }
     let hash = hashing::hash(password.to_owned(), bcrypt_cost).await?;
     let id = Uuid::new_v4();
-    let inserted = sqlx::query(
-        "INSERT INTO cc_users (id, email, password_hash, role, display_name) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(id)
-    .bind(&email)
-    .bind(&hash)
-    .bind(role.as_str())
-    .bind(display_name.map(str::trim).filter(|n| !n.is_empty()))
-    .execute(db)
-    .await;
+    let inserted =
+        sqlx::query("INSERT INTO cc_users (id, email, password_hash, role, display_name) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(&email)
+            .bind(&hash)
+            .bind(role.as_str())
+            .bind(display_name.map(str::trim).filter(|n| !n.is_empty()))
+            .execute(db)
+            .await;
     match inserted {
         Ok(_) => Ok(id),
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("cc_users_email_key") => {
             Err(CreateError::DuplicateEmail(email))
         }
-        Err(e) => Err(CreateError::Unexpected(
-            anyhow::Error::new(e).context("inserting cc user"),
-        )),
+        Err(e) => Err(CreateError::Unexpected(anyhow::Error::new(e).context("inserting cc user"))),
     }
 }
 

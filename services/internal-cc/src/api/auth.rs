@@ -70,12 +70,7 @@ pub enum MeResponse {
 
 impl From<Staff> for StaffUser {
     fn from(s: Staff) -> Self {
-        Self {
-            id: s.id,
-            email: s.email,
-            role: s.role,
-            display_name: s.display_name,
-        }
+        Self { id: s.id, email: s.email, role: s.role, display_name: s.display_name }
     }
 }
 
@@ -85,40 +80,19 @@ fn cookie(value: &str, max_age: i64, secure: bool) -> String {
 }
 
 fn signed_in(state: &AppState, issued: Issued, user: Staff) -> StaffTokenResponse {
-    let set_cookie = cookie(
-        &issued.refresh_token,
-        REFRESH_TOKEN_TTL_SECS,
-        state.settings.cookie_secure,
-    );
+    let set_cookie = cookie(&issued.refresh_token, REFRESH_TOKEN_TTL_SECS, state.settings.cookie_secure);
     let expires_in = (issued.access_expires_at - chrono::Utc::now().timestamp()).max(0);
-    let body = StaffToken {
-        access_token: issued.access_token,
-        token_type: "Bearer".into(),
-        expires_in,
-        user: user.into(),
-    };
+    let body =
+        StaffToken { access_token: issued.access_token, token_type: "Bearer".into(), expires_in, user: user.into() };
     StaffTokenResponse::Ok(Json(body), set_cookie)
 }
 
 /// The cookie-authenticated refresh accepts no cross-site request: when the browser
 /// names an `Origin`, it must be one of the control center's.
 fn same_site_or_allowed(req: &Request, state: &AppState) -> Result<(), ApiError> {
-    match req
-        .headers()
-        .get("origin")
-        .map(|o| o.to_str().unwrap_or_default())
-    {
-        Some(origin)
-            if !state
-                .settings
-                .cc_allowed_origins
-                .iter()
-                .any(|a| a == origin) =>
-        {
-            Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "cross-site refresh refused",
-            ))
+    match req.headers().get("origin").map(|o| o.to_str().unwrap_or_default()) {
+        Some(origin) if !state.settings.cc_allowed_origins.iter().any(|a| a == origin) => {
+            Err(ApiError::new(ErrorCode::Forbidden, "cross-site refresh refused"))
         }
         _ => Ok(()),
     }
@@ -136,8 +110,7 @@ impl StaffAuthApi {
         req: &Request,
         body: Json<LoginRequest>,
     ) -> Result<StaffTokenResponse, ApiError> {
-        let (issued, user) =
-            staff_auth::login(&state, &body.email, &body.password, &client_info_of(req)).await?;
+        let (issued, user) = staff_auth::login(&state, &body.email, &body.password, &client_info_of(req)).await?;
         Ok(signed_in(&state, issued, user))
     }
 
@@ -159,24 +132,11 @@ impl StaffAuthApi {
 
     /// Logout: revokes the session and clears the refresh cookie.
     #[oai(path = "/internal/auth/logout", method = "post")]
-    async fn logout(
-        &self,
-        state: Data<&AppState>,
-        auth: StaffAuth,
-    ) -> Result<LogoutResponse, ApiError> {
-        sessions::revoke(
-            &state.db,
-            auth.0.sub,
-            auth.0.session_id,
-            RevokeReason::Logout,
-        )
-        .await
-        .map_err(AuthError::from)?;
-        Ok(LogoutResponse::LoggedOut(cookie(
-            "",
-            0,
-            state.settings.cookie_secure,
-        )))
+    async fn logout(&self, state: Data<&AppState>, auth: StaffAuth) -> Result<LogoutResponse, ApiError> {
+        sessions::revoke(&state.db, auth.0.sub, auth.0.session_id, RevokeReason::Logout)
+            .await
+            .map_err(AuthError::from)?;
+        Ok(LogoutResponse::LoggedOut(cookie("", 0, state.settings.cookie_secure)))
     }
 
     /// The signed-in staff user.

@@ -12,108 +12,49 @@ use crate::helpers::{send, spawn_app};
 async fn internal_health_and_readiness_answer() {
     let app = spawn_app().await;
     let health = send(app.client.get("/internal/healthz")).await;
-    assert_eq!(
-        (health.status, health.body),
-        (StatusCode::OK, json!({ "status": "ok" }))
-    );
+    assert_eq!((health.status, health.body), (StatusCode::OK, json!({ "status": "ok" })));
     let ready = send(app.client.get("/internal/readyz")).await;
-    assert_eq!(
-        (ready.status, ready.body),
-        (StatusCode::OK, json!({ "status": "ok" }))
-    );
+    assert_eq!((ready.status, ready.body), (StatusCode::OK, json!({ "status": "ok" })));
 }
 
 #[tokio::test]
 async fn every_api_path_is_404_json_here() {
     let app = spawn_app().await;
-    for path in [
-        "/api/shared/auth/session",
-        "/api/client/me",
-        "/healthz",
-        "/docs",
-        "/openapi.json",
-    ] {
+    for path in ["/api/shared/auth/session", "/api/client/me", "/healthz", "/docs", "/openapi.json"] {
         let reply = send(app.client.get(path)).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::NOT_FOUND, "not_found"),
-            "{path}"
-        );
+        assert_eq!((reply.status, reply.error_code()), (StatusCode::NOT_FOUND, "not_found"), "{path}");
     }
-    let reply = send(
-        app.client
-            .post("/api/shared/auth/anonymous")
-            .body_json(&json!({})),
-    )
-    .await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (StatusCode::NOT_FOUND, "not_found")
-    );
+    let reply = send(app.client.post("/api/shared/auth/anonymous").body_json(&json!({}))).await;
+    assert_eq!((reply.status, reply.error_code()), (StatusCode::NOT_FOUND, "not_found"));
 }
 
 #[tokio::test]
 async fn the_spec_and_swagger_ui_are_served_under_internal() {
     let app = spawn_app().await;
     let spec = send(app.client.get("/internal/openapi.json")).await;
-    assert_eq!(
-        (spec.status, &spec.body["openapi"]),
-        (StatusCode::OK, &json!("3.0.0"))
-    );
+    assert_eq!((spec.status, &spec.body["openapi"]), (StatusCode::OK, &json!("3.0.0")));
     let docs = app.client.get("/internal/docs").send().await.0;
     assert_eq!(docs.status(), StatusCode::OK);
 }
 
 #[test]
 fn the_default_listen_address_is_loopback_3001() {
-    assert_eq!(
-        internal_cc::DEFAULT_LISTEN,
-        "127.0.0.1:3001".parse().unwrap()
-    );
+    assert_eq!(internal_cc::DEFAULT_LISTEN, "127.0.0.1:3001".parse().unwrap());
 }
 
 #[test]
 fn openapi_matches_the_committed_file() {
-    let out = Command::new(env!("CARGO_BIN_EXE_internal-cc"))
-        .env_clear()
-        .arg("openapi")
-        .output()
-        .expect("run");
-    assert!(out.status.success());
-    let printed = String::from_utf8(out.stdout).expect("utf8");
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../openapi/internal-cc.json"
-    ))
-    .unwrap_or_default();
-    assert!(
-        printed.trim() == committed.trim(),
-        "openapi/internal-cc.json is out of date; regenerate it with\n  \
-         cargo run -q -p internal-cc -- openapi > openapi/internal-cc.json"
+    halo_shared::testing::assert_committed_spec_is_current(
+        env!("CARGO_BIN_EXE_internal-cc"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/internal-cc.json"),
+        "internal-cc",
     );
 }
 
 #[test]
 fn every_operation_requires_a_bearer_token_unless_listed_as_public() {
-    let spec: serde_json::Value =
-        serde_json::from_str(&internal_cc::openapi().spec()).expect("spec");
-    let mut public = BTreeSet::new();
-    for (path, item) in spec["paths"].as_object().expect("paths") {
-        assert!(path.starts_with("/internal/"), "{path}");
-        for (method, op) in item.as_object().expect("path item") {
-            let secured = op
-                .get("security")
-                .and_then(|s| s.as_array())
-                .is_some_and(|s| !s.is_empty());
-            if !secured {
-                public.insert(format!("{} {path}", method.to_uppercase()));
-            }
-        }
-    }
-    let expected: BTreeSet<String> = internal_cc::PUBLIC_OPERATIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let public = halo_shared::testing::public_operations(&internal_cc::openapi().spec());
+    let expected: BTreeSet<String> = internal_cc::PUBLIC_OPERATIONS.iter().map(|s| s.to_string()).collect();
     assert_eq!(public, expected);
 }
 

@@ -18,11 +18,7 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Settings {
-        cc_allowed_origins: vec![SPA.into()],
-        ..testing::settings()
-    })
-    .await
+    spawn_app_with(Settings { cc_allowed_origins: vec![SPA.into()], ..testing::settings() }).await
 }
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
@@ -36,23 +32,12 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
 pub fn refresh_cookie(reply: &Reply) -> String {
     let header = reply.headers["set-cookie"].to_str().expect("ascii");
     let (pair, _) = header.split_once(';').expect("attributes");
-    pair.strip_prefix("cc_refresh_token=")
-        .expect("cookie name")
-        .to_owned()
+    pair.strip_prefix("cc_refresh_token=").expect("cookie name").to_owned()
 }
 
 impl TestApp {
     pub async fn create_staff(&self, email: &str, role: Role) -> Uuid {
-        staff::create(
-            &self.db.pool,
-            email,
-            role,
-            Some("Staff Member"),
-            PASSWORD,
-            4,
-        )
-        .await
-        .expect("create staff")
+        staff::create(&self.db.pool, email, role, Some("Staff Member"), PASSWORD, 4).await.expect("create staff")
     }
 
     pub async fn login_from(&self, email: &str, password: &str, ip: &str) -> Reply {
@@ -70,28 +55,20 @@ impl TestApp {
     }
 
     pub async fn refresh_with_cookie(&self, token: &str) -> Reply {
-        send(
-            self.client
-                .post("/internal/auth/refresh")
-                .header("cookie", format!("cc_refresh_token={token}")),
-        )
-        .await
+        send(self.client.post("/internal/auth/refresh").header("cookie", format!("cc_refresh_token={token}"))).await
     }
 
     pub async fn get_with(&self, path: &str, access_token: &str) -> Reply {
-        send(
-            self.client
-                .get(path)
-                .header("authorization", format!("Bearer {access_token}")),
-        )
-        .await
+        send(self.client.get(path).header("authorization", format!("Bearer {access_token}"))).await
     }
 
     pub async fn session_revoked_reason(&self, user_id: Uuid) -> Option<String> {
-        sqlx::query_scalar("SELECT revoked_reason FROM auth_sessions WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1")
-            .bind(user_id)
-            .fetch_one(&self.db.pool)
-            .await
-            .expect("session row")
+        sqlx::query_scalar(
+            "SELECT revoked_reason FROM auth_sessions WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .fetch_one(&self.db.pool)
+        .await
+        .expect("session row")
     }
 }

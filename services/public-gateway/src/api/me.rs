@@ -58,15 +58,9 @@ fn gone() -> ApiError {
 impl MeApi {
     /// The signed-in customer's profile. 404 `not_found` if the account was merged away.
     #[oai(path = "/api/client/me", method = "get", tag = "Tag::Client")]
-    async fn client_me(
-        &self,
-        state: Data<&AppState>,
-        auth: CustomerAuth,
-    ) -> Result<CustomerResponse, ApiError> {
-        let c = customers::get(&state.db, auth.0.sub)
-            .await
-            .map_err(|e| ApiError::internal(&e.into()))?
-            .ok_or_else(gone)?;
+    async fn client_me(&self, state: Data<&AppState>, auth: CustomerAuth) -> Result<CustomerResponse, ApiError> {
+        let c =
+            customers::get(&state.db, auth.0.sub).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
         Ok(CustomerResponse::Ok(Json(CustomerProfile {
             id: c.id,
             is_anonymous: c.is_anonymous,
@@ -79,15 +73,9 @@ impl MeApi {
 
     /// The signed-in mitra's profile.
     #[oai(path = "/api/mitra/me", method = "get", tag = "Tag::Mitra")]
-    async fn mitra_me(
-        &self,
-        state: Data<&AppState>,
-        auth: MitraAuth,
-    ) -> Result<MitraResponse, ApiError> {
-        let m = mitras::get(&state.db, auth.0.sub)
-            .await
-            .map_err(|e| ApiError::internal(&e.into()))?
-            .ok_or_else(gone)?;
+    async fn mitra_me(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<MitraResponse, ApiError> {
+        let m =
+            mitras::get(&state.db, auth.0.sub).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
         Ok(MitraResponse::Ok(Json(MitraProfile {
             id: m.id,
             phone: m.phone,

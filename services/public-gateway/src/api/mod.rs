@@ -2,15 +2,16 @@
 
 mod health;
 mod me;
+mod otp;
 mod schemas;
 mod session;
 
 use poem_openapi::Tags;
 
-pub type Api = (health::HealthApi, session::SessionApi, me::MeApi);
+pub type Api = (health::HealthApi, session::SessionApi, otp::OtpApi, me::MeApi);
 
 pub fn api() -> Api {
-    (health::HealthApi, session::SessionApi, me::MeApi)
+    (health::HealthApi, session::SessionApi, otp::OtpApi, me::MeApi)
 }
 
 #[derive(Tags)]

@@ -77,11 +77,7 @@ impl SessionApi {
     /// pair (safe retries); later, it revokes the whole session (`refresh_token_reused`).
     /// Other 401 codes: `invalid_refresh_token`, `session_revoked`, `session_expired`.
     #[oai(path = "/api/shared/auth/refresh", method = "post")]
-    async fn refresh(
-        &self,
-        state: Data<&AppState>,
-        body: Json<RefreshRequest>,
-    ) -> Result<TokenPairResponse, ApiError> {
+    async fn refresh(&self, state: Data<&AppState>, body: Json<RefreshRequest>) -> Result<TokenPairResponse, ApiError> {
         let allowed = [UserType::Customer, UserType::Mitra];
         let issued = sessions::refresh(&state, &body.refresh_token, &allowed).await?;
         Ok(TokenPairResponse::Ok(Json(issued.into())))
@@ -89,19 +85,10 @@ impl SessionApi {
 
     /// Logout: revokes the current session.
     #[oai(path = "/api/shared/auth/logout", method = "post")]
-    async fn logout(
-        &self,
-        state: Data<&AppState>,
-        auth: AppUserAuth,
-    ) -> Result<LogoutResponse, ApiError> {
-        sessions::revoke(
-            &state.db,
-            auth.0.sub,
-            auth.0.session_id,
-            RevokeReason::Logout,
-        )
-        .await
-        .map_err(AuthError::from)?;
+    async fn logout(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<LogoutResponse, ApiError> {
+        sessions::revoke(&state.db, auth.0.sub, auth.0.session_id, RevokeReason::Logout)
+            .await
+            .map_err(AuthError::from)?;
         Ok(LogoutResponse::LoggedOut)
     }
 

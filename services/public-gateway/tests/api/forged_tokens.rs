@@ -42,17 +42,11 @@ async fn forged_and_malformed_tokens_are_401_invalid_token() {
     let app = spawn_app().await;
     let good = claims("customer");
     let mut without_session = good.clone();
-    without_session
-        .as_object_mut()
-        .unwrap()
-        .remove("session_id");
+    without_session.as_object_mut().unwrap().remove("session_id");
     let mut without_exp = good.clone();
     without_exp.as_object_mut().unwrap().remove("exp");
     let mut without_user_type = good.clone();
-    without_user_type
-        .as_object_mut()
-        .unwrap()
-        .remove("user_type");
+    without_user_type.as_object_mut().unwrap().remove("user_type");
     let mut bad_sub = good.clone();
     bad_sub["sub"] = json!("not-a-uuid");
     let mut future_iat = good.clone();
@@ -62,71 +56,29 @@ async fn forged_and_malformed_tokens_are_401_invalid_token() {
     let valid = sign(Algorithm::HS256, JWT_SECRET, &good);
     let (head, _, sig) = {
         let parts: Vec<&str> = valid.split('.').collect();
-        (
-            parts[0].to_owned(),
-            parts[1].to_owned(),
-            parts[2].to_owned(),
-        )
+        (parts[0].to_owned(), parts[1].to_owned(), parts[2].to_owned())
     };
     let mut elevated = good.clone();
     elevated["user_type"] = json!("cc_user");
-    let tampered = format!(
-        "{head}.{}.{sig}",
-        URL_SAFE_NO_PAD.encode(elevated.to_string())
-    );
+    let tampered = format!("{head}.{}.{sig}", URL_SAFE_NO_PAD.encode(elevated.to_string()));
 
     let cases: Vec<(&str, String)> = vec![
         ("alg none", unsigned(&good)),
-        (
-            "HS384 with the right secret",
-            sign(Algorithm::HS384, JWT_SECRET, &good),
-        ),
-        (
-            "HS512 with the right secret",
-            sign(Algorithm::HS512, JWT_SECRET, &good),
-        ),
-        (
-            "wrong secret",
-            sign(
-                Algorithm::HS256,
-                b"another-secret-another-secret-another",
-                &good,
-            ),
-        ),
-        (
-            "future iat",
-            sign(Algorithm::HS256, JWT_SECRET, &future_iat),
-        ),
-        (
-            "missing session_id",
-            sign(Algorithm::HS256, JWT_SECRET, &without_session),
-        ),
-        (
-            "missing exp",
-            sign(Algorithm::HS256, JWT_SECRET, &without_exp),
-        ),
-        (
-            "missing user_type",
-            sign(Algorithm::HS256, JWT_SECRET, &without_user_type),
-        ),
-        (
-            "sub not a uuid",
-            sign(Algorithm::HS256, JWT_SECRET, &bad_sub),
-        ),
-        (
-            "unknown user_type",
-            sign(Algorithm::HS256, JWT_SECRET, &claims("admin")),
-        ),
+        ("HS384 with the right secret", sign(Algorithm::HS384, JWT_SECRET, &good)),
+        ("HS512 with the right secret", sign(Algorithm::HS512, JWT_SECRET, &good)),
+        ("wrong secret", sign(Algorithm::HS256, b"another-secret-another-secret-another", &good)),
+        ("future iat", sign(Algorithm::HS256, JWT_SECRET, &future_iat)),
+        ("missing session_id", sign(Algorithm::HS256, JWT_SECRET, &without_session)),
+        ("missing exp", sign(Algorithm::HS256, JWT_SECRET, &without_exp)),
+        ("missing user_type", sign(Algorithm::HS256, JWT_SECRET, &without_user_type)),
+        ("sub not a uuid", sign(Algorithm::HS256, JWT_SECRET, &bad_sub)),
+        ("unknown user_type", sign(Algorithm::HS256, JWT_SECRET, &claims("admin"))),
         ("tampered payload", tampered),
         ("garbage", "not.a.jwt".into()),
     ];
     for (name, token) in cases {
         let got = session_with(&app, Some(&format!("Bearer {token}"))).await;
-        assert_eq!(
-            got,
-            (StatusCode::UNAUTHORIZED, "invalid_token".to_owned()),
-            "{name}"
-        );
+        assert_eq!(got, (StatusCode::UNAUTHORIZED, "invalid_token".to_owned()), "{name}");
     }
 }
 
@@ -134,19 +86,9 @@ async fn forged_and_malformed_tokens_are_401_invalid_token() {
 async fn a_missing_empty_or_non_bearer_authorization_is_401_invalid_token() {
     let app = spawn_app().await;
     let token = sign(Algorithm::HS256, JWT_SECRET, &claims("customer"));
-    for header in [
-        None,
-        Some(""),
-        Some("Bearer "),
-        Some("Basic dXNlcjpwYXNz"),
-        Some(token.as_str()),
-    ] {
+    for header in [None, Some(""), Some("Bearer "), Some("Basic dXNlcjpwYXNz"), Some(token.as_str())] {
         let got = session_with(&app, header).await;
-        assert_eq!(
-            got,
-            (StatusCode::UNAUTHORIZED, "invalid_token".to_owned()),
-            "{header:?}"
-        );
+        assert_eq!(got, (StatusCode::UNAUTHORIZED, "invalid_token".to_owned()), "{header:?}");
     }
 }
 
@@ -156,14 +98,7 @@ async fn an_expired_token_is_401_token_expired() {
     let mut expired = claims("customer");
     expired["iat"] = json!(now() - 7200);
     expired["exp"] = json!(now() - 3600);
-    let got = session_with(
-        &app,
-        Some(&format!(
-            "Bearer {}",
-            sign(Algorithm::HS256, JWT_SECRET, &expired)
-        )),
-    )
-    .await;
+    let got = session_with(&app, Some(&format!("Bearer {}", sign(Algorithm::HS256, JWT_SECRET, &expired)))).await;
     assert_eq!(got, (StatusCode::UNAUTHORIZED, "token_expired".to_owned()));
 }
 
@@ -180,30 +115,19 @@ async fn valid_tokens_of_the_wrong_user_type_are_403_forbidden() {
         ("/api/shared/auth/session", &staff),
     ] {
         let reply = app.get_with(path, token).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::FORBIDDEN, "forbidden"),
-            "{path}"
-        );
+        assert_eq!((reply.status, reply.error_code()), (StatusCode::FORBIDDEN, "forbidden"), "{path}");
     }
 }
 
 #[tokio::test]
 async fn a_valid_token_is_accepted_with_no_database_behind_it() {
     // The pool points nowhere: if verification queried the database, this would fail.
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-        .unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
     let state = halo_shared::AppState::new(pool, JWT_SECRET, halo_shared::testing::settings());
     let client = poem::test::TestClient::new(public_gateway::app(state, Default::default()));
     let good = claims("mitra");
     let token = sign(Algorithm::HS256, JWT_SECRET, &good);
-    let reply = send(
-        client
-            .get("/api/shared/auth/session")
-            .header("authorization", format!("Bearer {token}")),
-    )
-    .await;
+    let reply = send(client.get("/api/shared/auth/session").header("authorization", format!("Bearer {token}"))).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["user_id"], good["sub"]);
     assert_eq!(reply.body["session_id"], good["session_id"]);

@@ -14,6 +14,16 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
+/// Anonymous sign-ins, OTP sends and their limits, for tests that do many of them.
+pub fn relaxed() -> Settings {
+    let mut settings = testing::settings();
+    settings.otp.resend_secs = 0;
+    settings.otp.sends_per_phone_per_hour = 100;
+    settings.otp.sends_per_phone_per_day = 100;
+    settings.otp.sends_per_ip_per_hour = 100;
+    settings
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(testing::settings()).await
 }
@@ -32,13 +42,7 @@ pub fn app_on(db: TestDb, settings: Settings) -> TestApp {
 
 impl TestApp {
     pub async fn anonymous_from(&self, ip: &str) -> Reply {
-        send(
-            self.client
-                .post("/api/shared/auth/anonymous")
-                .header("x-forwarded-for", ip)
-                .body_json(&json!({})),
-        )
-        .await
+        send(self.client.post("/api/shared/auth/anonymous").header("x-forwarded-for", ip).body_json(&json!({}))).await
     }
 
     /// Signs in a new anonymous customer and returns the token pair.
@@ -49,37 +53,20 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Reply {
-        send(
-            self.client
-                .post("/api/shared/auth/refresh")
-                .body_json(&json!({ "refresh_token": refresh_token })),
-        )
-        .await
+        send(self.client.post("/api/shared/auth/refresh").body_json(&json!({ "refresh_token": refresh_token }))).await
     }
 
     pub async fn get_with(&self, path: &str, access_token: &str) -> Reply {
-        send(
-            self.client
-                .get(path)
-                .header("authorization", format!("Bearer {access_token}")),
-        )
-        .await
+        send(self.client.get(path).header("authorization", format!("Bearer {access_token}"))).await
     }
 
     pub async fn logout(&self, access_token: &str) -> Reply {
-        send(
-            self.client
-                .post("/api/shared/auth/logout")
-                .header("authorization", format!("Bearer {access_token}")),
-        )
-        .await
+        send(self.client.post("/api/shared/auth/logout").header("authorization", format!("Bearer {access_token}")))
+            .await
     }
 
     pub fn claims(&self, access_token: &str) -> Claims {
-        self.state
-            .keys
-            .verify(access_token, chrono::Utc::now().timestamp())
-            .expect("valid access token")
+        self.state.keys.verify(access_token, chrono::Utc::now().timestamp()).expect("valid access token")
     }
 
     pub async fn session_row(&self, session_id: uuid::Uuid) -> (i64, Option<String>) {
@@ -89,4 +76,47 @@ impl TestApp {
             .await
             .expect("session row")
     }
+}
+
+impl TestApp {
+    /// Asks for a code; `app` is `client` or `mitra`.
+    pub async fn request_otp(&self, app: &str, phone: &str) -> Reply {
+        send(self.client.post(format!("/api/{app}/auth/otp/request")).body_json(&json!({ "phone": phone }))).await
+    }
+
+    /// Asks for a code and reads it from the stub's log line.
+    pub async fn otp_code(&self, app: &str, phone: &str) -> String {
+        let (guard, logs) = testing::capture_logs();
+        let reply = self.request_otp(app, phone).await;
+        drop(guard);
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+        stub_code(&logs.lines()).expect("the stub logged a code")
+    }
+
+    pub async fn verify_otp(&self, app: &str, phone: &str, code: &str, bearer: Option<&str>) -> Reply {
+        let mut req =
+            self.client.post(format!("/api/{app}/auth/otp/verify")).body_json(&json!({ "phone": phone, "code": code }));
+        if let Some(token) = bearer {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        send(req).await
+    }
+
+    /// Signs in by phone from scratch and returns the token pair.
+    pub async fn sign_in_by_phone(&self, app: &str, phone: &str, bearer: Option<&str>) -> Reply {
+        let code = self.otp_code(app, phone).await;
+        let reply = self.verify_otp(app, phone, &code, bearer).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply
+    }
+}
+
+/// The code in the stub's `[OTP STUB] phone=… code=…` log line.
+pub fn stub_code(lines: &[String]) -> Option<String> {
+    lines.iter().find_map(|line| {
+        let line: serde_json::Value = serde_json::from_str(line).ok()?;
+        let message = line["message"].as_str()?;
+        let code = message.strip_prefix("[OTP STUB] ")?.split(" code=").nth(1)?;
+        Some(code.to_owned())
+    })
 }

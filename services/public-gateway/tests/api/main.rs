@@ -7,5 +7,6 @@ mod helpers;
 
 mod edge;
 mod forged_tokens;
+mod otp;
 mod sessions;
 mod startup;

@@ -21,26 +21,21 @@ async fn anonymous_sign_in_returns_a_token_pair_for_a_new_anonymous_customer() {
 
     let claims = app.claims(&pair.str("access_token"));
     assert_eq!(claims.user_type, UserType::Customer);
-    assert_eq!(
-        claims.sub.to_string(),
-        pair.body["user"]["id"].as_str().unwrap()
-    );
+    assert_eq!(claims.sub.to_string(), pair.body["user"]["id"].as_str().unwrap());
     assert_eq!(claims.exp - claims.iat, 3600);
 
-    let (is_anonymous,): (bool,) =
-        sqlx::query_as("SELECT is_anonymous FROM customers WHERE id = $1")
-            .bind(claims.sub)
+    let (is_anonymous,): (bool,) = sqlx::query_as("SELECT is_anonymous FROM customers WHERE id = $1")
+        .bind(claims.sub)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(is_anonymous);
+    let (user_id, counter, hash, ua): (Uuid, i64, String, Option<String>) =
+        sqlx::query_as("SELECT user_id, counter, secret_hash, user_agent FROM auth_sessions WHERE id = $1")
+            .bind(claims.session_id)
             .fetch_one(&app.db.pool)
             .await
             .unwrap();
-    assert!(is_anonymous);
-    let (user_id, counter, hash, ua): (Uuid, i64, String, Option<String>) = sqlx::query_as(
-        "SELECT user_id, counter, secret_hash, user_agent FROM auth_sessions WHERE id = $1",
-    )
-    .bind(claims.session_id)
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap();
     assert_eq!((user_id, counter), (claims.sub, 0));
     assert!(hash.starts_with("$2"), "only a bcrypt hash is stored");
     assert!(!pair.str("refresh_token").contains(&hash));
@@ -66,11 +61,7 @@ async fn session_and_me_answer_for_the_signed_in_customer() {
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.str("id"), claims.sub.to_string());
     assert_eq!(me.body["is_anonymous"], true);
-    assert!(
-        me.body["phone"].is_null()
-            && me.body["email"].is_null()
-            && me.body["display_name"].is_null()
-    );
+    assert!(me.body["phone"].is_null() && me.body["email"].is_null() && me.body["display_name"].is_null());
     assert!(me.body["created_at"].is_string());
 }
 
@@ -78,19 +69,12 @@ async fn session_and_me_answer_for_the_signed_in_customer() {
 async fn mitra_me_returns_the_mitra_profile() {
     let app = spawn_app().await;
     let mitra_id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO mitras (id, phone, display_name) VALUES ($1, '+6281234567890', 'Sari')",
-    )
-    .bind(mitra_id)
-    .execute(&app.db.pool)
-    .await
-    .unwrap();
-    let (token, _) = app.state.keys.mint(
-        mitra_id,
-        UserType::Mitra,
-        Uuid::new_v4(),
-        chrono::Utc::now().timestamp(),
-    );
+    sqlx::query("INSERT INTO mitras (id, phone, display_name) VALUES ($1, '+6281234567890', 'Sari')")
+        .bind(mitra_id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (token, _) = app.state.keys.mint(mitra_id, UserType::Mitra, Uuid::new_v4(), chrono::Utc::now().timestamp());
     let me = app.get_with("/api/mitra/me", &token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.str("phone"), "+6281234567890");
@@ -106,10 +90,7 @@ async fn refresh_rotates_the_token_and_keeps_the_session() {
     assert_ne!(rotated.str("refresh_token"), first.str("refresh_token"));
     assert_eq!(rotated.body["user"], first.body["user"]);
     let claims = app.claims(&rotated.str("access_token"));
-    assert_eq!(
-        claims.session_id,
-        app.claims(&first.str("access_token")).session_id
-    );
+    assert_eq!(claims.session_id, app.claims(&first.str("access_token")).session_id);
     assert_eq!(app.session_row(claims.session_id).await, (1, None));
 
     let again = app.refresh(&rotated.str("refresh_token")).await;
@@ -126,11 +107,7 @@ async fn replaying_the_previous_token_within_the_grace_window_returns_the_same_n
     assert_eq!(replay.status, StatusCode::OK, "{}", replay.body);
     assert_eq!(replay.str("refresh_token"), rotated.str("refresh_token"));
     let session_id = app.claims(&replay.str("access_token")).session_id;
-    assert_eq!(
-        app.session_row(session_id).await,
-        (1, None),
-        "no second rotation, nothing revoked"
-    );
+    assert_eq!(app.session_row(session_id).await, (1, None), "no second rotation, nothing revoked");
 }
 
 #[tokio::test]
@@ -139,29 +116,18 @@ async fn replaying_a_rotated_token_after_the_grace_window_revokes_the_whole_sess
     let first = app.anonymous().await;
     let rotated = app.refresh(&first.str("refresh_token")).await;
     let session_id = app.claims(&rotated.str("access_token")).session_id;
-    sqlx::query(
-        "UPDATE auth_sessions SET rotated_at = now() - interval '11 seconds' WHERE id = $1",
-    )
-    .bind(session_id)
-    .execute(&app.db.pool)
-    .await
-    .unwrap();
+    sqlx::query("UPDATE auth_sessions SET rotated_at = now() - interval '11 seconds' WHERE id = $1")
+        .bind(session_id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
 
     let replay = app.refresh(&first.str("refresh_token")).await;
-    assert_eq!(
-        (replay.status, replay.error_code()),
-        (StatusCode::UNAUTHORIZED, "refresh_token_reused")
-    );
-    assert_eq!(
-        app.session_row(session_id).await,
-        (1, Some("refresh_token_reused".into()))
-    );
+    assert_eq!((replay.status, replay.error_code()), (StatusCode::UNAUTHORIZED, "refresh_token_reused"));
+    assert_eq!(app.session_row(session_id).await, (1, Some("refresh_token_reused".into())));
 
     let latest = app.refresh(&rotated.str("refresh_token")).await;
-    assert_eq!(
-        (latest.status, latest.error_code()),
-        (StatusCode::UNAUTHORIZED, "session_revoked")
-    );
+    assert_eq!((latest.status, latest.error_code()), (StatusCode::UNAUTHORIZED, "session_revoked"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -182,11 +148,7 @@ async fn twenty_concurrent_refreshes_of_one_token_all_get_the_same_new_token() {
     }
     assert_eq!(new_tokens.len(), 1, "one live token");
     let session_id = app.claims(&first.str("access_token")).session_id;
-    assert_eq!(
-        app.session_row(session_id).await,
-        (1, None),
-        "exactly one rotation, not revoked"
-    );
+    assert_eq!(app.session_row(session_id).await, (1, None), "exactly one rotation, not revoked");
     let next = app.refresh(new_tokens.first().unwrap()).await;
     assert_eq!(next.status, StatusCode::OK);
 }
@@ -200,26 +162,12 @@ async fn malformed_forged_and_unknown_refresh_tokens_are_invalid() {
     let (_, secret) = rest.split_once('.').unwrap();
     let forged_counter = format!("{id}.5.{secret}");
     let unknown_session = format!("{}.0.{secret}", Uuid::new_v4().simple());
-    for token in [
-        "garbage",
-        "a.b.c",
-        forged_counter.as_str(),
-        unknown_session.as_str(),
-        &real[..real.len() - 2],
-    ] {
+    for token in ["garbage", "a.b.c", forged_counter.as_str(), unknown_session.as_str(), &real[..real.len() - 2]] {
         let reply = app.refresh(token).await;
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
-            "{token}"
-        );
+        assert_eq!((reply.status, reply.error_code()), (StatusCode::UNAUTHORIZED, "invalid_refresh_token"), "{token}");
     }
     let session_id = app.claims(&pair.str("access_token")).session_id;
-    assert_eq!(
-        app.session_row(session_id).await,
-        (0, None),
-        "nothing changed"
-    );
+    assert_eq!(app.session_row(session_id).await, (0, None), "nothing changed");
 }
 
 #[tokio::test]
@@ -231,10 +179,7 @@ async fn an_expired_session_cannot_be_refreshed() {
         .await
         .unwrap();
     let reply = app.refresh(&pair.str("refresh_token")).await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (StatusCode::UNAUTHORIZED, "session_expired")
-    );
+    assert_eq!((reply.status, reply.error_code()), (StatusCode::UNAUTHORIZED, "session_expired"));
 }
 
 #[tokio::test]
@@ -244,50 +189,24 @@ async fn logout_revokes_the_session_so_its_refresh_token_fails() {
     let logout = app.logout(&pair.str("access_token")).await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     let session_id = app.claims(&pair.str("access_token")).session_id;
-    assert_eq!(
-        app.session_row(session_id).await,
-        (0, Some("logout".into()))
-    );
+    assert_eq!(app.session_row(session_id).await, (0, Some("logout".into())));
     let reply = app.refresh(&pair.str("refresh_token")).await;
-    assert_eq!(
-        (reply.status, reply.error_code()),
-        (StatusCode::UNAUTHORIZED, "session_revoked")
-    );
+    assert_eq!((reply.status, reply.error_code()), (StatusCode::UNAUTHORIZED, "session_revoked"));
 }
 
 #[tokio::test]
 async fn anonymous_sign_ins_are_limited_per_ip_across_instances() {
-    let settings = Settings {
-        anon_signins_per_ip_per_hour: 3,
-        ..halo_shared::testing::settings()
-    };
+    let settings = Settings { anon_signins_per_ip_per_hour: 3, ..halo_shared::testing::settings() };
     let a = spawn_app_with(settings.clone()).await;
     let b = app_on(a.db.clone(), settings);
     for app in [&a, &b, &a] {
-        assert_eq!(
-            app.anonymous_from("203.0.113.9").await.status,
-            StatusCode::OK
-        );
+        assert_eq!(app.anonymous_from("203.0.113.9").await.status, StatusCode::OK);
     }
     let limited = b.anonymous_from("203.0.113.9").await;
-    assert_eq!(
-        (limited.status, limited.error_code()),
-        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-    );
-    let retry_after: u64 = limited.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    assert_eq!((limited.status, limited.error_code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((3500..=3600).contains(&retry_after), "{retry_after}");
-    assert_eq!(
-        a.anonymous_from("203.0.113.10").await.status,
-        StatusCode::OK,
-        "other IPs are unaffected"
-    );
-    let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
-        .fetch_one(&a.db.pool)
-        .await
-        .unwrap();
+    assert_eq!(a.anonymous_from("203.0.113.10").await.status, StatusCode::OK, "other IPs are unaffected");
+    let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM customers").fetch_one(&a.db.pool).await.unwrap();
     assert_eq!(customers, 4, "the refused sign-in created nothing");
 }

@@ -12,12 +12,7 @@ use tokio::net::TcpStream;
 const BIN: &str = env!("CARGO_BIN_EXE_public-gateway");
 
 fn run(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .env_clear()
-        .envs(env.iter().copied())
-        .args(args)
-        .output()
-        .expect("run binary")
+    Command::new(BIN).env_clear().envs(env.iter().copied()).args(args).output().expect("run binary")
 }
 
 #[test]
@@ -31,62 +26,25 @@ fn serve_refuses_to_start_without_database_url() {
 
 #[test]
 fn serve_refuses_a_jwt_secret_under_32_bytes() {
-    let out = run(
-        &[
-            ("DATABASE_URL", "postgres://localhost/x"),
-            ("AUTH_JWT_SECRET", "too-short"),
-        ],
-        &["serve"],
-    );
+    let out = run(&[("DATABASE_URL", "postgres://localhost/x"), ("AUTH_JWT_SECRET", "too-short")], &["serve"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("AUTH_JWT_SECRET is too short (9 bytes)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("AUTH_JWT_SECRET is too short (9 bytes)"), "{stderr}");
 }
 
 #[test]
 fn openapi_needs_no_database_and_no_secret_and_matches_the_committed_file() {
-    let out = run(&[], &["openapi"]);
-    assert!(out.status.success());
-    let printed = String::from_utf8(out.stdout).expect("utf8");
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../openapi/public-gateway.json"
-    ))
-    .unwrap_or_default();
-    assert!(
-        printed.trim() == committed.trim(),
-        "openapi/public-gateway.json is out of date; regenerate it with\n  \
-         cargo run -q -p public-gateway -- openapi > openapi/public-gateway.json"
+    halo_shared::testing::assert_committed_spec_is_current(
+        env!("CARGO_BIN_EXE_public-gateway"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/public-gateway.json"),
+        "public-gateway",
     );
 }
 
 #[test]
 fn every_operation_requires_a_bearer_token_unless_listed_as_public() {
-    let spec: serde_json::Value =
-        serde_json::from_str(&public_gateway::openapi().spec()).expect("spec");
-    let mut public = BTreeSet::new();
-    for (path, item) in spec["paths"].as_object().expect("paths") {
-        for (method, op) in item.as_object().expect("path item") {
-            let secured = op
-                .get("security")
-                .and_then(|s| s.as_array())
-                .is_some_and(|s| !s.is_empty());
-            if !secured {
-                public.insert(format!("{} {path}", method.to_uppercase()));
-            }
-            assert!(
-                op["description"].is_string() || op["summary"].is_string(),
-                "{method} {path} is undocumented"
-            );
-        }
-    }
-    let expected: BTreeSet<String> = public_gateway::PUBLIC_OPERATIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let public = halo_shared::testing::public_operations(&public_gateway::openapi().spec());
+    let expected: BTreeSet<String> = public_gateway::PUBLIC_OPERATIONS.iter().map(|s| s.to_string()).collect();
     assert_eq!(public, expected);
 }
 
@@ -98,15 +56,10 @@ fn migrate_applies_the_schema_and_is_idempotent() {
     let url = db.url();
     for _ in 0..2 {
         let out = run(&[("DATABASE_URL", &url)], &["migrate"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let applied: i64 = rt
-        .block_on(sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&db.pool))
-        .expect("count");
+    let applied: i64 =
+        rt.block_on(sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&db.pool)).expect("count");
     assert_eq!(applied as usize, halo_shared::db::MIGRATOR.iter().count());
 }
 
@@ -114,17 +67,12 @@ fn migrate_applies_the_schema_and_is_idempotent() {
 async fn an_in_flight_request_completes_after_the_stop_signal() {
     let db = testing::fresh_database().await;
     let state = AppState::new(db.pool.clone(), testing::JWT_SECRET, testing::settings());
-    let server = Server::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("bind");
+    let server = Server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let addr = server.addr();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run_until_stopped(
-        public_gateway::app(state, EdgeConfig::default()),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let serving = tokio::spawn(server.run_until_stopped(public_gateway::app(state, EdgeConfig::default()), async {
+        let _ = stop_rx.await;
+    }));
 
     // Start a request and leave its body unsent, so it is in flight when the stop comes.
     let mut conn = TcpStream::connect(addr).await.expect("connect");
@@ -136,10 +84,7 @@ async fn an_in_flight_request_completes_after_the_stop_signal() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop_tx.send(()).expect("stop");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        TcpStream::connect(addr).await.is_err(),
-        "no new connections after the stop signal"
-    );
+    assert!(TcpStream::connect(addr).await.is_err(), "no new connections after the stop signal");
 
     conn.write_all(b"{}").await.expect("write body");
     let mut response = Vec::new();

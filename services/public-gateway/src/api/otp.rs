@@ -1,0 +1,122 @@
+use halo_shared::auth::scheme::OptionalCustomer;
+use halo_shared::auth::tokens::UserType;
+use halo_shared::http::client_info_of;
+use halo_shared::otp;
+use halo_shared::phone::Phone;
+use halo_shared::{ApiError, AppState};
+use poem::web::Data;
+use poem::Request;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::schemas::TokenPair;
+use super::session::TokenPairResponse;
+use super::Tag;
+
+pub struct OtpApi;
+
+#[derive(Debug, Object)]
+pub struct OtpRequest {
+    /// Mobile number; Indonesian local forms (`0812…`, `62812…`, `+62 812…`) are accepted.
+    #[oai(validator(max_length = 32))]
+    pub phone: String,
+}
+
+#[derive(Debug, Object)]
+pub struct OtpVerify {
+    #[oai(validator(max_length = 32))]
+    pub phone: String,
+    /// The six digits from the SMS.
+    #[oai(validator(pattern = r"^[0-9]{6}$"))]
+    pub code: String,
+}
+
+/// A code is on its way.
+#[derive(Debug, Object)]
+pub struct OtpSent {
+    /// Seconds the code stays valid.
+    pub expires_in: u32,
+    /// Seconds before another code may be requested for this number.
+    pub resend_after: u32,
+}
+
+#[derive(ApiResponse)]
+pub enum OtpSentResponse {
+    /// The code was sent by SMS.
+    #[oai(status = 202)]
+    Accepted(Json<OtpSent>),
+}
+
+fn phone(input: &str) -> Result<Phone, ApiError> {
+    Phone::parse(input).map_err(|e| ApiError::invalid_request(e.to_string()))
+}
+
+async fn request(
+    state: &AppState,
+    req: &Request,
+    user_type: UserType,
+    body: &OtpRequest,
+) -> Result<OtpSentResponse, ApiError> {
+    let sent = otp::request(state, user_type, &phone(&body.phone)?, &client_info_of(req)).await?;
+    Ok(OtpSentResponse::Accepted(Json(OtpSent { expires_in: sent.expires_in, resend_after: sent.resend_after })))
+}
+
+#[OpenApi(tag = "Tag::Auth")]
+impl OtpApi {
+    /// Customer phone sign-in, step 1 (public): sends a 6-digit code by SMS. 429
+    /// `rate_limited` during the resend cooldown and past the hourly, daily and per-IP caps.
+    #[oai(path = "/api/client/auth/otp/request", method = "post")]
+    async fn client_request(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<OtpRequest>,
+    ) -> Result<OtpSentResponse, ApiError> {
+        request(&state, req, UserType::Customer, &body).await
+    }
+
+    /// Customer phone sign-in, step 2 (public, or with an anonymous customer's bearer):
+    /// verifies the code and returns a token pair. With an anonymous customer's token, a
+    /// new phone upgrades that customer (same id); a phone that already belongs to a
+    /// customer signs that customer in and merges the anonymous one into it.
+    /// 401 `invalid_otp` for a wrong or used code, `otp_expired` when it expired or ran
+    /// out of attempts.
+    #[oai(path = "/api/client/auth/otp/verify", method = "post")]
+    async fn client_verify(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: OptionalCustomer,
+        body: Json<OtpVerify>,
+    ) -> Result<TokenPairResponse, ApiError> {
+        let phone = phone(&body.phone)?;
+        let issued =
+            otp::verify(&state, UserType::Customer, &phone, &body.code, auth.0.as_ref(), &client_info_of(req)).await?;
+        Ok(TokenPairResponse::Ok(Json(TokenPair::from(issued))))
+    }
+
+    /// Mitra phone sign-in, step 1 (public): sends a 6-digit code by SMS.
+    #[oai(path = "/api/mitra/auth/otp/request", method = "post")]
+    async fn mitra_request(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<OtpRequest>,
+    ) -> Result<OtpSentResponse, ApiError> {
+        request(&state, req, UserType::Mitra, &body).await
+    }
+
+    /// Mitra phone sign-in, step 2 (public): verifies the code and returns a token pair,
+    /// creating the mitra account on first sign-in.
+    #[oai(path = "/api/mitra/auth/otp/verify", method = "post")]
+    async fn mitra_verify(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<OtpVerify>,
+    ) -> Result<TokenPairResponse, ApiError> {
+        let phone = phone(&body.phone)?;
+        let issued = otp::verify(&state, UserType::Mitra, &phone, &body.code, None, &client_info_of(req)).await?;
+        Ok(TokenPairResponse::Ok(Json(TokenPair::from(issued))))
+    }
+}

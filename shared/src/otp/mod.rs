@@ -1,0 +1,223 @@
+//! Phone sign-in with one-time codes: request a code (limited per phone and per IP),
+//! verify it (a keyed hash compared in constant time, a few tries, consumed once).
+
+pub mod provider;
+
+use anyhow::Context;
+use ring::rand::{SecureRandom, SystemRandom};
+use uuid::Uuid;
+
+use crate::auth::sessions::Issued;
+use crate::auth::tokens::{Claims, UserType};
+use crate::auth::AuthError;
+use crate::error::{ApiError, ErrorCode};
+use crate::http::ClientInfo;
+use crate::identity;
+use crate::phone::Phone;
+use crate::ratelimit::{self, Outcome};
+use crate::state::AppState;
+
+/// OTP tunables (`OTP_*` variables), with the contract's defaults.
+#[derive(Debug, Clone)]
+pub struct OtpSettings {
+    pub ttl_secs: u32,
+    pub resend_secs: u32,
+    pub max_attempts: u32,
+    pub sends_per_phone_per_hour: u32,
+    pub sends_per_phone_per_day: u32,
+    pub sends_per_ip_per_hour: u32,
+    pub provider: provider::ProviderConfig,
+}
+
+impl Default for OtpSettings {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 300,
+            resend_secs: 60,
+            max_attempts: 5,
+            sends_per_phone_per_hour: 5,
+            sends_per_phone_per_day: 10,
+            sends_per_ip_per_hour: 20,
+            provider: provider::ProviderConfig::Stub,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OtpError {
+    #[error("the code is wrong or was already used")]
+    InvalidOtp,
+    #[error("the code has expired or ran out of attempts; request a new one")]
+    OtpExpired,
+    #[error("the code could not be sent; try again shortly")]
+    DeliveryFailed,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<sqlx::Error> for OtpError {
+    fn from(err: sqlx::Error) -> Self {
+        OtpError::Auth(err.into())
+    }
+}
+
+impl From<anyhow::Error> for OtpError {
+    fn from(err: anyhow::Error) -> Self {
+        OtpError::Auth(err.into())
+    }
+}
+
+impl From<OtpError> for ApiError {
+    fn from(err: OtpError) -> Self {
+        let message = err.to_string();
+        match err {
+            OtpError::InvalidOtp => ApiError::new(ErrorCode::InvalidOtp, message),
+            OtpError::OtpExpired => ApiError::new(ErrorCode::OtpExpired, message),
+            OtpError::DeliveryFailed => ApiError::new(ErrorCode::Unavailable, message),
+            OtpError::Auth(inner) => inner.into(),
+        }
+    }
+}
+
+/// What the app is told after a code was sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Requested {
+    pub expires_in: u32,
+    pub resend_after: u32,
+}
+
+const HOUR: u32 = 3600;
+const DAY: u32 = 24 * HOUR;
+
+/// Sends a new code to `phone` for the app of `user_type`, unless a limit says no.
+/// Every limit is counted in one transaction, so a refused request counts nothing.
+#[tracing::instrument(skip_all, fields(user_type = user_type.as_str()))]
+pub async fn request(
+    state: &AppState,
+    user_type: UserType,
+    phone: &Phone,
+    client: &ClientInfo,
+) -> Result<Requested, OtpError> {
+    let s = &state.settings.otp;
+    let ip = client.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let limits = [
+        (format!("otp:ip-hour:{ip}"), s.sends_per_ip_per_hour, HOUR),
+        (format!("otp:cooldown:{}:{phone}", user_type.as_str()), 1, s.resend_secs),
+        (format!("otp:phone-hour:{phone}"), s.sends_per_phone_per_hour, HOUR),
+        (format!("otp:phone-day:{phone}"), s.sends_per_phone_per_day, DAY),
+    ];
+    let code = random_code()?;
+    let mut tx = state.db.begin().await?;
+    for (key, max, window) in &limits {
+        if let Outcome::Limited { retry_after_secs } = ratelimit::hit(&mut *tx, key, *max, *window).await? {
+            return Err(AuthError::RateLimited { retry_after_secs }.into());
+        }
+    }
+    // A new code retires every earlier one of this app and phone.
+    sqlx::query(
+        "UPDATE otp_challenges SET consumed_at = now() WHERE user_type = $1 AND phone = $2 AND consumed_at IS NULL",
+    )
+    .bind(user_type.as_str())
+    .bind(phone.as_str())
+    .execute(&mut *tx)
+    .await?;
+    let challenge = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO otp_challenges (id, user_type, phone, code_hash, expires_at)
+         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+    )
+    .bind(challenge)
+    .bind(user_type.as_str())
+    .bind(phone.as_str())
+    .bind(state.keys.otp_hash(user_type, phone.as_str(), &code))
+    .bind(f64::from(s.ttl_secs))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    if let Err(err) = state.otp.send(phone, &code).await {
+        tracing::error!(error = format!("{err:#}"), "OTP delivery failed");
+        // The code never arrived; do not leave it verifiable. The counted limits stay,
+        // so a failing vendor cannot be used to pump messages.
+        sqlx::query("DELETE FROM otp_challenges WHERE id = $1").bind(challenge).execute(&state.db).await?;
+        return Err(OtpError::DeliveryFailed);
+    }
+    Ok(Requested { expires_in: s.ttl_secs, resend_after: s.resend_secs })
+}
+
+/// Checks `code` for `phone`; on success signs in (and for a customer presenting an
+/// anonymous session, upgrades or merges it).
+#[tracing::instrument(skip_all, fields(user_type = user_type.as_str()))]
+pub async fn verify(
+    state: &AppState,
+    user_type: UserType,
+    phone: &Phone,
+    code: &str,
+    anonymous: Option<&Claims>,
+    client: &ClientInfo,
+) -> Result<Issued, OtpError> {
+    consume(state, user_type, phone, code).await?;
+    let issued = match user_type {
+        UserType::Mitra => identity::sign_in_mitra(state, phone, client).await?,
+        _ => identity::sign_in_customer(state, identity::CustomerIdentity::Phone(phone), anonymous, client).await?,
+    };
+    Ok(issued)
+}
+
+/// Marks the newest live code consumed if `code` matches it. The row lock makes two
+/// racing verifies of the right code end with exactly one success.
+async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &str) -> Result<(), OtpError> {
+    let max_attempts = i32::try_from(state.settings.otp.max_attempts).unwrap_or(i32::MAX);
+    let mut tx = state.db.begin().await?;
+    let row: Option<(Uuid, Vec<u8>, i32, bool)> = sqlx::query_as(
+        "SELECT id, code_hash, attempts, expires_at <= now() FROM otp_challenges
+         WHERE user_type = $1 AND phone = $2 AND consumed_at IS NULL
+         ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
+    )
+    .bind(user_type.as_str())
+    .bind(phone.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((id, hash, attempts, expired)) = row else {
+        return Err(OtpError::InvalidOtp);
+    };
+    if expired || attempts >= max_attempts {
+        return Err(OtpError::OtpExpired);
+    }
+    if !state.keys.otp_matches(user_type, phone.as_str(), code, &hash) {
+        sqlx::query("UPDATE otp_challenges SET attempts = attempts + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        return Err(OtpError::InvalidOtp);
+    }
+    sqlx::query("UPDATE otp_challenges SET consumed_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Six uniformly random digits from the operating system's CSPRNG.
+fn random_code() -> anyhow::Result<String> {
+    const LIMIT: u32 = 4_294_000_000; // the largest multiple of 10^6 below 2^32: no modulo bias
+    let rng = SystemRandom::new();
+    loop {
+        let mut bytes = [0u8; 4];
+        rng.fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system random source failed")).context("OTP code")?;
+        let n = u32::from_be_bytes(bytes);
+        if n < LIMIT {
+            return Ok(format!("{:06}", n % 1_000_000));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn codes_are_six_digits() {
+        for _ in 0..100 {
+            let code = super::random_code().expect("code");
+            assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+        }
+    }
+}

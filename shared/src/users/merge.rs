@@ -1,0 +1,52 @@
+//! Folding an anonymous customer into an existing one, when the anonymous customer signs
+//! in with a phone or identity that already belongs to someone.
+//!
+//! Every table that owns rows by customer id registers here, with the statement that
+//! moves those rows from one customer to another (`$1` = from, `$2` = into). A test
+//! compares this list with the schema's foreign keys to `customers`, so a new table
+//! cannot be forgotten.
+
+use anyhow::Context;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A table holding rows that belong to a customer.
+pub struct CustomerOwned {
+    pub table: &'static str,
+    /// Moves the rows of customer `$1` to customer `$2`.
+    pub move_rows: &'static str,
+}
+
+pub const CUSTOMER_OWNED: &[CustomerOwned] = &[CustomerOwned {
+    table: "auth_sessions",
+    move_rows: "UPDATE auth_sessions SET user_id = $2 WHERE user_type = 'customer' AND user_id = $1",
+}];
+
+/// Moves everything `from` owns to `into` and marks `from` merged, inside the caller's
+/// transaction. `from`'s sessions are revoked first: it can no longer sign in.
+pub async fn merge_customer(conn: &mut PgConnection, from: Uuid, into: Uuid) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'merged'
+         WHERE user_type = 'customer' AND user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(from)
+    .execute(&mut *conn)
+    .await
+    .context("revoking the merged customer's sessions")?;
+    for owned in CUSTOMER_OWNED {
+        sqlx::query(owned.move_rows)
+            .bind(from)
+            .bind(into)
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("moving {} rows", owned.table))?;
+    }
+    sqlx::query("UPDATE customers SET merged_into = $2, merged_at = now(), updated_at = now() WHERE id = $1")
+        .bind(from)
+        .bind(into)
+        .execute(&mut *conn)
+        .await
+        .context("marking the customer merged")?;
+    tracing::info!(from = %from, into = %into, "anonymous customer merged");
+    Ok(())
+}
