@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::http::EdgeConfig;
+use crate::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::ProviderConfig;
 use crate::otp::OtpSettings;
 
@@ -172,4 +173,35 @@ impl OtpArgs {
             provider,
         })
     }
+}
+
+/// Google and Apple sign-in (public gateway). With no client ids a provider answers 503
+/// `provider_not_configured`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OidcArgs {
+    /// Comma-separated OAuth client ids accepted as `aud` of Google ID tokens.
+    #[arg(long, env = "GOOGLE_CLIENT_IDS", value_delimiter = ',', default_value = "")]
+    pub google_client_ids: Vec<String>,
+    #[arg(long, env = "GOOGLE_JWKS_URL", default_value = GOOGLE_JWKS_URL)]
+    pub google_jwks_url: String,
+    /// Comma-separated Services/App ids accepted as `aud` of Apple ID tokens.
+    #[arg(long, env = "APPLE_CLIENT_IDS", value_delimiter = ',', default_value = "")]
+    pub apple_client_ids: Vec<String>,
+    #[arg(long, env = "APPLE_JWKS_URL", default_value = APPLE_JWKS_URL)]
+    pub apple_jwks_url: String,
+}
+
+impl OidcArgs {
+    pub fn google(&self) -> OidcSettings {
+        OidcSettings { client_ids: non_empty(&self.google_client_ids), jwks_url: self.google_jwks_url.clone() }
+    }
+
+    pub fn apple(&self) -> OidcSettings {
+        OidcSettings { client_ids: non_empty(&self.apple_client_ids), jwks_url: self.apple_jwks_url.clone() }
+    }
+}
+
+/// The trimmed, non-empty entries of a comma-separated list.
+pub fn non_empty(items: &[String]) -> Vec<String> {
+    items.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
 }

@@ -10,6 +10,7 @@ use crate::auth::sessions::{self, Issued, NewSession};
 use crate::auth::tokens::{Claims, UserType};
 use crate::auth::AuthError;
 use crate::http::ClientInfo;
+use crate::oidc::{Provider, VerifiedIdentity};
 use crate::phone::Phone;
 use crate::state::AppState;
 use crate::users::merge::merge_customer;
@@ -18,6 +19,8 @@ use crate::users::Account;
 /// What a customer proved to be.
 pub enum CustomerIdentity<'a> {
     Phone(&'a Phone),
+    /// A verified Google or Apple account; `name` only fills an empty display name.
+    Provider(&'a VerifiedIdentity),
 }
 
 /// Signs in the mitra owning `phone`, creating the account on first sign-in.
@@ -100,6 +103,7 @@ async fn sign_in_customer_once(
             id
         }
     };
+    fill_profile(&mut tx, id, identity).await?;
     let account = Account { id, user_type: UserType::Customer, is_anonymous: false };
     let issued = sessions::start(&mut tx, state, new, account, client).await?;
     tx.commit().await?;
@@ -115,6 +119,16 @@ async fn find_owner(conn: &mut PgConnection, identity: &CustomerIdentity<'_>) ->
                 .fetch_optional(conn)
                 .await
         }
+        CustomerIdentity::Provider(identity) => {
+            sqlx::query_scalar(
+                "SELECT c.id FROM customer_identities i JOIN customers c ON c.id = i.customer_id
+                 WHERE i.provider = $1 AND i.subject = $2 AND c.merged_into IS NULL FOR UPDATE OF c",
+            )
+            .bind(identity.provider.as_str())
+            .bind(&identity.subject)
+            .fetch_optional(conn)
+            .await
+        }
     }
 }
 
@@ -129,7 +143,54 @@ async fn attach(conn: &mut PgConnection, id: Uuid, identity: &CustomerIdentity<'
                 .await
                 .context("setting the customer's phone")?;
         }
+        CustomerIdentity::Provider(identity) => {
+            sqlx::query(
+                "INSERT INTO customer_identities (provider, subject, customer_id, email) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(identity.provider.as_str())
+            .bind(&identity.subject)
+            .bind(id)
+            .bind(&identity.email)
+            .execute(&mut *conn)
+            .await
+            .context("linking the identity")?;
+            sqlx::query("UPDATE customers SET is_anonymous = false, updated_at = now() WHERE id = $1")
+                .bind(id)
+                .execute(conn)
+                .await
+                .context("marking the customer identified")?;
+        }
     }
+    Ok(())
+}
+
+/// Fills the profile from what a provider told us: a verified email when the customer
+/// has none, a name when the stored one is empty (Apple sends it only once; an empty
+/// name never overwrites a stored one).
+async fn fill_profile(conn: &mut PgConnection, id: Uuid, identity: &CustomerIdentity<'_>) -> anyhow::Result<()> {
+    let CustomerIdentity::Provider(identity) = identity else {
+        return Ok(());
+    };
+    let name = identity.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    sqlx::query(
+        "UPDATE customers SET
+           email = COALESCE(email, $2),
+           display_name = CASE WHEN COALESCE(display_name, '') = '' THEN COALESCE($3, display_name) ELSE display_name END,
+           updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&identity.email)
+    .bind(name)
+    .execute(&mut *conn)
+    .await
+    .context("filling the profile")?;
+    sqlx::query("UPDATE customer_identities SET last_sign_in_at = now() WHERE provider = $1 AND subject = $2")
+        .bind(identity.provider.as_str())
+        .bind(&identity.subject)
+        .execute(conn)
+        .await
+        .context("recording the sign-in")?;
     Ok(())
 }
 
@@ -159,4 +220,27 @@ fn is_unique_violation(err: &anyhow::Error) -> bool {
             .and_then(|e| e.as_database_error())
             .is_some_and(|db| db.is_unique_violation())
     })
+}
+
+/// Signs a customer in with a Google or Apple ID token. Apple's `full_name` (sent by the
+/// app on the first authorization only) fills an empty display name.
+pub async fn sign_in_with_id_token(
+    state: &AppState,
+    provider: Provider,
+    id_token: &str,
+    raw_nonce: Option<&str>,
+    full_name: Option<&str>,
+    anonymous: Option<&Claims>,
+    client: &ClientInfo,
+) -> Result<Issued, AuthError> {
+    let verifier = match provider {
+        Provider::Google => state.google.as_ref(),
+        Provider::Apple => state.apple.as_ref(),
+    }
+    .ok_or(AuthError::ProviderNotConfigured)?;
+    let mut identity = verifier.verify(id_token, raw_nonce).await?;
+    if let Some(name) = full_name.map(str::trim).filter(|n| !n.is_empty()) {
+        identity.name = Some(name.to_owned());
+    }
+    sign_in_customer(state, CustomerIdentity::Provider(&identity), anonymous, client).await
 }

@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod oidc;
 pub mod otp;
 pub mod phone;
 pub mod ratelimit;

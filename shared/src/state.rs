@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::auth::tokens::Keys;
+use crate::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::OtpSender;
 use crate::otp::OtpSettings;
 
@@ -22,6 +23,10 @@ pub struct Inner {
     /// One HTTP client for every third party, so connections are pooled.
     pub http: reqwest::Client,
     pub otp: OtpSender,
+    /// `None` when `GOOGLE_CLIENT_IDS` is empty.
+    pub google: Option<IdTokenVerifier>,
+    /// `None` when `APPLE_CLIENT_IDS` is empty.
+    pub apple: Option<IdTokenVerifier>,
 }
 
 impl AppState {
@@ -32,7 +37,9 @@ impl AppState {
             .build()
             .expect("the HTTP client's TLS roots load");
         let otp = OtpSender::new(&settings.otp.provider, http.clone());
-        Self(Arc::new(Inner { db, keys: Keys::new(jwt_secret), settings, http, otp }))
+        let google = IdTokenVerifier::new(Provider::Google, &settings.google, http.clone());
+        let apple = IdTokenVerifier::new(Provider::Apple, &settings.apple, http.clone());
+        Self(Arc::new(Inner { db, keys: Keys::new(jwt_secret), settings, http, otp, google, apple }))
     }
 }
 
@@ -61,6 +68,8 @@ pub struct Settings {
     /// `CC_ALLOWED_ORIGINS`: origins of the control-center SPA (CORS with credentials).
     pub cc_allowed_origins: Vec<String>,
     pub otp: OtpSettings,
+    pub google: OidcSettings,
+    pub apple: OidcSettings,
 }
 
 impl Default for Settings {
@@ -74,6 +83,8 @@ impl Default for Settings {
             cookie_secure: true,
             cc_allowed_origins: Vec::new(),
             otp: OtpSettings::default(),
+            google: OidcSettings { client_ids: Vec::new(), jwks_url: GOOGLE_JWKS_URL.into() },
+            apple: OidcSettings { client_ids: Vec::new(), jwks_url: APPLE_JWKS_URL.into() },
         }
     }
 }

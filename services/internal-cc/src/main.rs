@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use halo_shared::cli;
-use halo_shared::config::{CommonServeArgs, DatabaseArgs};
+use halo_shared::config::{non_empty, CommonServeArgs, DatabaseArgs};
 use halo_shared::telemetry::{self, LogFormat};
 use halo_shared::users::staff::{self, Role};
 use halo_shared::{db, Settings};
@@ -93,12 +93,7 @@ async fn main() -> ExitCode {
                 password_bcrypt_cost: args.password.password_bcrypt_cost,
                 login_failures_per_email: args.login_failures_per_email,
                 login_failures_per_ip: args.login_failures_per_ip,
-                cc_allowed_origins: args
-                    .cc_allowed_origins
-                    .into_iter()
-                    .map(|o| o.trim().to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect(),
+                cc_allowed_origins: non_empty(&args.cc_allowed_origins),
                 cookie_secure: args.cookie_secure,
                 ..Settings::default()
             };

@@ -25,6 +25,8 @@ pub const PUBLIC_OPERATIONS: &[&str] = &[
     "POST /api/shared/auth/refresh",
     "POST /api/client/auth/otp/request",
     "POST /api/client/auth/otp/verify",
+    "POST /api/client/auth/google",
+    "POST /api/client/auth/apple",
     "POST /api/mitra/auth/otp/request",
     "POST /api/mitra/auth/otp/verify",
 ];

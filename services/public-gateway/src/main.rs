@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use halo_shared::cli;
-use halo_shared::config::{CommonServeArgs, DatabaseArgs, OtpArgs};
+use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs};
 use halo_shared::telemetry::{self, LogFormat};
 use halo_shared::Settings;
 
@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply migrations to DATABASE_URL, then exit.
     Migrate(DatabaseArgs),
     /// Print this service's OpenAPI document as JSON.
@@ -33,6 +33,8 @@ struct ServeArgs {
     common: CommonServeArgs,
     #[command(flatten)]
     otp: OtpArgs,
+    #[command(flatten)]
+    oidc: OidcArgs,
     /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
     #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = 30)]
     anon_signins_per_ip_per_hour: u32,
@@ -48,7 +50,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Migrate(db) => cli::migrate(&db).await,
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,6 +66,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
         anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
         otp: args.otp.settings()?,
+        google: args.oidc.google(),
+        apple: args.oidc.apple(),
         ..Settings::default()
     };
     let build = |state: halo_shared::AppState, edge| {

@@ -32,6 +32,12 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("the account is disabled")]
     AccountDisabled,
+    #[error("the ID token failed verification")]
+    InvalidIdToken,
+    #[error("this sign-in provider is not configured")]
+    ProviderNotConfigured,
+    #[error("the sign-in provider's keys cannot be fetched right now; try again shortly")]
+    ProviderUnavailable,
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
@@ -66,6 +72,9 @@ impl From<AuthError> for ApiError {
             AuthError::SessionExpired => ErrorCode::SessionExpired,
             AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
             AuthError::AccountDisabled => ErrorCode::AccountDisabled,
+            AuthError::InvalidIdToken => ErrorCode::InvalidIdToken,
+            AuthError::ProviderNotConfigured => ErrorCode::ProviderNotConfigured,
+            AuthError::ProviderUnavailable => ErrorCode::ProviderUnavailable,
             AuthError::RateLimited { retry_after_secs } => return ApiError::rate_limited(*retry_after_secs),
             AuthError::Unexpected(cause) => return ApiError::internal(cause),
         };

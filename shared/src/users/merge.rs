@@ -17,10 +17,16 @@ pub struct CustomerOwned {
     pub move_rows: &'static str,
 }
 
-pub const CUSTOMER_OWNED: &[CustomerOwned] = &[CustomerOwned {
-    table: "auth_sessions",
-    move_rows: "UPDATE auth_sessions SET user_id = $2 WHERE user_type = 'customer' AND user_id = $1",
-}];
+pub const CUSTOMER_OWNED: &[CustomerOwned] = &[
+    CustomerOwned {
+        table: "auth_sessions",
+        move_rows: "UPDATE auth_sessions SET user_id = $2 WHERE user_type = 'customer' AND user_id = $1",
+    },
+    CustomerOwned {
+        table: "customer_identities",
+        move_rows: "UPDATE customer_identities SET customer_id = $2 WHERE customer_id = $1",
+    },
+];
 
 /// Moves everything `from` owns to `into` and marks `from` merged, inside the caller's
 /// transaction. `from`'s sessions are revoked first: it can no longer sign in.

@@ -5,13 +5,14 @@ mod me;
 mod otp;
 mod schemas;
 mod session;
+mod social;
 
 use poem_openapi::Tags;
 
-pub type Api = (health::HealthApi, session::SessionApi, otp::OtpApi, me::MeApi);
+pub type Api = (health::HealthApi, session::SessionApi, otp::OtpApi, social::SocialApi, me::MeApi);
 
 pub fn api() -> Api {
-    (health::HealthApi, session::SessionApi, otp::OtpApi, me::MeApi)
+    (health::HealthApi, session::SessionApi, otp::OtpApi, social::SocialApi, me::MeApi)
 }
 
 #[derive(Tags)]

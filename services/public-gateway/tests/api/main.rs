@@ -9,4 +9,5 @@ mod edge;
 mod forged_tokens;
 mod otp;
 mod sessions;
+mod social;
 mod startup;

@@ -1,0 +1,138 @@
+//! Google and Apple ID tokens: RS256 only, the key picked by `kid` from the provider's
+//! key set, issuer and audience pinned, `exp` and `iat` checked with a small leeway.
+
+pub mod keys;
+
+use jsonwebtoken::{Algorithm, Validation};
+use ring::digest;
+use serde::{Deserialize, Deserializer};
+
+use self::keys::{KeyError, KeySet};
+use crate::auth::AuthError;
+
+pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
+pub const APPLE_JWKS_URL: &str = "https://appleid.apple.com/auth/keys";
+const LEEWAY_SECS: u64 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Google,
+    Apple,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Google => "google",
+            Provider::Apple => "apple",
+        }
+    }
+
+    fn issuers(self) -> &'static [&'static str] {
+        match self {
+            Provider::Google => &["accounts.google.com", "https://accounts.google.com"],
+            Provider::Apple => &["https://appleid.apple.com"],
+        }
+    }
+}
+
+/// `GOOGLE_*` / `APPLE_*` settings: the accepted audiences and the key-set URL.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub client_ids: Vec<String>,
+    pub jwks_url: String,
+}
+
+/// One configured provider: its audiences and its cached key set.
+pub struct IdTokenVerifier {
+    provider: Provider,
+    validation: Validation,
+    keys: KeySet,
+}
+
+/// What a verified ID token says about the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdentity {
+    pub provider: Provider,
+    pub subject: String,
+    /// Only when the provider says it is verified.
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdClaims {
+    sub: String,
+    iat: i64,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "bool_or_string")]
+    email_verified: Option<bool>,
+    #[serde(default)]
+    nonce: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Apple sends `email_verified` (and `is_private_email`) as `"true"` or `true`.
+fn bool_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(match Option::<Flag>::deserialize(d)? {
+        Some(Flag::Bool(b)) => Some(b),
+        Some(Flag::Text(s)) => Some(s.eq_ignore_ascii_case("true")),
+        None => None,
+    })
+}
+
+impl IdTokenVerifier {
+    /// `None` when no client id is configured: the provider is not offered.
+    pub fn new(provider: Provider, settings: &OidcSettings, http: reqwest::Client) -> Option<Self> {
+        if settings.client_ids.is_empty() {
+            return None;
+        }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_audience(&settings.client_ids);
+        validation.set_issuer(provider.issuers());
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        Some(Self { provider, validation, keys: KeySet::new(settings.jwks_url.clone(), http) })
+    }
+
+    /// Verifies `token`. For Apple, `raw_nonce` is what the app generated: the token must
+    /// then carry its hex SHA-256, and a token carrying a nonce needs the app's.
+    pub async fn verify(&self, token: &str, raw_nonce: Option<&str>) -> Result<VerifiedIdentity, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidIdToken)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(AuthError::InvalidIdToken);
+        }
+        let kid = header.kid.ok_or(AuthError::InvalidIdToken)?;
+        let key = self.keys.key(&kid).await.map_err(|e| match e {
+            KeyError::UnknownKid => AuthError::InvalidIdToken,
+            KeyError::Unavailable => AuthError::ProviderUnavailable,
+        })?;
+        let claims = jsonwebtoken::decode::<IdClaims>(token, &key, &self.validation)
+            .map_err(|_| AuthError::InvalidIdToken)?
+            .claims;
+        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 || claims.sub.is_empty() {
+            return Err(AuthError::InvalidIdToken);
+        }
+        if self.provider == Provider::Apple {
+            match (claims.nonce.as_deref(), raw_nonce) {
+                (None, None) => {}
+                (Some(hashed), Some(raw)) if hashed.eq_ignore_ascii_case(&sha256_hex(raw)) => {}
+                _ => return Err(AuthError::InvalidIdToken),
+            }
+        }
+        let email = claims.email.filter(|_| claims.email_verified == Some(true)).map(|e| e.trim().to_lowercase());
+        Ok(VerifiedIdentity { provider: self.provider, subject: claims.sub, email, name: claims.name })
+    }
+}
+
+pub fn sha256_hex(input: &str) -> String {
+    digest::digest(&digest::SHA256, input.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
