@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use crate::config::{CommonServeArgs, DatabaseArgs};
 use crate::http::{shutdown_signal, EdgeConfig, Server};
 use crate::state::{AppState, Settings};
-use crate::{db, ratelimit};
+use crate::{db, ratelimit, realtime};
 
 /// The process arguments, with `serve` inserted when no verb was given (`public-gateway`
 /// alone, or followed only by serve's flags).
@@ -57,7 +57,8 @@ where
         tracing::info!("migrations applied (RUN_MIGRATIONS=true)");
     }
     let state = AppState::new(pool.clone(), secret.expose_secret().as_bytes(), settings);
-    let app = build(state, common.edge());
+    let listener = realtime::listener::spawn(&state);
+    let app = build(state.clone(), common.edge());
     let listen = common.listen(default_listen);
     let server = Server::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(service, addr = %server.addr(), "listening");
@@ -71,8 +72,14 @@ where
             }
         }
     });
-    let served = server.run_until_stopped(app, shutdown_signal()).await;
+    let stop = async {
+        shutdown_signal().await;
+        // Sockets are not requests the server waits for: tell their apps to reconnect.
+        state.realtime.hub.close_all(realtime::socket::CLOSE_GOING_AWAY, "going_away");
+    };
+    let served = server.run_until_stopped(app, stop).await;
     janitor.abort();
+    listener.abort();
     served.context("serving")?;
     tracing::info!(service, "stopped");
     Ok(())

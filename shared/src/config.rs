@@ -10,6 +10,8 @@ use crate::http::EdgeConfig;
 use crate::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::ProviderConfig;
 use crate::otp::OtpSettings;
+use crate::push::fcm::{Credentials, FcmSettings};
+use crate::push::WorkerSettings;
 
 /// Why the process refuses to start. Each message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
@@ -204,4 +206,46 @@ impl OidcArgs {
 /// The trimmed, non-empty entries of a comma-separated list.
 pub fn non_empty(items: &[String]) -> Vec<String> {
     items.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+}
+
+/// Push notifications through FCM (public gateway, which runs the outbox worker).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PushArgs {
+    /// Firebase project id; unset turns the push worker off (pushes wait in the outbox).
+    #[arg(long, env = "FCM_PROJECT_ID")]
+    pub fcm_project_id: Option<String>,
+    #[arg(long, env = "FCM_BASE_URL", default_value = "https://fcm.googleapis.com")]
+    pub fcm_base_url: String,
+    /// Where OAuth tokens come from on Cloud Run.
+    #[arg(long, env = "GCP_METADATA_URL", default_value = "http://metadata.google.internal")]
+    pub gcp_metadata_url: String,
+    /// A service-account key file, for local runs; used instead of the metadata server.
+    #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS")]
+    pub google_application_credentials: Option<String>,
+    /// How often an idle push worker looks for due messages.
+    #[arg(long, env = "PUSH_POLL_MS", default_value_t = 1000)]
+    pub push_poll_ms: u64,
+    /// Tries before a push is marked failed.
+    #[arg(long, env = "PUSH_MAX_ATTEMPTS", default_value_t = 8)]
+    pub push_max_attempts: i32,
+}
+
+impl PushArgs {
+    /// The FCM settings, or `None` when push is off.
+    pub fn fcm(&self) -> Option<FcmSettings> {
+        let project_id = self.fcm_project_id.clone().filter(|p| !p.trim().is_empty())?;
+        let credentials = match self.google_application_credentials.clone().filter(|p| !p.is_empty()) {
+            Some(path) => Credentials::KeyFile { path },
+            None => Credentials::Metadata { base_url: self.gcp_metadata_url.trim_end_matches('/').to_owned() },
+        };
+        Some(FcmSettings { project_id, base_url: self.fcm_base_url.trim_end_matches('/').to_owned(), credentials })
+    }
+
+    pub fn worker(&self) -> WorkerSettings {
+        WorkerSettings {
+            poll: std::time::Duration::from_millis(self.push_poll_ms.max(10)),
+            max_attempts: self.push_max_attempts.max(1),
+            ..WorkerSettings::default()
+        }
+    }
 }

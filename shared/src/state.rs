@@ -9,6 +9,7 @@ use crate::auth::tokens::Keys;
 use crate::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::OtpSender;
 use crate::otp::OtpSettings;
+use crate::realtime::Realtime;
 
 /// Everything a request may need beyond its own input: the database pool, the token
 /// keys (built once), and the tunable limits. Cheap to clone (one `Arc`). Per-request
@@ -27,6 +28,7 @@ pub struct Inner {
     pub google: Option<IdTokenVerifier>,
     /// `None` when `APPLE_CLIENT_IDS` is empty.
     pub apple: Option<IdTokenVerifier>,
+    pub realtime: Realtime,
 }
 
 impl AppState {
@@ -39,7 +41,16 @@ impl AppState {
         let otp = OtpSender::new(&settings.otp.provider, http.clone());
         let google = IdTokenVerifier::new(Provider::Google, &settings.google, http.clone());
         let apple = IdTokenVerifier::new(Provider::Apple, &settings.apple, http.clone());
-        Self(Arc::new(Inner { db, keys: Keys::new(jwt_secret), settings, http, otp, google, apple }))
+        Self(Arc::new(Inner {
+            db,
+            keys: Keys::new(jwt_secret),
+            settings,
+            http,
+            otp,
+            google,
+            apple,
+            realtime: Realtime::default(),
+        }))
     }
 }
 
@@ -70,6 +81,8 @@ pub struct Settings {
     pub otp: OtpSettings,
     pub google: OidcSettings,
     pub apple: OidcSettings,
+    /// `WS_HEARTBEAT_SECONDS`: ping interval; a socket silent for two is closed.
+    pub ws_heartbeat: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -85,6 +98,7 @@ impl Default for Settings {
             otp: OtpSettings::default(),
             google: OidcSettings { client_ids: Vec::new(), jwks_url: GOOGLE_JWKS_URL.into() },
             apple: OidcSettings { client_ids: Vec::new(), jwks_url: APPLE_JWKS_URL.into() },
+            ws_heartbeat: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -41,6 +41,7 @@ pub fn app(state: AppState, edge: EdgeConfig) -> BoxEndpoint<'static> {
     let service = openapi();
     let routes = Route::new()
         .at("/openapi.json", service.spec_endpoint())
+        .at("/api/shared/ws", api::ws::ws)
         .nest("/docs", service.swagger_ui())
         .nest("/", service)
         .data(state);

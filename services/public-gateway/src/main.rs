@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use halo_shared::cli;
-use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs};
+use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, PushArgs};
+use halo_shared::push;
 use halo_shared::telemetry::{self, LogFormat};
 use halo_shared::Settings;
 
@@ -35,6 +36,11 @@ struct ServeArgs {
     otp: OtpArgs,
     #[command(flatten)]
     oidc: OidcArgs,
+    #[command(flatten)]
+    push: PushArgs,
+    /// Seconds between WebSocket pings; a socket silent for two is closed.
+    #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = 30)]
+    ws_heartbeat_seconds: u64,
     /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
     #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = 30)]
     anon_signins_per_ip_per_hour: u32,
@@ -68,6 +74,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         otp: args.otp.settings()?,
         google: args.oidc.google(),
         apple: args.oidc.apple(),
+        ws_heartbeat: std::time::Duration::from_secs(args.ws_heartbeat_seconds.max(1)),
         ..Settings::default()
     };
     let build = |state: halo_shared::AppState, edge| {
@@ -75,6 +82,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!(
                 "OTP_PROVIDER=stub: one-time codes are written to the log, not sent; never run this in production"
             );
+        }
+        match args.push.fcm() {
+            Some(fcm) => {
+                let client = push::fcm::FcmClient::new(fcm, state.http.clone());
+                tokio::spawn(push::run(state.db.clone(), client, args.push.worker()));
+            }
+            None => tracing::warn!("FCM_PROJECT_ID is not set: push notifications wait in the outbox"),
         }
         public_gateway::app(state, edge)
     };

@@ -15,14 +15,26 @@ use crate::state::AppState;
 
 /// Verifies `token` and admits only the `allowed` user types.
 pub fn authenticate(state: &AppState, token: &str, allowed: &[UserType]) -> Result<Claims, AuthError> {
-    let claims = state.keys.verify(token, chrono::Utc::now().timestamp()).map_err(|e| match e {
+    let now = chrono::Utc::now().timestamp();
+    let claims = state.keys.verify(token, now).map_err(|e| match e {
         TokenError::Expired => AuthError::TokenExpired,
         TokenError::Invalid => AuthError::InvalidToken,
     })?;
+    // Revocations reach every instance through the realtime listener: still no query.
+    if state.realtime.revoked.contains(claims.session_id, now) {
+        return Err(AuthError::SessionRevoked);
+    }
     if !allowed.contains(&claims.user_type) {
         return Err(AuthError::Forbidden);
     }
     Ok(claims)
+}
+
+/// The token of an `Authorization: Bearer …` header, if the request has one.
+pub fn bearer_token(req: &Request) -> Option<&str> {
+    let value = req.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
 fn check(req: &Request, bearer: &Bearer, allowed: &[UserType]) -> poem::Result<Claims> {

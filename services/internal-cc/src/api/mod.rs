@@ -2,13 +2,14 @@
 
 mod auth;
 mod health;
+mod notifications;
 
 use poem_openapi::Tags;
 
-pub type Api = (health::HealthApi, auth::StaffAuthApi);
+pub type Api = (health::HealthApi, auth::StaffAuthApi, notifications::NotificationsApi);
 
 pub fn api() -> Api {
-    (health::HealthApi, auth::StaffAuthApi)
+    (health::HealthApi, auth::StaffAuthApi, notifications::NotificationsApi)
 }
 
 #[derive(Tags)]
@@ -17,4 +18,6 @@ pub enum Tag {
     Health,
     /// Staff sign-in, cookie refresh, logout and the current user.
     Auth,
+    /// Messages to customers and mitra, by socket and push.
+    Notifications,
 }

@@ -7,4 +7,5 @@ mod helpers;
 
 mod cli;
 mod edge;
+mod notifications;
 mod staff_auth;

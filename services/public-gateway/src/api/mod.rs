@@ -1,18 +1,36 @@
 //! The public gateway's operations, grouped by tag.
 
+mod devices;
 mod health;
 mod me;
 mod otp;
 mod schemas;
 mod session;
 mod social;
+pub mod ws;
 
 use poem_openapi::Tags;
 
-pub type Api = (health::HealthApi, session::SessionApi, otp::OtpApi, social::SocialApi, me::MeApi);
+pub type Api = (
+    health::HealthApi,
+    session::SessionApi,
+    otp::OtpApi,
+    social::SocialApi,
+    me::MeApi,
+    devices::DevicesApi,
+    ws::RealtimeSchemas,
+);
 
 pub fn api() -> Api {
-    (health::HealthApi, session::SessionApi, otp::OtpApi, social::SocialApi, me::MeApi)
+    (
+        health::HealthApi,
+        session::SessionApi,
+        otp::OtpApi,
+        social::SocialApi,
+        me::MeApi,
+        devices::DevicesApi,
+        ws::RealtimeSchemas,
+    )
 }
 
 #[derive(Tags)]
@@ -25,4 +43,8 @@ pub enum Tag {
     Client,
     /// The mitra (partner) app.
     Mitra,
+    /// Devices that receive push notifications.
+    Devices,
+    /// The realtime WebSocket and the events it carries.
+    Realtime,
 }

@@ -12,6 +12,7 @@ pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static>>,
     pub state: AppState,
     pub db: TestDb,
+    _listener: AbortOnDrop,
 }
 
 /// Anonymous sign-ins, OTP sends and their limits, for tests that do many of them.
@@ -37,7 +38,17 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
 pub fn app_on(db: TestDb, settings: Settings) -> TestApp {
     let state = AppState::new(db.another_pool(), testing::JWT_SECRET, settings);
     let client = TestClient::new(public_gateway::app(state.clone(), EdgeConfig::default()));
-    TestApp { client, state, db }
+    let listener = halo_shared::realtime::listener::spawn(&state);
+    TestApp { client, state, db, _listener: AbortOnDrop(listener) }
+}
+
+/// Stops a background task when the test app goes away.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl TestApp {
@@ -119,4 +130,28 @@ pub fn stub_code(lines: &[String]) -> Option<String> {
         let code = message.strip_prefix("[OTP STUB] ")?.split(" code=").nth(1)?;
         Some(code.to_owned())
     })
+}
+
+impl TestApp {
+    /// Waits (up to 5 s) until this instance's realtime listener is connected and caught up.
+    pub async fn listening(&self) {
+        for _ in 0..500 {
+            if self.state.realtime.is_listening() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the realtime listener did not start");
+    }
+
+    /// Serves this app on a real loopback listener; the server stops when the handle drops.
+    pub async fn serve(&self) -> (std::net::SocketAddr, AbortOnDrop) {
+        let server = halo_shared::http::Server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = server.addr();
+        let app = public_gateway::app(self.state.clone(), EdgeConfig::default());
+        let task = tokio::spawn(async move {
+            let _ = server.run_until_stopped(app, std::future::pending()).await;
+        });
+        (addr, AbortOnDrop(task))
+    }
 }

@@ -8,6 +8,8 @@ mod helpers;
 mod edge;
 mod forged_tokens;
 mod otp;
+mod push;
+mod realtime;
 mod sessions;
 mod social;
 mod startup;

@@ -242,8 +242,9 @@ async fn an_anonymous_customer_verifying_a_taken_phone_is_merged_into_its_owner(
     assert_eq!(merged_into, Some(owner_id), "the merge is recorded");
     assert_eq!(session_owner, owner_id, "what the anonymous customer owned moved to the owner");
     assert_eq!(reason.as_deref(), Some("merged"));
+    app.listening().await;
     let me = app.get_with("/api/client/me", &anon.str("access_token")).await;
-    assert_eq!(me.status, StatusCode::NOT_FOUND, "the merged customer is gone");
+    assert_eq!((me.status, me.error_code()), (StatusCode::UNAUTHORIZED, "session_revoked"), "its access token stops working");
 }
 
 #[tokio::test]

@@ -1,0 +1,140 @@
+use chrono::{DateTime, Utc};
+use halo_shared::auth::scheme::StaffAuth;
+use halo_shared::auth::tokens::UserType;
+use halo_shared::auth::AuthError;
+use halo_shared::notifications::{self, NewNotification, Notification, NotifyError};
+use halo_shared::{ApiError, AppState, ErrorCode};
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+
+pub struct NotificationsApi;
+
+/// Who can receive notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Recipient {
+    Customer,
+    Mitra,
+}
+
+#[derive(Debug, Object)]
+pub struct SendNotification {
+    pub user_type: Recipient,
+    pub user_id: Uuid,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: String,
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub body: String,
+    /// String pairs handed to the app (deep links and the like).
+    pub data: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// How many of the user's devices the push reached, so far.
+#[derive(Debug, Object)]
+pub struct PushDelivery {
+    pub pending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    /// Devices whose token FCM no longer accepts (they were removed).
+    pub dead_token: i64,
+}
+
+/// A notification and its delivery state.
+#[derive(Debug, Object)]
+pub struct NotificationView {
+    pub id: Uuid,
+    pub user_type: String,
+    pub user_id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub data: serde_json::Value,
+    #[oai(nullable)]
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// When it first reached an open socket of the user (null: no socket was open).
+    #[oai(nullable)]
+    pub ws_delivered_at: Option<DateTime<Utc>>,
+    pub push: PushDelivery,
+}
+
+impl From<Notification> for NotificationView {
+    fn from(n: Notification) -> Self {
+        Self {
+            id: n.id,
+            user_type: n.user_type,
+            user_id: n.user_id,
+            title: n.title,
+            body: n.body,
+            data: n.data,
+            created_by: n.created_by,
+            created_at: n.created_at,
+            ws_delivered_at: n.ws_delivered_at,
+            push: PushDelivery {
+                pending: n.push_pending,
+                sent: n.push_sent,
+                failed: n.push_failed,
+                dead_token: n.push_dead_token,
+            },
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum SentResponse {
+    /// Recorded; delivered to open sockets now and queued for push.
+    #[oai(status = 201)]
+    Created(Json<NotificationView>),
+}
+
+#[derive(ApiResponse)]
+pub enum ListResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<NotificationView>>),
+}
+
+fn failed(err: NotifyError) -> ApiError {
+    match err {
+        NotifyError::UnknownUser => ApiError::new(ErrorCode::NotFound, "no such user"),
+        NotifyError::Unexpected(err) => AuthError::from(err).into(),
+    }
+}
+
+#[OpenApi(tag = "Tag::Notifications")]
+impl NotificationsApi {
+    /// Sends a notification to a customer or mitra: a `notification` event on their open
+    /// sockets (on any instance) and a push to each registered device. 404 when the
+    /// user does not exist.
+    #[oai(path = "/internal/notifications", method = "post")]
+    async fn send(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        body: Json<SendNotification>,
+    ) -> Result<SentResponse, ApiError> {
+        let user_type = match body.user_type {
+            Recipient::Customer => UserType::Customer,
+            Recipient::Mitra => UserType::Mitra,
+        };
+        let data = serde_json::to_value(body.data.clone().unwrap_or_default()).unwrap_or_default();
+        let new = NewNotification { user_type, user_id: body.user_id, title: &body.title, body: &body.body, data };
+        let sent = notifications::send(&state, auth.0.sub, new).await.map_err(failed)?;
+        Ok(SentResponse::Created(Json(sent.into())))
+    }
+
+    /// The latest 100 notifications sent to a user, newest first, with delivery state.
+    #[oai(path = "/internal/notifications", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        _auth: StaffAuth,
+        user_id: Query<Uuid>,
+    ) -> Result<ListResponse, ApiError> {
+        let list = notifications::list(&state, None, Some(user_id.0)).await.map_err(|e| failed(e.into()))?;
+        Ok(ListResponse::Ok(Json(list.into_iter().map(Into::into).collect())))
+    }
+}

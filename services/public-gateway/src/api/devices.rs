@@ -1,0 +1,53 @@
+use halo_shared::auth::scheme::AppUserAuth;
+use halo_shared::auth::AuthError;
+use halo_shared::devices::{self, Platform};
+use halo_shared::{ApiError, AppState};
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::Tag;
+
+pub struct DevicesApi;
+
+#[derive(Debug, Object)]
+pub struct DeviceRegistration {
+    /// The FCM registration token of this app install.
+    #[oai(validator(min_length = 1, max_length = 4096))]
+    pub fcm_token: String,
+    pub platform: Platform,
+}
+
+#[derive(ApiResponse)]
+pub enum DeviceResponse {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+fn failed(err: sqlx::Error) -> ApiError {
+    AuthError::from(err).into()
+}
+
+#[OpenApi(tag = "Tag::Devices")]
+impl DevicesApi {
+    /// Registers this session's device for push notifications, replacing the one it had.
+    /// Logout and any other end of the session remove it.
+    #[oai(path = "/api/shared/devices", method = "put")]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        auth: AppUserAuth,
+        body: Json<DeviceRegistration>,
+    ) -> Result<DeviceResponse, ApiError> {
+        devices::register(&state, &auth.0, &body.fcm_token, body.platform).await.map_err(failed)?;
+        Ok(DeviceResponse::Done)
+    }
+
+    /// Removes this session's device; no more push notifications reach it.
+    #[oai(path = "/api/shared/devices", method = "delete")]
+    async fn remove(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<DeviceResponse, ApiError> {
+        devices::remove(&state, auth.0.session_id).await.map_err(failed)?;
+        Ok(DeviceResponse::Done)
+    }
+}

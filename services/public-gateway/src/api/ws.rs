@@ -1,0 +1,120 @@
+//! `GET /api/shared/ws`: the realtime socket. A plain handler beside the OpenAPI
+//! service (an upgrade is not an OpenAPI operation); its messages are schemas in the
+//! spec (`ServerEvent` and the `data` shapes), registered by `RealtimeSchemas`.
+
+use std::collections::HashMap;
+
+use halo_shared::auth::scheme::{authenticate, bearer_token};
+use halo_shared::auth::tokens::UserType;
+use halo_shared::auth::AuthError;
+use halo_shared::realtime::{socket, ConnectionReady, NotificationEvent, ServerEvent};
+use halo_shared::{ApiError, AppState};
+use poem::http::Method;
+use poem::web::websocket::WebSocket;
+use poem::web::{Data, Query};
+use poem::{handler, IntoResponse, Request, Response};
+use poem_openapi::registry::{
+    MetaApi, MetaMediaType, MetaOperation, MetaOperationParam, MetaParamIn, MetaPath, MetaResponse, MetaResponses,
+    Registry,
+};
+use poem_openapi::types::Type;
+use poem_openapi::ApiResponse;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct WsParams {
+    /// For clients that cannot set headers on the upgrade request.
+    access_token: Option<String>,
+}
+
+/// Authenticates the upgrade (bearer header, or `?access_token=`) before accepting it:
+/// a bad token gets the usual 401 JSON and no upgrade.
+#[handler]
+pub async fn ws(
+    req: &Request,
+    state: Data<&AppState>,
+    params: Query<WsParams>,
+    upgrade: Option<WebSocket>,
+) -> Response {
+    let token = bearer_token(req).map(str::to_owned).or_else(|| params.0.access_token.clone());
+    let claims = match token
+        .ok_or(AuthError::InvalidToken)
+        .and_then(|token| authenticate(&state, &token, &[UserType::Customer, UserType::Mitra]))
+    {
+        Ok(claims) => claims,
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    let Some(upgrade) = upgrade else {
+        return ApiError::invalid_request("expected a WebSocket upgrade request").into_response();
+    };
+    let state = state.0.clone();
+    upgrade.config(socket::config()).on_upgrade(move |stream| socket::serve(state, claims, stream)).into_response()
+}
+
+/// Documents the socket in the spec (the route itself is the plain handler above).
+pub struct RealtimeSchemas;
+
+const WS_DESCRIPTION: &str = "The realtime socket for both apps (WebSocket upgrade). Authenticate with \
+`Authorization: Bearer <access token>` or, where headers cannot be set, `?access_token=`; a bad token \
+gets the usual 401 JSON and no upgrade. After the upgrade every server message is a `ServerEvent` as JSON \
+text, starting with `connection.ready`. The server pings every 30 s; a socket silent for two intervals is \
+closed. Close codes: 4001 token_expired (reconnect with a fresh token), 4003 session_revoked (sign in \
+again), 4008 heartbeat_timeout and 1001 going_away (reconnect).";
+
+impl poem_openapi::OpenApi for RealtimeSchemas {
+    fn meta() -> Vec<MetaApi> {
+        let mut responses = vec![MetaResponse {
+            description: "Switching Protocols; each message that follows is a ServerEvent",
+            status: Some(101),
+            status_range: None,
+            // The event envelope, then the `data` of each event type (listed as media
+            // types only so the spec carries their schemas).
+            content: vec![
+                MetaMediaType { content_type: "application/json", schema: ServerEvent::schema_ref() },
+                MetaMediaType {
+                    content_type: "application/vnd.halo.event.notification.data+json",
+                    schema: NotificationEvent::schema_ref(),
+                },
+                MetaMediaType {
+                    content_type: "application/vnd.halo.event.connection-ready.data+json",
+                    schema: ConnectionReady::schema_ref(),
+                },
+            ],
+            headers: vec![],
+        }];
+        responses.extend(ApiError::meta().responses);
+        let operation = MetaOperation {
+            tags: vec!["Realtime"],
+            method: Method::GET,
+            summary: Some("Realtime events (WebSocket)"),
+            description: Some(WS_DESCRIPTION),
+            external_docs: None,
+            params: vec![MetaOperationParam {
+                name: "access_token".into(),
+                schema: String::schema_ref(),
+                in_type: MetaParamIn::Query,
+                description: Some("The access token, for clients that cannot set the Authorization header".into()),
+                required: false,
+                deprecated: false,
+                explode: true,
+                style: None,
+            }],
+            request: None,
+            responses: MetaResponses { responses },
+            deprecated: false,
+            security: vec![HashMap::from([("bearerAuth", Vec::new())])],
+            operation_id: None,
+            code_samples: Vec::new(),
+        };
+        vec![MetaApi { paths: vec![MetaPath { path: "/api/shared/ws".into(), operations: vec![operation] }] }]
+    }
+
+    fn register(registry: &mut Registry) {
+        ApiError::register(registry);
+        ServerEvent::register(registry);
+        NotificationEvent::register(registry);
+        ConnectionReady::register(registry);
+    }
+
+    fn add_routes(self, _: &mut HashMap<String, HashMap<Method, poem::endpoint::BoxEndpoint<'static>>>) {}
+}

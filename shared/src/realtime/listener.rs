@@ -1,0 +1,200 @@
+//! One LISTEN connection per instance. It delivers events to this instance's sockets,
+//! records revocations, and after every (re)connection catches up from the tables:
+//! revocations from `auth_sessions`, events from `user_events` by id, so news raised
+//! while it was disconnected is not lost.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
+
+use super::event_json;
+use super::revoked::REMEMBER_SECS;
+use crate::auth::tokens::UserType;
+use crate::state::AppState;
+
+pub const CHANNEL: &str = "halo_realtime";
+/// Close code for sockets of a revoked session.
+pub const CLOSE_SESSION_REVOKED: u16 = 4003;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Notice {
+    Event {
+        id: i64,
+        user_type: String,
+        user_id: Uuid,
+        #[serde(rename = "type")]
+        event_type: String,
+        at: DateTime<Utc>,
+        data: Option<serde_json::Value>,
+    },
+    Revoked {
+        session_id: Uuid,
+        revoked_at: DateTime<Utc>,
+    },
+}
+
+/// Event ids already delivered, so catch-up and live notifications never deliver twice.
+struct Delivered {
+    order: VecDeque<i64>,
+    set: HashSet<i64>,
+    max: i64,
+}
+
+impl Delivered {
+    const KEEP: usize = 4096;
+
+    /// False when `id` was delivered before.
+    fn first_time(&mut self, id: i64) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.max = self.max.max(id);
+        true
+    }
+}
+
+/// Runs until the task is aborted, reconnecting with backoff (0.5 s doubling to 30 s).
+pub async fn run(state: AppState) {
+    let mut delivered = Delivered { order: VecDeque::new(), set: HashSet::new(), max: -1 };
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match listen_once(&state, &mut delivered).await {
+            Ok(()) => backoff = Duration::from_millis(500),
+            Err(err) => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "realtime listener down"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// One connection's life: LISTEN, catch up, then deliver until the connection drops.
+async fn listen_once(state: &AppState, delivered: &mut Delivered) -> anyhow::Result<()> {
+    let mut listener = PgListener::connect_with(&state.db).await?;
+    listener.listen(CHANNEL).await?;
+    catch_up(state, delivered).await?;
+    state.realtime.listening.store(true, Ordering::Release);
+    let result = deliver(state, delivered, &mut listener).await;
+    state.realtime.listening.store(false, Ordering::Release);
+    result
+}
+
+async fn deliver(state: &AppState, delivered: &mut Delivered, listener: &mut PgListener) -> anyhow::Result<()> {
+    let mut purge = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            notice = listener.try_recv() => match notice? {
+                Some(notification) => match serde_json::from_str::<Notice>(notification.payload()) {
+                    Ok(notice) => handle(state, delivered, notice).await,
+                    Err(err) => tracing::warn!(error = %err, "unreadable realtime notice"),
+                },
+                // The connection dropped; a new one catches up on what was missed.
+                None => anyhow::bail!("connection lost"),
+            },
+            _ = purge.tick() => state.realtime.revoked.purge(Utc::now().timestamp()),
+        }
+    }
+}
+
+async fn catch_up(state: &AppState, delivered: &mut Delivered) -> anyhow::Result<()> {
+    let revoked: Vec<(Uuid, DateTime<Utc>)> =
+        sqlx::query_as("SELECT id, revoked_at FROM auth_sessions WHERE revoked_at > now() - make_interval(secs => $1)")
+            .bind(REMEMBER_SECS as f64)
+            .fetch_all(&state.db)
+            .await?;
+    for (session_id, revoked_at) in revoked {
+        revoke(state, session_id, revoked_at);
+    }
+
+    if delivered.max < 0 {
+        // First start: nothing of the past is owed to sockets that did not exist yet.
+        delivered.max = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM user_events").fetch_one(&state.db).await?;
+        return Ok(());
+    }
+    // Ids are taken before commit, so a little overlap covers late committers.
+    let missed: Vec<(i64, String, Uuid, String, DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
+        "SELECT id, user_type, user_id, type, created_at, data FROM user_events WHERE id > $1 ORDER BY id LIMIT 10000",
+    )
+    .bind(delivered.max - 64)
+    .fetch_all(&state.db)
+    .await?;
+    if !missed.is_empty() {
+        tracing::info!(events = missed.len(), "realtime listener catching up");
+    }
+    for (id, user_type, user_id, event_type, at, data) in missed {
+        handle(state, delivered, Notice::Event { id, user_type, user_id, event_type, at, data: Some(data) }).await;
+    }
+    Ok(())
+}
+
+fn revoke(state: &AppState, session_id: Uuid, revoked_at: DateTime<Utc>) {
+    state.realtime.revoked.insert(session_id, revoked_at.timestamp());
+    state.realtime.hub.close_session(session_id, CLOSE_SESSION_REVOKED, "session_revoked");
+}
+
+async fn handle(state: &AppState, delivered: &mut Delivered, notice: Notice) {
+    match notice {
+        Notice::Revoked { session_id, revoked_at } => revoke(state, session_id, revoked_at),
+        Notice::Event { id, user_type, user_id, event_type, at, data } => {
+            let Some(user_type) = UserType::parse(&user_type) else { return };
+            if !delivered.first_time(id) || !state.realtime.hub.has_user(user_type, user_id) {
+                return;
+            }
+            let data = match data {
+                Some(data) => data,
+                None => match sqlx::query_scalar("SELECT data FROM user_events WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&state.db)
+                    .await
+                {
+                    Ok(data) => data,
+                    Err(err) => {
+                        tracing::warn!(error = %err, event_id = id, "reading a large event failed");
+                        return;
+                    }
+                },
+            };
+            let sent = state.realtime.hub.send_to_user(user_type, user_id, event_json(&event_type, id, at, &data));
+            if sent > 0 && event_type == "notification" {
+                mark_notification_delivered(state.clone(), id);
+            }
+        }
+    }
+}
+
+/// Records that a staff notification reached at least one open socket.
+fn mark_notification_delivered(state: AppState, event_id: i64) {
+    tokio::spawn(async move {
+        let marked = sqlx::query(
+            "UPDATE notifications SET ws_delivered_at = now() WHERE event_id = $1 AND ws_delivered_at IS NULL",
+        )
+        .bind(event_id)
+        .execute(&state.db)
+        .await;
+        if let Err(err) = marked {
+            tracing::warn!(error = %err, event_id, "recording socket delivery failed");
+        }
+    });
+}
+
+/// Spawns the listener; the handle aborts it.
+pub fn spawn(state: &AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(state.clone()))
+}

@@ -1,0 +1,95 @@
+//! Realtime: events to a user's open WebSockets on any instance, and instant session
+//! revocation, both carried by Postgres LISTEN/NOTIFY (channel `halo_realtime`, raised
+//! by triggers; see the realtime migration).
+
+pub mod hub;
+pub mod listener;
+pub mod revoked;
+pub mod socket;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use poem_openapi::Object;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::auth::tokens::UserType;
+
+/// This instance's share of realtime: its sockets and what it knows was revoked.
+#[derive(Default)]
+pub struct Realtime {
+    pub hub: Arc<hub::Hub>,
+    pub revoked: revoked::RevokedSessions,
+    /// True while the listener is connected and caught up.
+    pub listening: std::sync::atomic::AtomicBool,
+}
+
+impl Realtime {
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Every message the server sends on `/api/shared/ws`, as JSON text.
+#[derive(Debug, Clone, Object)]
+pub struct ServerEvent {
+    /// What happened: `connection.ready` (the socket is subscribed; sent first),
+    /// `notification` (a message from staff; `data` is a `NotificationEvent`).
+    #[oai(rename = "type")]
+    pub event_type: String,
+    /// Unique per event; `connection.ready` uses `0`.
+    pub id: String,
+    /// When the event was raised (RFC 3339).
+    pub at: DateTime<Utc>,
+    /// The event's payload, shaped by `type`.
+    pub data: serde_json::Value,
+}
+
+/// `data` of a `notification` event.
+#[derive(Debug, Clone, Object)]
+pub struct NotificationEvent {
+    pub notification_id: Uuid,
+    pub title: String,
+    pub body: String,
+    /// Free-form string pairs for the app (deep links and the like).
+    pub data: serde_json::Value,
+}
+
+/// `data` of the `connection.ready` event.
+#[derive(Debug, Clone, Object)]
+pub struct ConnectionReady {
+    pub session_id: Uuid,
+    /// When the access token expires; the server closes the socket then (code 4001).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The JSON text of an event as the socket sends it.
+pub fn event_json(event_type: &str, id: i64, at: DateTime<Utc>, data: &serde_json::Value) -> Arc<str> {
+    serde_json::json!({
+        "type": event_type,
+        "id": id.to_string(),
+        "at": at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "data": data,
+    })
+    .to_string()
+    .into()
+}
+
+/// Raises an event for a user; every instance holding a socket of that user delivers
+/// it once the caller's transaction commits. Returns the event id.
+pub async fn publish<'e>(
+    db: impl PgExecutor<'e>,
+    user_type: UserType,
+    user_id: Uuid,
+    event_type: &str,
+    data: &serde_json::Value,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar("INSERT INTO user_events (user_type, user_id, type, data) VALUES ($1, $2, $3, $4) RETURNING id")
+        .bind(user_type.as_str())
+        .bind(user_id)
+        .bind(event_type)
+        .bind(data)
+        .fetch_one(db)
+        .await
+}
