@@ -244,7 +244,11 @@ async fn an_anonymous_customer_verifying_a_taken_phone_is_merged_into_its_owner(
     assert_eq!(reason.as_deref(), Some("merged"));
     app.listening().await;
     let me = app.get_with("/api/client/me", &anon.str("access_token")).await;
-    assert_eq!((me.status, me.error_code()), (StatusCode::UNAUTHORIZED, "session_revoked"), "its access token stops working");
+    assert_eq!(
+        (me.status, me.error_code()),
+        (StatusCode::UNAUTHORIZED, "session_revoked"),
+        "its access token stops working"
+    );
 }
 
 #[tokio::test]
