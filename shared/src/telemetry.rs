@@ -9,7 +9,7 @@
 use std::fmt;
 use std::io::Write;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
@@ -28,16 +28,29 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Installs the global subscriber, filtered by `RUST_LOG` (default `info`).
-/// Calling it twice is harmless: the second call leaves the first in place.
-pub fn init(format: LogFormat) {
+/// Keeps the background log writer alive; dropping it flushes what is queued.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+
+/// Installs the global subscriber, filtered by `RUST_LOG` (default `info`). Lines are
+/// written by a background thread in batches, so a request never waits for a write
+/// syscall; the queue blocks rather than drops when full. Keep the guard until exit.
+pub fn init(format: LogFormat) -> Option<LogGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let registry = tracing_subscriber::registry().with(filter);
-    let _ = match format {
-        LogFormat::Json => registry.with(CloudJsonLayer::new(std::io::stdout)).try_init(),
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
-    };
+    match format {
+        LogFormat::Json => {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .buffered_lines_limit(16 * 1024)
+                .finish(std::io::stdout());
+            registry.with(CloudJsonLayer::new(writer)).try_init().ok().map(|()| guard)
+        }
+        LogFormat::Pretty => {
+            let _ = registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init();
+            None
+        }
+    }
 }
 
 /// Writes each event as one Cloud Logging JSON line to `W`.
@@ -51,29 +64,37 @@ impl<W> CloudJsonLayer<W> {
     }
 }
 
-/// Fields recorded on a span, kept in the span's extensions for its events.
-struct SpanFields(Map<String, Value>);
+type Fields = Vec<(&'static str, Value)>;
 
-struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+/// Fields recorded on a span, kept in the span's extensions for its events.
+struct SpanFields(Fields);
+
+struct JsonVisitor<'a>(&'a mut Fields);
+
+impl JsonVisitor<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        self.0.push((field.name(), value));
+    }
+}
 
 impl Visit for JsonVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.put(field, Value::from(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.put(field, Value::from(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.put(field, Value::from(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.put(field, Value::from(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), Value::from(value));
+        self.put(field, Value::from(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().into(), Value::from(format!("{value:?}")));
+        self.put(field, Value::from(format!("{value:?}")));
     }
 }
 
@@ -86,6 +107,16 @@ fn severity(level: &Level) -> &'static str {
     }
 }
 
+/// Appends `"key":value` (with a leading comma unless first) to a JSON object being built.
+fn member(out: &mut Vec<u8>, key: &str, value: &Value) {
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
 impl<S, W> Layer<S> for CloudJsonLayer<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -93,7 +124,7 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            let mut fields = Map::new();
+            let mut fields = Fields::new();
             attrs.record(&mut JsonVisitor(&mut fields));
             span.extensions_mut().insert(SpanFields(fields));
         }
@@ -108,43 +139,43 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut fields = Map::new();
+        let mut fields = Fields::with_capacity(8);
+        event.record(&mut JsonVisitor(&mut fields));
+        let meta = event.metadata();
+
+        let mut out = Vec::with_capacity(512);
+        out.push(b'{');
+        member(&mut out, "severity", &Value::from(severity(meta.level())));
+        let message = fields.iter().position(|(k, _)| *k == "message").map(|i| fields.swap_remove(i).1);
+        member(&mut out, "message", &message.unwrap_or(Value::from("")));
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        member(&mut out, "time", &Value::from(time));
+        member(&mut out, "target", &Value::from(meta.target()));
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
                 if let Some(span_fields) = span.extensions().get::<SpanFields>() {
-                    fields.extend(span_fields.0.clone());
+                    for (name, value) in &span_fields.0 {
+                        let name = if *name == "trace" { "logging.googleapis.com/trace" } else { name };
+                        member(&mut out, name, value);
+                    }
                 }
             }
         }
-        event.record(&mut JsonVisitor(&mut fields));
-
-        let meta = event.metadata();
-        let mut line = Map::new();
-        line.insert("severity".into(), severity(meta.level()).into());
-        line.insert("message".into(), fields.remove("message").unwrap_or(Value::from("")));
-        line.insert("time".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into());
-        line.insert("target".into(), meta.target().into());
-        if let Some(trace) = fields.remove("trace") {
-            line.insert("logging.googleapis.com/trace".into(), trace);
-        }
-        let mut http = Map::new();
-        for (name, value) in fields {
+        let mut http = Vec::new();
+        for (name, value) in &fields {
             match name.strip_prefix("httpRequest.") {
-                Some(inner) => {
-                    http.insert(inner.to_owned(), value);
-                }
-                None => {
-                    line.insert(name, value);
-                }
+                // Built without braces; its leading comma is dropped below.
+                Some(inner) => member(&mut http, inner, value),
+                None => member(&mut out, name, value),
             }
         }
         if !http.is_empty() {
-            line.insert("httpRequest".into(), Value::Object(http));
+            out.extend_from_slice(b",\"httpRequest\":{");
+            out.extend_from_slice(http.strip_prefix(b",").unwrap_or(&http));
+            out.push(b'}');
         }
-
-        let mut buf = serde_json::to_vec(&Value::Object(line)).unwrap_or_default();
-        buf.push(b'\n');
-        let _ = self.make_writer.make_writer().write_all(&buf);
+        out.extend_from_slice(b"}\n");
+        let _ = self.make_writer.make_writer().write_all(&out);
     }
 }
 

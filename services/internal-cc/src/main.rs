@@ -79,7 +79,7 @@ struct CreateCcUserArgs {
 async fn main() -> ExitCode {
     let verbs = ["serve", "migrate", "openapi", "create-cc-user"];
     let cli = Cli::parse_from(cli::args_with_default_verb(&verbs));
-    telemetry::init(cli.log_format);
+    let _log_guard = telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Openapi => {
             println!("{}", internal_cc::openapi().spec());

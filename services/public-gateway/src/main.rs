@@ -49,7 +49,7 @@ struct ServeArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse_from(cli::args_with_default_verb(&["serve", "migrate", "openapi"]));
-    telemetry::init(cli.log_format);
+    let _log_guard = telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Openapi => {
             println!("{}", public_gateway::openapi().spec());

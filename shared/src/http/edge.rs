@@ -75,7 +75,7 @@ async fn request_id<E: Endpoint>(ep: Arc<E>, mut req: Request) -> Result<Respons
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut resp = match ep.call(req).await {
         Ok(resp) => resp.into_response(),
@@ -89,6 +89,16 @@ async fn request_id<E: Endpoint>(ep: Arc<E>, mut req: Request) -> Result<Respons
 
 #[derive(Debug, Clone)]
 struct RequestId(String);
+
+/// 32 hex digits: a random per-process prefix and a counter. Unique without a random
+/// number per request (`getrandom` is a syscall on the hot path).
+fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix:016x}{n:016x}")
+}
 
 async fn log_request<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<EdgeConfig>) -> Result<Response> {
     let started = Instant::now();

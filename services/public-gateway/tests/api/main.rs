@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod deploy;
 mod edge;
 mod forged_tokens;
 mod otp;

@@ -1,0 +1,166 @@
+//! The stateful drivers: refresh chains, idle sockets, cross-instance latency.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A distinct client address per caller, so the per-IP limit sees many clients.
+fn fake_ip(n: u64) -> String {
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+pub async fn sign_in(client: &reqwest::Client, base: &str, n: u64) -> anyhow::Result<Value> {
+    let resp = client
+        .post(format!("{base}/api/shared/auth/anonymous"))
+        .header("x-forwarded-for", fake_ip(n))
+        .json(&serde_json::json!({}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "anonymous sign-in answered {}", resp.status());
+    Ok(resp.json().await?)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, mut latencies: Vec<Duration>, errors: usize, elapsed: Duration) {
+    latencies.sort();
+    println!(
+        "{name} rps={:.1} p50={:.2}ms p99={:.2}ms errors={errors}",
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+    );
+}
+
+/// `sessions` chains, each refreshing with the token its previous refresh returned.
+pub async fn refresh(base: &str, sessions: usize, length: Duration) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for n in 0..sessions {
+        let pair = sign_in(&client, base, 1_000_000 + n as u64).await?;
+        tokens.push(pair["refresh_token"].as_str().context("refresh token")?.to_owned());
+    }
+    let started = Instant::now();
+    let until = started + length;
+    let mut chains = tokio::task::JoinSet::new();
+    for mut token in tokens {
+        let (client, url) = (client.clone(), format!("{base}/api/shared/auth/refresh"));
+        chains.spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0usize);
+            while Instant::now() < until {
+                let sent = Instant::now();
+                let resp = client.post(&url).json(&serde_json::json!({ "refresh_token": token })).send().await;
+                match resp {
+                    Ok(resp) if resp.status().is_success() => {
+                        latencies.push(sent.elapsed());
+                        let pair: Value = resp.json().await.unwrap_or_default();
+                        match pair["refresh_token"].as_str() {
+                            Some(next) => token = next.to_owned(),
+                            None => errors += 1,
+                        }
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        });
+    }
+    let (mut all, mut errors) = (Vec::new(), 0);
+    while let Some(done) = chains.join_next().await {
+        let (latencies, errs) = done?;
+        all.extend(latencies);
+        errors += errs;
+    }
+    report("refresh", all, errors, started.elapsed());
+    Ok(())
+}
+
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_socket(base: &str, token: &str) -> anyhow::Result<Socket> {
+    let url = format!("{}/api/shared/ws", base.replacen("http", "ws", 1));
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    // The first message says the socket is subscribed.
+    socket.next().await.context("closed before ready")??;
+    Ok(socket)
+}
+
+/// Opens `connections` idle sockets (one session, so the hub holds them all) and
+/// reports the server's RSS before and after.
+pub async fn idle_sockets(base: &str, connections: usize, pid: u32) -> anyhow::Result<()> {
+    let pair = sign_in(&reqwest::Client::new(), base, 2_000_000).await?;
+    let token = pair["access_token"].as_str().context("access token")?.to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(pid)?;
+    let mut sockets = Vec::with_capacity(connections);
+    let mut opening = tokio::task::JoinSet::new();
+    for chunk in 0..connections.div_ceil(100) {
+        for _ in 0..100.min(connections - chunk * 100) {
+            let (base, token) = (base.to_owned(), token.clone());
+            opening.spawn(async move { open_socket(&base, &token).await });
+        }
+        while let Some(socket) = opening.join_next().await {
+            sockets.push(socket??);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid)?;
+    println!(
+        "ws connections={} rss_before={}KiB rss_after={}KiB per_connection={:.2}KiB",
+        sockets.len(),
+        before,
+        after,
+        (after.saturating_sub(before)) as f64 / sockets.len() as f64
+    );
+    Ok(())
+}
+
+/// Publishes `events` events one after another from this process and times each from
+/// before its INSERT to its arrival on a socket the server holds.
+pub async fn ws_latency(base: &str, database_url: &str, events: usize) -> anyhow::Result<()> {
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(database_url).await?;
+    let pair = sign_in(&reqwest::Client::new(), base, 3_000_000).await?;
+    let token = pair["access_token"].as_str().context("access token")?;
+    let user_id: uuid::Uuid = pair["user"]["id"].as_str().context("user id")?.parse()?;
+    let mut socket = open_socket(base, token).await?;
+    let mut latencies = Vec::with_capacity(events);
+    let started = Instant::now();
+    for n in 0..events {
+        let sent = Instant::now();
+        halo_shared::realtime::publish(
+            &pool,
+            halo_shared::auth::tokens::UserType::Customer,
+            user_id,
+            "bench",
+            &serde_json::json!({ "n": n }),
+        )
+        .await?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), socket.next()).await?.context("socket closed")?? {
+                Message::Text(_) => break,
+                _ => continue,
+            }
+        }
+        latencies.push(sent.elapsed());
+    }
+    report("ws-latency", latencies, 0, started.elapsed());
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Drivers for the benchmark scenarios that need more than wrk: a refresh loop where each
+//! request carries the token the previous one returned, idle WebSockets by the thousand,
+//! publish-to-receipt latency across instances, raw bcrypt speed, start-up timing, and a
+//! bare hyper server doing the gateway's JWT verification (the ceiling for `session`).
+//! `bench/run` orchestrates them; see BENCHMARKS.md.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+mod bare;
+mod load;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve GET /api/shared/auth/session with hyper and nothing else.
+    BareSession {
+        #[arg(long, default_value_t = 3999)]
+        port: u16,
+    },
+    /// Raw bcrypt hashes per second on one thread.
+    Bcrypt {
+        #[arg(long, default_value_t = 10)]
+        cost: u32,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// Waits for the first 200 from a URL; prints milliseconds since `--since-ns`.
+    WaitReady {
+        #[arg(long)]
+        url: String,
+        /// Start time in nanoseconds since the epoch (`date +%s%N`).
+        #[arg(long)]
+        since_ns: i128,
+    },
+    /// Signs in anonymously and prints the access token.
+    SignIn {
+        #[arg(long)]
+        base: String,
+    },
+    /// Independent sessions each refreshing in a loop.
+    Refresh {
+        #[arg(long)]
+        base: String,
+        #[arg(long, default_value_t = 16)]
+        sessions: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Opens idle WebSockets and reports the server's RSS growth per connection.
+    Ws {
+        #[arg(long)]
+        base: String,
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// The server's process id, to read its RSS.
+        #[arg(long)]
+        pid: u32,
+    },
+    /// Publishes events from this process (a third instance) and times their arrival on
+    /// a socket held by the server.
+    WsLatency {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 500)]
+        events: usize,
+    },
+    /// Prints a process's resident set size in KiB.
+    Rss {
+        #[arg(long)]
+        pid: u32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::BareSession { port } => bare::serve(port).await,
+        Command::Bcrypt { cost, seconds } => {
+            let until = Instant::now() + Duration::from_secs(seconds);
+            let mut hashes = 0u64;
+            let started = Instant::now();
+            while Instant::now() < until {
+                bcrypt::hash("bench-secret-bench-secret-bench-secret", cost)?;
+                hashes += 1;
+            }
+            println!("{:.1}", hashes as f64 / started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Command::WaitReady { url, since_ns } => {
+            let client = reqwest::Client::new();
+            loop {
+                if let Ok(resp) = client.get(&url).send().await {
+                    if resp.status().is_success() {
+                        let now = chrono::Utc::now().timestamp_nanos_opt().context("clock")? as i128;
+                        println!("{:.1}", (now - since_ns) as f64 / 1e6);
+                        return Ok(());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        Command::SignIn { base } => {
+            let pair = load::sign_in(&reqwest::Client::new(), &base, 0).await?;
+            println!("{}", pair["access_token"].as_str().context("access token")?);
+            Ok(())
+        }
+        Command::Refresh { base, sessions, seconds } => {
+            load::refresh(&base, sessions, Duration::from_secs(seconds)).await
+        }
+        Command::Ws { base, connections, pid } => load::idle_sockets(&base, connections, pid).await,
+        Command::WsLatency { base, database_url, events } => load::ws_latency(&base, &database_url, events).await,
+        Command::Rss { pid } => {
+            println!("{}", load::rss_kib(pid)?);
+            Ok(())
+        }
+    }
+}

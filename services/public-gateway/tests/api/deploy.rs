@@ -1,0 +1,123 @@
+//! The Cloud Run definitions in deploy/ keep the invariants that matter. No Docker engine
+//! or Google project here, so this is what can be proven: the YAML says what it must.
+
+use std::collections::BTreeSet;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+fn load(file: &str) -> Yaml {
+    let text = std::fs::read_to_string(format!("{ROOT}/deploy/{file}")).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+/// Follows a path of keys (or list indexes as numbers).
+fn at<'a>(doc: &'a Yaml, path: &[&str]) -> &'a Yaml {
+    path.iter().fold(doc, |node, key| match key.parse::<usize>() {
+        Ok(i) => &node[i],
+        Err(_) => &node[*key],
+    })
+}
+
+fn text<'a>(doc: &'a Yaml, path: &[&str]) -> &'a str {
+    at(doc, path).as_str().unwrap_or_else(|| panic!("{} is not a string", path.join(".")))
+}
+
+const SERVICE_CONTAINER: &[&str] = &["spec", "template", "spec", "containers", "0"];
+const JOB_CONTAINER: &[&str] = &["spec", "template", "spec", "template", "spec", "containers", "0"];
+
+/// Env var names a container sets, checking that every secret comes from Secret Manager
+/// at a pinned version and never as a literal.
+fn env_names(container: &Yaml) -> BTreeSet<String> {
+    let secret = |name: &str| {
+        ["DATABASE_URL", "AUTH_JWT_SECRET", "OTP_HTTP_TOKEN", "CC_USER_PASSWORD"].contains(&name)
+            || name.ends_with("_SECRET")
+            || name.ends_with("_PASSWORD")
+            || name.ends_with("_TOKEN")
+    };
+    let mut names = BTreeSet::new();
+    for entry in container["env"].as_vec().expect("env list") {
+        let name = entry["name"].as_str().expect("env name");
+        if secret(name) {
+            assert!(entry["value"].is_badvalue(), "{name} must not be inline");
+            let version = entry["valueFrom"]["secretKeyRef"]["key"].as_str().expect("a secretKeyRef");
+            assert!(version.parse::<u32>().is_ok(), "{name} must pin a secret version, not {version:?}");
+        }
+        names.insert(name.to_owned());
+    }
+    names
+}
+
+/// The GET paths of a committed spec.
+fn spec_paths(service: &str) -> BTreeSet<String> {
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{ROOT}/openapi/{service}.json")).unwrap()).unwrap();
+    spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, ops)| ops.get("get").is_some())
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+fn check_service(file: &str, service: &str, ingress: &str) -> Yaml {
+    let doc = load(file);
+    assert_eq!(text(&doc, &["metadata", "name"]), service);
+    assert_eq!(text(&doc, &["metadata", "annotations", "run.googleapis.com/ingress"]), ingress);
+    let annotations = at(&doc, &["spec", "template", "metadata", "annotations"]);
+    assert_eq!(annotations["run.googleapis.com/cloudsql-instances"].as_str(), Some("${SQL_INSTANCE}"));
+    assert!(text(&doc, &["spec", "template", "spec", "serviceAccountName"]).starts_with(&format!("halo-{service}@")));
+
+    let container = at(&doc, SERVICE_CONTAINER);
+    assert!(text(container, &["image"]).contains(&format!("/{service}:")));
+    let env = env_names(container);
+    for required in ["DATABASE_URL", "AUTH_JWT_SECRET"] {
+        assert!(env.contains(required), "{file} does not set {required}");
+    }
+    let paths = spec_paths(service);
+    for probe in ["startupProbe", "livenessProbe"] {
+        let path = text(container, &[probe, "httpGet", "path"]);
+        assert!(paths.contains(path), "{file}: {probe} path {path} is not a route of {service}");
+    }
+    doc
+}
+
+#[test]
+fn the_public_gateway_is_open_to_the_internet_and_sources_its_secrets() {
+    check_service("public-gateway.yaml", "public-gateway", "all");
+}
+
+#[test]
+fn the_control_center_is_internal_only_and_listens_on_all_interfaces_inside_its_container() {
+    let doc = check_service("internal-cc.yaml", "internal-cc", "internal");
+    let env = at(&doc, &[SERVICE_CONTAINER, &["env"]].concat());
+    let host = env.as_vec().unwrap().iter().find(|e| e["name"].as_str() == Some("HOST")).expect("HOST is set");
+    assert_eq!(host["value"].as_str(), Some("0.0.0.0"));
+}
+
+#[test]
+fn the_migration_job_runs_migrate_with_the_database_url() {
+    let doc = load("migrate-job.yaml");
+    assert_eq!(text(&doc, &["kind"]), "Job");
+    let container = at(&doc, JOB_CONTAINER);
+    assert!(text(container, &["image"]).contains("/public-gateway:"));
+    let args: Vec<&str> = container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
+    assert_eq!(args, ["migrate"]);
+    assert!(env_names(container).contains("DATABASE_URL"));
+    assert_eq!(
+        at(&doc, &["spec", "template", "metadata", "annotations", "run.googleapis.com/cloudsql-instances"]).as_str(),
+        Some("${SQL_INSTANCE}")
+    );
+}
+
+#[test]
+fn the_staff_bootstrap_job_reads_the_password_from_a_secret() {
+    let doc = load("create-cc-user-job.yaml");
+    let container = at(&doc, JOB_CONTAINER);
+    let args: Vec<&str> = container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
+    assert_eq!(args.first(), Some(&"create-cc-user"));
+    let env = env_names(container);
+    assert!(env.contains("DATABASE_URL") && env.contains("CC_USER_PASSWORD"));
+}
