@@ -30,6 +30,17 @@ pub fn args_with_default_verb(verbs: &[&str]) -> Vec<OsString> {
     args
 }
 
+/// The process exit status for a verb's result; an error is printed on one line.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// `migrate`: applies pending migrations to `DATABASE_URL`.
 pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
     let pool = db::lazy_pool(&args.settings()?)?;

@@ -6,7 +6,7 @@ use anyhow::Context;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::sessions::{self, Issued, NewSession};
+use crate::auth::sessions::{self, Issued, NewSession, RevokeReason};
 use crate::auth::tokens::{Claims, UserType};
 use crate::auth::AuthError;
 use crate::http::ClientInfo;
@@ -83,13 +83,7 @@ async fn sign_in_customer_once(
         }
         (Some(anon), _) => {
             attach(&mut tx, anon, identity).await?;
-            sqlx::query(
-                "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'upgraded'
-                 WHERE user_type = 'customer' AND user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(anon)
-            .execute(&mut *tx)
-            .await?;
+            sessions::revoke_all(&mut tx, UserType::Customer, anon, RevokeReason::Upgraded).await?;
             anon
         }
         (None, Some(owner)) => owner,

@@ -106,13 +106,7 @@ async fn main() -> ExitCode {
             cli::serve("internal-cc", &args.common, settings, internal_cc::DEFAULT_LISTEN, build).await
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code(result)
 }
 
 async fn create_cc_user(args: CreateCcUserArgs) -> anyhow::Result<()> {

@@ -58,13 +58,7 @@ async fn main() -> ExitCode {
         Command::Migrate(db) => cli::migrate(&db).await,
         Command::Serve(args) => serve(*args).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code(result)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

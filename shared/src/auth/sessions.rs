@@ -31,6 +31,8 @@ pub enum RevokeReason {
     Reuse,
     Merged,
     Disabled,
+    /// An anonymous customer's session, replaced by the one its sign-in created.
+    Upgraded,
 }
 
 impl RevokeReason {
@@ -40,6 +42,7 @@ impl RevokeReason {
             RevokeReason::Reuse => "refresh_token_reused",
             RevokeReason::Merged => "merged",
             RevokeReason::Disabled => "disabled",
+            RevokeReason::Upgraded => "upgraded",
         }
     }
 }
@@ -236,6 +239,25 @@ async fn revoke_in(conn: &mut PgConnection, session_id: Uuid, reason: RevokeReas
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Ends every live session of a user, inside the caller's transaction.
+pub async fn revoke_all(
+    conn: &mut PgConnection,
+    user_type: UserType,
+    user_id: Uuid,
+    reason: RevokeReason,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $3
+         WHERE user_type = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(user_type.as_str())
+    .bind(user_id)
+    .bind(reason.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Ends the session `session_id` of `user_id`. Revoking twice is not an error.

@@ -10,6 +10,9 @@ use anyhow::Context;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::auth::sessions::{revoke_all, RevokeReason};
+use crate::auth::tokens::UserType;
+
 /// A table holding rows that belong to a customer.
 pub struct CustomerOwned {
     pub table: &'static str,
@@ -39,14 +42,9 @@ pub const CUSTOMER_OWNED: &[CustomerOwned] = &[
 /// Moves everything `from` owns to `into` and marks `from` merged, inside the caller's
 /// transaction. `from`'s sessions are revoked first: it can no longer sign in.
 pub async fn merge_customer(conn: &mut PgConnection, from: Uuid, into: Uuid) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'merged'
-         WHERE user_type = 'customer' AND user_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(from)
-    .execute(&mut *conn)
-    .await
-    .context("revoking the merged customer's sessions")?;
+    revoke_all(&mut *conn, UserType::Customer, from, RevokeReason::Merged)
+        .await
+        .context("revoking the merged customer's sessions")?;
     for owned in CUSTOMER_OWNED {
         sqlx::query(owned.move_rows)
             .bind(from)

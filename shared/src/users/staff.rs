@@ -6,6 +6,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::hashing;
+use crate::auth::sessions::{revoke_all, RevokeReason};
+use crate::auth::tokens::UserType;
 
 /// Staff passwords are at least this long.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -123,14 +125,9 @@ pub async fn set_disabled(db: &PgPool, id: Uuid, disabled: bool) -> anyhow::Resu
         .await
         .context("updating cc user")?;
     if disabled {
-        sqlx::query(
-            "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'disabled'
-             WHERE user_type = 'cc_user' AND user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .context("revoking sessions of a disabled cc user")?;
+        revoke_all(&mut tx, UserType::CcUser, id, RevokeReason::Disabled)
+            .await
+            .context("revoking sessions of a disabled cc user")?;
     }
     tx.commit().await?;
     Ok(())
