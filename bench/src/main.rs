@@ -98,7 +98,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::WaitReady { url, since_ns } => {
             let client = reqwest::Client::new();
+            let give_up = Instant::now() + Duration::from_secs(10);
             loop {
+                anyhow::ensure!(Instant::now() < give_up, "{url} did not answer 200 within 10 s");
                 if let Ok(resp) = client.get(&url).send().await {
                     if resp.status().is_success() {
                         let now = chrono::Utc::now().timestamp_nanos_opt().context("clock")? as i128;

@@ -43,7 +43,8 @@ pub fn init(format: LogFormat) -> Option<LogGuard> {
             let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
                 .lossy(false)
                 .buffered_lines_limit(16 * 1024)
-                .finish(std::io::stdout());
+                // Batched: the worker drains the queue into the buffer, then flushes.
+                .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
             registry.with(CloudJsonLayer::new(writer)).try_init().ok().map(|()| guard)
         }
         LogFormat::Pretty => {
