@@ -121,3 +121,16 @@ fn the_staff_bootstrap_job_reads_the_password_from_a_secret() {
     let env = env_names(container);
     assert!(env.contains("DATABASE_URL") && env.contains("CC_USER_PASSWORD"));
 }
+
+#[test]
+fn the_image_build_knows_every_workspace_member() {
+    let manifest = std::fs::read_to_string(format!("{ROOT}/Cargo.toml")).unwrap();
+    let members_line = manifest.lines().find(|l| l.trim_start().starts_with("members")).expect("members");
+    let dockerfile = std::fs::read_to_string(format!("{ROOT}/deploy/Dockerfile")).unwrap();
+    for member in members_line.split('"').skip(1).step_by(2) {
+        assert!(
+            dockerfile.contains(&format!("COPY {member}/Cargo.toml {member}/")),
+            "deploy/Dockerfile's dependency layer does not copy {member}/Cargo.toml: the build would fail"
+        );
+    }
+}
