@@ -15,6 +15,7 @@ use super::Tag;
 
 pub const REFRESH_COOKIE: &str = "cc_refresh_token";
 
+#[derive(Default)]
 pub struct StaffAuthApi;
 
 #[derive(Debug, Object)]

@@ -9,7 +9,7 @@ use poem_openapi::Tags;
 pub type Api = (health::HealthApi, auth::StaffAuthApi, notifications::NotificationsApi);
 
 pub fn api() -> Api {
-    (health::HealthApi, auth::StaffAuthApi, notifications::NotificationsApi)
+    Api::default()
 }
 
 #[derive(Tags)]

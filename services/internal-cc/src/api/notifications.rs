@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::Tag;
 
+#[derive(Default)]
 pub struct NotificationsApi;
 
 /// Who can receive notifications.

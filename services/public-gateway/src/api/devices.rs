@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::Tag;
 
+#[derive(Default)]
 pub struct DevicesApi;
 
 #[derive(Debug, Object)]

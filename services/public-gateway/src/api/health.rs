@@ -5,6 +5,7 @@ use poem_openapi::OpenApi;
 
 use super::Tag;
 
+#[derive(Default)]
 pub struct HealthApi;
 
 #[OpenApi(tag = "Tag::Health")]

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::Tag;
 
+#[derive(Default)]
 pub struct MeApi;
 
 /// The signed-in customer.

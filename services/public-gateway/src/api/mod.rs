@@ -22,15 +22,7 @@ pub type Api = (
 );
 
 pub fn api() -> Api {
-    (
-        health::HealthApi,
-        session::SessionApi,
-        otp::OtpApi,
-        social::SocialApi,
-        me::MeApi,
-        devices::DevicesApi,
-        ws::RealtimeSchemas,
-    )
+    Api::default()
 }
 
 #[derive(Tags)]

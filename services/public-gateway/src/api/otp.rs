@@ -13,6 +13,7 @@ use super::schemas::TokenPair;
 use super::session::TokenPairResponse;
 use super::Tag;
 
+#[derive(Default)]
 pub struct OtpApi;
 
 #[derive(Debug, Object)]

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::schemas::TokenPair;
 use super::Tag;
 
+#[derive(Default)]
 pub struct SessionApi;
 
 /// Body of an anonymous sign-in: an empty object.

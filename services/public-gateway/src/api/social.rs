@@ -12,6 +12,7 @@ use super::schemas::TokenPair;
 use super::session::TokenPairResponse;
 use super::Tag;
 
+#[derive(Default)]
 pub struct SocialApi;
 
 #[derive(Debug, Object)]

@@ -52,6 +52,7 @@ pub async fn ws(
 }
 
 /// Documents the socket in the spec (the route itself is the plain handler above).
+#[derive(Default)]
 pub struct RealtimeSchemas;
 
 const WS_DESCRIPTION: &str = "The realtime socket for both apps (WebSocket upgrade). Authenticate with \
