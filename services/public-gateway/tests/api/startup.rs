@@ -98,3 +98,28 @@ async fn an_in_flight_request_completes_after_the_stop_signal() {
         .expect("join")
         .expect("clean exit");
 }
+
+#[tokio::test]
+async fn a_request_that_outlives_the_timeout_gets_504_json() {
+    let db = testing::fresh_database().await;
+    let state = AppState::new(db.pool.clone(), testing::JWT_SECRET, testing::settings());
+    let edge = EdgeConfig { request_timeout: Duration::from_millis(200), ..EdgeConfig::default() };
+    let server = Server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
+    let addr = server.addr();
+    let serving = tokio::spawn(server.run_until_stopped(public_gateway::app(state, edge), std::future::pending()));
+
+    // The body never comes, so the request cannot finish in time.
+    let mut conn = TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(
+        b"POST /api/shared/auth/anonymous HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n",
+    )
+    .await
+    .expect("write head");
+    let mut response = vec![0u8; 4096];
+    let n =
+        tokio::time::timeout(Duration::from_secs(5), conn.read(&mut response)).await.expect("answered").expect("read");
+    let response = String::from_utf8_lossy(&response[..n]);
+    assert!(response.starts_with("HTTP/1.1 504"), "{response}");
+    assert!(response.contains(r#""code":"timeout""#), "{response}");
+    serving.abort();
+}
