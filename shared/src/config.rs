@@ -83,6 +83,14 @@ pub struct CommonServeArgs {
     #[arg(long, env = "REFRESH_TOKEN_BCRYPT_COST", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(4..=31))]
     pub refresh_token_bcrypt_cost: u32,
+    /// Refreshes of one session per minute that may reach bcrypt (0: no limit). A real
+    /// app refreshes about once an hour; a burst of parallel retries stays far below.
+    #[arg(long, env = "REFRESH_PER_SESSION_PER_MINUTE", default_value_t = 30)]
+    pub refresh_per_session_per_minute: u32,
+    /// Refresh requests per client IP per minute (0: no limit). Room for thousands of
+    /// devices behind one carrier NAT, each refreshing hourly.
+    #[arg(long, env = "REFRESH_PER_IP_PER_MINUTE", default_value_t = 120)]
+    pub refresh_per_ip_per_minute: u32,
     /// Longest a request may run before it is answered 504.
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,

@@ -74,6 +74,10 @@ pub struct Settings {
     pub login_failures_per_email: u32,
     /// `LOGIN_FAILURES_PER_IP`, per 15 minutes.
     pub login_failures_per_ip: u32,
+    /// `REFRESH_PER_SESSION_PER_MINUTE`: refreshes that reach bcrypt, per session.
+    pub refresh_per_session_per_minute: u32,
+    /// `REFRESH_PER_IP_PER_MINUTE`: refresh requests per client IP.
+    pub refresh_per_ip_per_minute: u32,
     /// `COOKIE_SECURE`: false only for plain-HTTP local development.
     pub cookie_secure: bool,
     /// `CC_ALLOWED_ORIGINS`: origins of the control-center SPA (CORS with credentials).
@@ -93,6 +97,8 @@ impl Default for Settings {
             anon_signins_per_ip_per_hour: 30,
             login_failures_per_email: 5,
             login_failures_per_ip: 20,
+            refresh_per_session_per_minute: 30,
+            refresh_per_ip_per_minute: 120,
             cookie_secure: true,
             cc_allowed_origins: Vec::new(),
             otp: OtpSettings::default(),

@@ -90,6 +90,8 @@ async fn main() -> ExitCode {
         Command::Serve(args) => {
             let settings = Settings {
                 refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
+                refresh_per_session_per_minute: args.common.refresh_per_session_per_minute,
+                refresh_per_ip_per_minute: args.common.refresh_per_ip_per_minute,
                 password_bcrypt_cost: args.password.password_bcrypt_cost,
                 login_failures_per_email: args.login_failures_per_email,
                 login_failures_per_ip: args.login_failures_per_ip,

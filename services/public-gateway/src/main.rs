@@ -64,6 +64,8 @@ async fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
+        refresh_per_session_per_minute: args.common.refresh_per_session_per_minute,
+        refresh_per_ip_per_minute: args.common.refresh_per_ip_per_minute,
         anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
         otp: args.otp.settings()?,
         google: args.oidc.google(),

@@ -2,14 +2,12 @@
 //!
 //! A refresh token is `<session id>.<counter>.<secret>`, where the secret is an HMAC of
 //! (session id, counter) under a server key. The row keeps the counter and a bcrypt hash
-//! of the current secret. Because the secret of any counter can be recomputed, a
-//! refresh is: check the HMAC (cheap, no database), hash the next secret (one bcrypt, no
-//! database connection held), then one conditional UPDATE that rotates only if the
-//! counter is still the presented one. Whoever loses that race finds the counter one
-//! ahead within the grace window and gets the very token the winner got.
+//! of the current secret. How a refresh checks and rotates it is in [`super::refresh`].
 
 use anyhow::Context;
 use sqlx::{PgConnection, PgPool};
+
+pub use super::refresh::refresh;
 use uuid::Uuid;
 
 use super::hashing;
@@ -105,7 +103,7 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-fn issue(state: &AppState, session_id: Uuid, counter: i64, account: Account) -> Issued {
+pub(super) fn issue(state: &AppState, session_id: Uuid, counter: i64, account: Account) -> Issued {
     let now = chrono::Utc::now().timestamp();
     let (access_token, access_expires_at) = state.keys.mint(account.id, account.user_type, session_id, now);
     let secret = state.keys.refresh_secret(session_id, counter);
@@ -118,100 +116,9 @@ fn issue(state: &AppState, session_id: Uuid, counter: i64, account: Account) -> 
     }
 }
 
-/// A refresh token split into its parts; only well-formed tokens get this far.
-struct Presented<'a> {
-    session_id: Uuid,
-    counter: i64,
-    secret: &'a str,
-}
-
-fn parse(token: &str) -> Option<Presented<'_>> {
-    let mut parts = token.split('.');
-    let (id, counter, secret) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || id.len() != 32 || secret.is_empty() || secret.len() > 64 {
-        return None;
-    }
-    let counter: i64 = counter.parse().ok().filter(|c| *c >= 0 && counter.len() <= 19)?;
-    Some(Presented { session_id: Uuid::try_parse(id).ok()?, counter, secret })
-}
-
-/// Rotates a refresh token. `allowed` names the user types this transport serves (the
-/// mobile endpoint refuses staff tokens and the other way round).
-#[tracing::instrument(skip_all)]
-pub async fn refresh(state: &AppState, token: &str, allowed: &[UserType]) -> Result<Issued, AuthError> {
-    let presented = parse(token).ok_or(AuthError::InvalidRefreshToken)?;
-    if !state.keys.refresh_secret_matches(presented.session_id, presented.counter, presented.secret) {
-        return Err(AuthError::InvalidRefreshToken);
-    }
-    let (id, counter) = (presented.session_id, presented.counter);
-    let next_hash =
-        hashing::hash(state.keys.refresh_secret(id, counter + 1), state.settings.refresh_token_bcrypt_cost).await?;
-    let allowed: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
-
-    let mut tx = state.db.begin().await?;
-    let rotated: Option<(Uuid, String)> = sqlx::query_as(
-        "UPDATE auth_sessions
-         SET counter = counter + 1, secret_hash = $3, rotated_at = now(),
-             expires_at = now() + make_interval(secs => $4)
-         WHERE id = $1 AND counter = $2 AND revoked_at IS NULL AND expires_at > now()
-           AND user_type = ANY($5)
-         RETURNING user_id, user_type",
-    )
-    .bind(id)
-    .bind(counter)
-    .bind(&next_hash)
-    .bind(REFRESH_TOKEN_TTL_SECS as f64)
-    .bind(&allowed)
-    .fetch_optional(&mut *tx)
-    .await?;
-
-    if let Some((user_id, user_type)) = rotated {
-        let user_type = UserType::parse(&user_type).context("stored user_type")?;
-        let account = active_account(&mut tx, id, user_type, user_id).await;
-        tx.commit().await?;
-        return account.map(|account| issue(state, id, counter + 1, account));
-    }
-
-    let row: Option<(Uuid, String, i64, bool, bool, bool)> = sqlx::query_as(
-        "SELECT user_id, user_type, counter, revoked_at IS NOT NULL, expires_at <= now(),
-                rotated_at > now() - make_interval(secs => $2)
-         FROM auth_sessions WHERE id = $1",
-    )
-    .bind(id)
-    .bind(GRACE_SECS as f64)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((user_id, user_type, current, revoked, expired, in_grace)) = row else {
-        return Err(AuthError::InvalidRefreshToken);
-    };
-    if !allowed.contains(&user_type.as_str()) {
-        return Err(AuthError::InvalidRefreshToken);
-    }
-    let user_type = UserType::parse(&user_type).context("stored user_type")?;
-    if revoked {
-        return Err(AuthError::SessionRevoked);
-    }
-    if expired {
-        return Err(AuthError::SessionExpired);
-    }
-    if counter == current - 1 && in_grace {
-        let account = active_account(&mut tx, id, user_type, user_id).await;
-        tx.commit().await?;
-        return account.map(|account| issue(state, id, current, account));
-    }
-    if counter < current {
-        revoke_in(&mut tx, id, RevokeReason::Reuse).await?;
-        tx.commit().await?;
-        tracing::warn!(session_id = %id, "refresh token reused; session revoked");
-        return Err(AuthError::RefreshTokenReused);
-    }
-    // A counter ahead of the stored one was never issued by this database.
-    Err(AuthError::InvalidRefreshToken)
-}
-
 /// The session's user, if it may still hold sessions; otherwise the session is revoked
 /// (inside the caller's transaction, which the caller commits) and the reason returned.
-async fn active_account(
+pub(super) async fn active_account(
     conn: &mut PgConnection,
     session_id: Uuid,
     user_type: UserType,
@@ -230,7 +137,7 @@ async fn active_account(
     }
 }
 
-async fn revoke_in(conn: &mut PgConnection, session_id: Uuid, reason: RevokeReason) -> sqlx::Result<bool> {
+pub(super) async fn revoke_in(conn: &mut PgConnection, session_id: Uuid, reason: RevokeReason) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
     )
@@ -273,27 +180,4 @@ pub async fn revoke(db: &PgPool, user_id: Uuid, session_id: Uuid, reason: Revoke
     .await
     .context("revoking session")?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_well_formed_refresh_tokens_parse() {
-        let id = Uuid::new_v4();
-        let good = format!("{}.7.abc", id.simple());
-        let parsed = parse(&good).expect("parses");
-        assert_eq!((parsed.session_id, parsed.counter, parsed.secret), (id, 7, "abc"));
-        for bad in [
-            "",
-            "a.b.c",
-            &format!("{}.-1.abc", id.simple()),
-            &format!("{}.1.abc.d", id.simple()),
-            &format!("{}.1.", id.simple()),
-            &format!("{}.1.abc", id.hyphenated()),
-        ] {
-            assert!(parse(bad).is_none(), "{bad:?} should not parse");
-        }
-    }
 }

@@ -73,8 +73,8 @@ pub async fn login(
 }
 
 /// Rotates a control-center refresh token and returns the staff user with the new pair.
-pub async fn refresh(state: &AppState, token: &str) -> Result<(Issued, Staff), AuthError> {
-    let issued = sessions::refresh(state, token, &[UserType::CcUser]).await?;
+pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Result<(Issued, Staff), AuthError> {
+    let issued = sessions::refresh(state, token, &[UserType::CcUser], client).await?;
     let user = staff::get(&state.db, issued.account.id).await?.ok_or(AuthError::SessionRevoked)?;
     Ok((issued, user))
 }

@@ -117,7 +117,8 @@ impl StaffAuthApi {
 
     /// Refresh (public, cookie-authenticated): rotates the `cc_refresh_token` cookie and
     /// returns a new access token. Same grace and reuse rules as the mobile refresh.
-    /// Requests from an origin other than the control center's are refused (403).
+    /// Requests from an origin other than the control center's are refused (403); too
+    /// many refreshes per session or client IP get 429 `rate_limited`.
     #[oai(path = "/internal/auth/refresh", method = "post")]
     async fn refresh(
         &self,
@@ -127,7 +128,7 @@ impl StaffAuthApi {
     ) -> Result<StaffTokenResponse, ApiError> {
         same_site_or_allowed(req, &state)?;
         let token = token.0.ok_or(AuthError::InvalidRefreshToken)?;
-        let (issued, user) = staff_auth::refresh(&state, &token).await?;
+        let (issued, user) = staff_auth::refresh(&state, &token, &client_info_of(req)).await?;
         Ok(signed_in(&state, issued, user))
     }
 

@@ -8,4 +8,5 @@ mod helpers;
 mod cli;
 mod edge;
 mod notifications;
+mod staff_abuse;
 mod staff_auth;

@@ -77,10 +77,16 @@ impl SessionApi {
     /// token is rotated away. Presenting it again within 10 seconds returns the same new
     /// pair (safe retries); later, it revokes the whole session (`refresh_token_reused`).
     /// Other 401 codes: `invalid_refresh_token`, `session_revoked`, `session_expired`.
+    /// Too many refreshes per session or client IP get 429 `rate_limited`.
     #[oai(path = "/api/shared/auth/refresh", method = "post")]
-    async fn refresh(&self, state: Data<&AppState>, body: Json<RefreshRequest>) -> Result<TokenPairResponse, ApiError> {
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<RefreshRequest>,
+    ) -> Result<TokenPairResponse, ApiError> {
         let allowed = [UserType::Customer, UserType::Mitra];
-        let issued = sessions::refresh(&state, &body.refresh_token, &allowed).await?;
+        let issued = sessions::refresh(&state, &body.refresh_token, &allowed, &client_info_of(req)).await?;
         Ok(TokenPairResponse::Ok(Json(issued.into())))
     }
 

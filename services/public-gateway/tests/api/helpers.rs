@@ -67,6 +67,16 @@ impl TestApp {
         send(self.client.post("/api/shared/auth/refresh").body_json(&json!({ "refresh_token": refresh_token }))).await
     }
 
+    pub async fn refresh_from(&self, refresh_token: &str, ip: &str) -> Reply {
+        send(
+            self.client
+                .post("/api/shared/auth/refresh")
+                .header("x-forwarded-for", ip)
+                .body_json(&json!({ "refresh_token": refresh_token })),
+        )
+        .await
+    }
+
     pub async fn get_with(&self, path: &str, access_token: &str) -> Reply {
         send(self.client.get(path).header("authorization", format!("Bearer {access_token}"))).await
     }
