@@ -55,6 +55,16 @@ pub async fn peek(db: &PgPool, key: &str, max: u32) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Takes back one event counted against `key` in its current window: an attempt that was
+/// reserved before the outcome was known and turned out not to count (a good password).
+pub async fn give_back<'e>(db: impl PgExecutor<'e>, key: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND window_end > now() AND count > 0")
+        .bind(key)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Drops counters whose window has passed; run now and then so the table stays small.
 pub async fn purge_expired(db: &PgPool) -> anyhow::Result<u64> {
     Ok(sqlx::query("DELETE FROM rate_limits WHERE window_end <= now()").execute(db).await?.rows_affected())

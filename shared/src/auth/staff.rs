@@ -1,6 +1,11 @@
 //! Control-center sign-in: email and password, bcrypt off the executor, failures
 //! throttled per email and per client IP, and the same answer (and about the same time)
-//! for an unknown email as for a wrong password.
+//! for an unknown email, a wrong password and a disabled account.
+//!
+//! The throttle cannot be raced: every attempt is counted (per email and per IP, in one
+//! transaction, all-or-nothing) *before* the password is checked, and refused over the
+//! limit; a correct password gives its attempt back. Sixty parallel guesses against a
+//! limit of five therefore get five password checks, not sixty.
 
 use tokio::sync::OnceCell;
 
@@ -42,9 +47,7 @@ pub async fn login(
     let ip = client.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let email_key = format!("login-fail:email:{email}");
     let ip_key = format!("login-fail:ip:{ip}");
-    let settings = &state.settings;
-    AuthError::check(ratelimit::peek(&state.db, &email_key, settings.login_failures_per_email).await?)?;
-    AuthError::check(ratelimit::peek(&state.db, &ip_key, settings.login_failures_per_ip).await?)?;
+    reserve_attempt(state, &email_key, &ip_key).await?;
 
     let found = staff::credentials_by_email(&state.db, &email).await?;
     let hash = match &found {
@@ -52,17 +55,14 @@ pub async fn login(
         None => dummy_hash(state).await?.clone(),
     };
     let matches = hashing::verify(password.to_owned(), hash).await?;
+    // A disabled account answers exactly like a wrong password (same bcrypt, same 401),
+    // so it never tells whether a guessed password was right. The attempt stays counted.
     let user = match found {
-        Some(user) if matches => user,
-        _ => {
-            ratelimit::hit(&state.db, &email_key, settings.login_failures_per_email, FAILURE_WINDOW_SECS).await?;
-            ratelimit::hit(&state.db, &ip_key, settings.login_failures_per_ip, FAILURE_WINDOW_SECS).await?;
-            return Err(AuthError::InvalidCredentials);
-        }
+        Some(user) if matches && user.staff.disabled_at.is_none() => user,
+        _ => return Err(AuthError::InvalidCredentials),
     };
-    if user.staff.disabled_at.is_some() {
-        return Err(AuthError::AccountDisabled);
-    }
+    ratelimit::give_back(&state.db, &email_key).await?;
+    ratelimit::give_back(&state.db, &ip_key).await?;
 
     let new = sessions::prepare(state).await?;
     let account = Account { id: user.staff.id, user_type: UserType::CcUser, is_anonymous: false };
@@ -70,6 +70,19 @@ pub async fn login(
     let issued = sessions::start(&mut conn, state, &new, account, client).await?;
     tracing::info!(cc_user_id = %user.staff.id, "staff user signed in");
     Ok((issued, user.staff))
+}
+
+/// Counts one attempt against both limits before any password is checked; refused (and
+/// nothing counted) when either is already spent.
+async fn reserve_attempt(state: &AppState, email_key: &str, ip_key: &str) -> Result<(), AuthError> {
+    let settings = &state.settings;
+    let mut tx = state.db.begin().await?;
+    let by_email = ratelimit::hit(&mut *tx, email_key, settings.login_failures_per_email, FAILURE_WINDOW_SECS).await?;
+    AuthError::check(by_email)?;
+    let by_ip = ratelimit::hit(&mut *tx, ip_key, settings.login_failures_per_ip, FAILURE_WINDOW_SECS).await?;
+    AuthError::check(by_ip)?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Rotates a control-center refresh token and returns the staff user with the new pair.

@@ -101,9 +101,9 @@ fn same_site_or_allowed(req: &Request, state: &AppState) -> Result<(), ApiError>
 
 #[OpenApi(tag = "Tag::Auth")]
 impl StaffAuthApi {
-    /// Staff login (public). Wrong email and wrong password get the same 401
-    /// `invalid_credentials`; repeated failures per email or client IP get 429
-    /// `rate_limited`; a disabled user gets 403 `account_disabled`.
+    /// Staff login (public). Wrong email, wrong password and a disabled account get the
+    /// same 401 `invalid_credentials`; repeated failures per email or client IP get 429
+    /// `rate_limited`.
     #[oai(path = "/internal/auth/login", method = "post")]
     async fn login(
         &self,

@@ -202,7 +202,7 @@ async fn a_disabled_staff_user_can_neither_log_in_nor_refresh() {
     staff::set_disabled(&app.db.pool, id, true).await.unwrap();
 
     let again = app.login("gone@halobestie.id", PASSWORD).await;
-    assert_eq!((again.status, again.error_code()), (StatusCode::FORBIDDEN, "account_disabled"));
+    assert_eq!((again.status, again.error_code()), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
     let refresh = app.refresh_with_cookie(&refresh_cookie(&login)).await;
     assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.session_revoked_reason(id).await.as_deref(), Some("disabled"));
