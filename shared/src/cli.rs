@@ -9,6 +9,7 @@ use anyhow::Context;
 use poem::Endpoint;
 use secrecy::ExposeSecret;
 
+use crate::auth::tokens::Keys;
 use crate::config::{CommonServeArgs, DatabaseArgs};
 use crate::http::{shutdown_signal, EdgeConfig, Server};
 use crate::state::{AppState, Settings};
@@ -63,11 +64,15 @@ where
 {
     let pool = db::lazy_pool(&common.database.settings()?)?;
     let secret = common.jwt_secret()?;
+    let previous = common.jwt_previous_secrets()?;
     if common.run_migrations {
         db::migrate(&pool).await?;
         tracing::info!("migrations applied (RUN_MIGRATIONS=true)");
     }
-    let state = AppState::new(pool.clone(), secret.expose_secret().as_bytes(), settings);
+    let previous: Vec<&[u8]> = previous.iter().map(|s| s.expose_secret().as_bytes()).collect();
+    let keys = Keys::with_previous(secret.expose_secret().as_bytes(), &previous);
+    tracing::info!(kid = keys.current_kid(), verify_only = previous.len(), "access-token keys loaded");
+    let state = AppState::with_keys(pool.clone(), keys, settings);
     let listener = realtime::listener::spawn(&state);
     let app = build(state.clone(), common.edge());
     let listen = common.listen(default_listen);

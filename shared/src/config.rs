@@ -24,6 +24,8 @@ pub enum ConfigError {
     MissingJwtSecret,
     #[error("AUTH_JWT_SECRET is too short ({0} bytes): it must be at least 32 bytes, e.g. `openssl rand -base64 48`")]
     WeakJwtSecret(usize),
+    #[error("AUTH_JWT_PREVIOUS_SECRETS entry {position} is too short ({len} bytes): each earlier secret must be at least 32 bytes, entries separated by commas only")]
+    WeakPreviousJwtSecret { position: usize, len: usize },
     #[error("OTP_HTTP_URL is not set: OTP_PROVIDER=http needs the SMS gateway's URL")]
     MissingOtpUrl,
 }
@@ -66,9 +68,14 @@ pub struct DatabaseSettings {
 pub struct CommonServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// HS256 key for access tokens (and, derived from it, refresh-token secrets); ≥ 32 bytes.
+    /// HS256 key that signs access tokens (and, derived from it, new refresh-token
+    /// secrets); ≥ 32 bytes.
     #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
     pub auth_jwt_secret: Option<String>,
+    /// Earlier values of AUTH_JWT_SECRET, comma-separated, each ≥ 32 bytes: they verify
+    /// tokens but never sign (key rotation).
+    #[arg(long, env = "AUTH_JWT_PREVIOUS_SECRETS", hide_env_values = true)]
+    pub auth_jwt_previous_secrets: Option<String>,
     /// Listen address (the service's default when unset).
     #[arg(long, env = "HOST")]
     pub host: Option<IpAddr>,
@@ -110,6 +117,18 @@ impl CommonServeArgs {
             return Err(ConfigError::WeakJwtSecret(secret.len()));
         }
         Ok(SecretString::from(secret.to_owned()))
+    }
+
+    /// The earlier secrets, in order; empty entries (a trailing comma) are skipped.
+    pub fn jwt_previous_secrets(&self) -> Result<Vec<SecretString>, ConfigError> {
+        let list = self.auth_jwt_previous_secrets.as_deref().unwrap_or_default();
+        let entries = list.split(',').filter(|s| !s.is_empty()).enumerate();
+        entries
+            .map(|(at, secret)| match secret.len() {
+                len if len < 32 => Err(ConfigError::WeakPreviousJwtSecret { position: at + 1, len }),
+                _ => Ok(SecretString::from(secret.to_owned())),
+            })
+            .collect()
     }
 
     pub fn listen(&self, default: SocketAddr) -> SocketAddr {

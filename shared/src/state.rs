@@ -32,7 +32,13 @@ pub struct Inner {
 }
 
 impl AppState {
+    /// State whose key ring is just `jwt_secret` (no rotation in progress).
     pub fn new(db: PgPool, jwt_secret: &[u8], settings: Settings) -> Self {
+        Self::with_keys(db, Keys::new(jwt_secret), settings)
+    }
+
+    /// State with a full key ring (`AUTH_JWT_SECRET` and `AUTH_JWT_PREVIOUS_SECRETS`).
+    pub fn with_keys(db: PgPool, keys: Keys, settings: Settings) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("halo-bestie/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(5))
@@ -41,16 +47,7 @@ impl AppState {
         let otp = OtpSender::new(&settings.otp.provider, http.clone());
         let google = IdTokenVerifier::new(Provider::Google, &settings.google, http.clone());
         let apple = IdTokenVerifier::new(Provider::Apple, &settings.apple, http.clone());
-        Self(Arc::new(Inner {
-            db,
-            keys: Keys::new(jwt_secret),
-            settings,
-            http,
-            otp,
-            google,
-            apple,
-            realtime: Realtime::default(),
-        }))
+        Self(Arc::new(Inner { db, keys, settings, http, otp, google, apple, realtime: Realtime::default() }))
     }
 }
 

@@ -1,10 +1,20 @@
-//! Access tokens (HS256 JWTs) and the server key that derives refresh-token secrets.
-//! Keys are built once at start-up; verifying a token never touches the database.
+//! Access tokens (HS256 JWTs) and the key ring they are signed with. Keys are built
+//! once at start-up; verifying a token never touches the database.
+//!
+//! Rotation: `AUTH_JWT_SECRET` is the current key and signs; each of
+//! `AUTH_JWT_PREVIOUS_SECRETS` only verifies. Every token names its key in the `kid`
+//! header, derived from the secret by a one-way hash (it never reveals the key), so a
+//! token is checked against exactly one key and a `kid` naming no configured key is
+//! invalid. Moving the current secret into the previous list and setting a new one logs
+//! no one out; removing a secret from the list kills its access tokens at once.
+//! Refresh-token and OTP secrets are HMACs under keys derived from these secrets too:
+//! new ones always use the current key, and checks accept any configured key (what
+//! happens once a refresh token's key is gone is in `auth::refresh`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use ring::hmac;
+use ring::{digest, hmac};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -12,6 +22,10 @@ use uuid::Uuid;
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 3600;
 /// Clock skew tolerated on `exp` and `iat`.
 const LEEWAY_SECS: i64 = 5;
+/// Tokens without a `kid` were minted before key ids shipped (2026-12-01T00:00:00Z).
+/// They verify with the current secret only when issued before this moment, so the
+/// fallback dies by itself one token lifetime later and may then be deleted.
+pub const UNKEYED_TOKENS_ISSUED_BEFORE: i64 = 1_796_083_200;
 
 /// The three kinds of user; each namespace of routes admits only some of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, poem_openapi::Enum)]
@@ -61,78 +75,138 @@ pub enum TokenError {
     Invalid,
 }
 
-/// The keys derived from `AUTH_JWT_SECRET`.
-pub struct Keys {
+/// One configured secret: its JWT keys, its public id, and the HMAC keys derived from it.
+struct SecretKey {
+    kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
-    validation: Validation,
     refresh: hmac::Key,
     otp: hmac::Key,
 }
 
-impl Keys {
-    pub fn new(secret: &[u8]) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS as u64;
-        validation.validate_exp = true;
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
-        // Refresh secrets use their own key, derived so that a refresh secret can never
-        // be confused with a JWT signature.
+impl SecretKey {
+    fn new(secret: &[u8]) -> Self {
+        // Refresh and OTP secrets use their own keys, derived so that they can never be
+        // confused with a JWT signature (labels unchanged since before rotation existed,
+        // so tokens issued then still verify).
         let master = hmac::Key::new(hmac::HMAC_SHA256, secret);
         let refresh_key = hmac::sign(&master, b"halo-bestie refresh-token v1");
         let otp_key = hmac::sign(&master, b"halo-bestie otp-code v1");
         Self {
+            kid: key_id(secret),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
-            validation,
             refresh: hmac::Key::new(hmac::HMAC_SHA256, refresh_key.as_ref()),
             otp: hmac::Key::new(hmac::HMAC_SHA256, otp_key.as_ref()),
         }
+    }
+}
+
+/// The `kid` of a secret: the first 16 hex digits of a domain-separated SHA-256. Public,
+/// stable across instances, and useless for recovering the secret.
+fn key_id(secret: &[u8]) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"halo-bestie jwt-kid v1\0");
+    ctx.update(secret);
+    ctx.finish().as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key ring: the current secret signs, previous secrets only verify.
+pub struct Keys {
+    current: SecretKey,
+    previous: Vec<SecretKey>,
+    validation: Validation,
+}
+
+impl Keys {
+    /// A ring of one secret (no rotation in progress).
+    pub fn new(secret: &[u8]) -> Self {
+        Self::with_previous(secret, &[] as &[&[u8]])
+    }
+
+    /// The current secret and the earlier ones that still verify.
+    pub fn with_previous<S: AsRef<[u8]>>(current: &[u8], previous: &[S]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS as u64;
+        // `exp` is required below and compared with the caller's clock in `verify`.
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        Self {
+            current: SecretKey::new(current),
+            previous: previous.iter().map(|s| SecretKey::new(s.as_ref())).collect(),
+            validation,
+        }
+    }
+
+    /// The `kid` new tokens carry.
+    pub fn current_kid(&self) -> &str {
+        &self.current.kid
+    }
+
+    fn all(&self) -> impl Iterator<Item = &SecretKey> {
+        std::iter::once(&self.current).chain(&self.previous)
     }
 
     /// Signs an access token for one session; returns it with its `exp`.
     pub fn mint(&self, user_id: Uuid, user_type: UserType, session_id: Uuid, now: i64) -> (String, i64) {
         let claims = Claims { sub: user_id, user_type, session_id, iat: now, exp: now + ACCESS_TOKEN_TTL_SECS };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.current.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.current.encoding)
             .expect("HS256 signing of a plain struct cannot fail");
         (token, claims.exp)
     }
 
-    /// Checks signature (HS256 only), expiry and every claim.
+    /// Checks the key named by `kid`, the signature (HS256 only), expiry and every claim.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })?;
-        if data.claims.iat > now + LEEWAY_SECS || data.claims.exp <= data.claims.iat {
+        let kid = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?.kid;
+        let key = match kid.as_deref() {
+            Some(kid) => self.all().find(|key| key.kid == kid).ok_or(TokenError::Invalid)?,
+            None => &self.current,
+        };
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+        if kid.is_none()
+            && (claims.iat >= UNKEYED_TOKENS_ISSUED_BEFORE || claims.exp - claims.iat > ACCESS_TOKEN_TTL_SECS)
+        {
             return Err(TokenError::Invalid);
         }
-        Ok(data.claims)
+        if claims.iat > now + LEEWAY_SECS || claims.exp <= claims.iat {
+            return Err(TokenError::Invalid);
+        }
+        if claims.exp < now - LEEWAY_SECS {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
     }
 
-    /// The secret part of the refresh token for `(session, counter)`.
+    /// The secret part of the refresh token for `(session, counter)`, under the current key.
     pub fn refresh_secret(&self, session_id: Uuid, counter: i64) -> String {
-        let tag = hmac::sign(&self.refresh, &refresh_message(session_id, counter));
+        let tag = hmac::sign(&self.current.refresh, &refresh_message(session_id, counter));
         URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 
-    /// Whether `secret` is the one we issued for `(session, counter)`, in constant time.
+    /// Whether `secret` is the one some configured key made for `(session, counter)`;
+    /// each comparison is constant-time.
     pub fn refresh_secret_matches(&self, session_id: Uuid, counter: i64, secret: &str) -> bool {
         let Ok(tag) = URL_SAFE_NO_PAD.decode(secret) else {
             return false;
         };
-        hmac::verify(&self.refresh, &refresh_message(session_id, counter), &tag).is_ok()
+        let msg = refresh_message(session_id, counter);
+        self.all().any(|key| hmac::verify(&key.refresh, &msg, &tag).is_ok())
     }
 
     /// The keyed hash stored for a one-time code, bound to the app and the phone.
     pub fn otp_hash(&self, user_type: UserType, phone: &str, code: &str) -> Vec<u8> {
-        hmac::sign(&self.otp, &otp_message(user_type, phone, code)).as_ref().to_vec()
+        hmac::sign(&self.current.otp, &otp_message(user_type, phone, code)).as_ref().to_vec()
     }
 
-    /// Whether `code` is the one whose hash is `stored`, in constant time.
+    /// Whether `code` is the one whose hash is `stored`, in constant time; codes sent
+    /// just before a rotation still verify.
     pub fn otp_matches(&self, user_type: UserType, phone: &str, code: &str, stored: &[u8]) -> bool {
-        hmac::verify(&self.otp, &otp_message(user_type, phone, code), stored).is_ok()
+        let msg = otp_message(user_type, phone, code);
+        self.all().any(|key| hmac::verify(&key.otp, &msg, stored).is_ok())
     }
 }
 
@@ -185,5 +259,79 @@ mod tests {
         assert!(!keys.refresh_secret_matches(session, 4, &secret));
         assert!(!keys.refresh_secret_matches(Uuid::new_v4(), 3, &secret));
         assert!(!keys.refresh_secret_matches(session, 3, "not base64 !"));
+    }
+
+    const OLD: &[u8] = b"the-old-secret-the-old-secret-the-old";
+
+    fn kid_of(token: &str) -> Option<String> {
+        jsonwebtoken::decode_header(token).unwrap().kid
+    }
+
+    /// A token signed with `secret` whose header says what `kid` says (or nothing).
+    fn signed(secret: &[u8], kid: Option<&str>, iat: i64) -> String {
+        let claims = Claims {
+            sub: Uuid::new_v4(),
+            user_type: UserType::Customer,
+            session_id: Uuid::new_v4(),
+            iat,
+            exp: iat + ACCESS_TOKEN_TTL_SECS,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    #[test]
+    fn tokens_name_their_key_with_a_kid_that_does_not_reveal_it() {
+        let keys = Keys::new(SECRET);
+        let (token, _) = keys.mint(Uuid::new_v4(), UserType::Customer, Uuid::new_v4(), 1_000);
+        let kid = kid_of(&token).expect("a kid");
+        assert_eq!(kid, keys.current_kid());
+        assert!(kid.len() == 16 && kid.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(kid, Keys::new(OLD).current_kid());
+        assert!(!String::from_utf8_lossy(SECRET).contains(&kid));
+    }
+
+    #[test]
+    fn previous_secrets_verify_but_never_sign_and_removing_one_kills_its_tokens() {
+        let now = 1_000_000;
+        let (old_token, _) = Keys::new(OLD).mint(Uuid::new_v4(), UserType::Mitra, Uuid::new_v4(), now);
+        let rotated = Keys::with_previous(SECRET, &[OLD]);
+        assert!(rotated.verify(&old_token, now).is_ok());
+        let (new_token, _) = rotated.mint(Uuid::new_v4(), UserType::Mitra, Uuid::new_v4(), now);
+        assert_eq!(kid_of(&new_token).as_deref(), Some(Keys::new(SECRET).current_kid()));
+        assert_eq!(Keys::new(SECRET).verify(&old_token, now), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_forged_or_mismatched_kid_is_invalid() {
+        let keys = Keys::with_previous(SECRET, &[OLD]);
+        let old_kid = Keys::new(OLD).current_kid().to_owned();
+        assert_eq!(keys.verify(&signed(SECRET, Some("0123456789abcdef"), 1_000), 1_000), Err(TokenError::Invalid));
+        assert_eq!(keys.verify(&signed(SECRET, Some(&old_kid), 1_000), 1_000), Err(TokenError::Invalid));
+        assert!(keys.verify(&signed(SECRET, Some(keys.current_kid()), 1_000), 1_000).is_ok());
+    }
+
+    #[test]
+    fn tokens_without_kid_verify_with_the_current_secret_only_when_issued_before_the_cutoff() {
+        let keys = Keys::with_previous(SECRET, &[OLD]);
+        let before = UNKEYED_TOKENS_ISSUED_BEFORE - 60;
+        assert!(keys.verify(&signed(SECRET, None, before), before).is_ok());
+        assert_eq!(keys.verify(&signed(OLD, None, before), before), Err(TokenError::Invalid));
+        let after = UNKEYED_TOKENS_ISSUED_BEFORE;
+        assert_eq!(keys.verify(&signed(SECRET, None, after), after), Err(TokenError::Invalid));
+        let hour_later = UNKEYED_TOKENS_ISSUED_BEFORE + ACCESS_TOKEN_TTL_SECS;
+        assert_eq!(keys.verify(&signed(SECRET, None, before), hour_later), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn refresh_and_otp_secrets_of_a_previous_key_still_match_and_new_ones_use_the_current() {
+        let (old, rotated) = (Keys::new(OLD), Keys::with_previous(SECRET, &[OLD]));
+        let session = Uuid::new_v4();
+        assert!(rotated.refresh_secret_matches(session, 2, &old.refresh_secret(session, 2)));
+        assert_eq!(rotated.refresh_secret(session, 2), Keys::new(SECRET).refresh_secret(session, 2));
+        let stored = old.otp_hash(UserType::Customer, "+6281234567890", "123456");
+        assert!(rotated.otp_matches(UserType::Customer, "+6281234567890", "123456", &stored));
+        assert!(!Keys::new(SECRET).otp_matches(UserType::Customer, "+6281234567890", "123456", &stored));
     }
 }

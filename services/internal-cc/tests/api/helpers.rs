@@ -1,3 +1,4 @@
+use halo_shared::auth::tokens::Keys;
 use halo_shared::http::EdgeConfig;
 use halo_shared::testing::{self, TestDb};
 pub use halo_shared::testing::{send, Reply};
@@ -22,8 +23,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
-    let db = testing::fresh_database().await;
-    let state = AppState::new(db.another_pool(), testing::JWT_SECRET, settings);
+    app_with_keys(testing::fresh_database().await, Keys::new(testing::JWT_SECRET), settings)
+}
+
+/// An instance over an existing database with its own key ring: the same deployment
+/// after a key rotation.
+pub fn app_with_keys(db: TestDb, keys: Keys, settings: Settings) -> TestApp {
+    let state = AppState::with_keys(db.another_pool(), keys, settings);
     let client = TestClient::new(internal_cc::app(state.clone(), EdgeConfig::default()));
     TestApp { client, state, db }
 }

@@ -7,6 +7,7 @@ mod helpers;
 
 mod cli;
 mod edge;
+mod key_rotation;
 mod notifications;
 mod staff_abuse;
 mod staff_auth;

@@ -2,6 +2,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use halo_shared::auth::tokens::Keys;
 use halo_shared::testing::JWT_SECRET;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use poem::http::StatusCode;
@@ -18,8 +19,11 @@ fn claims(user_type: &str) -> Value {
     json!({ "sub": Uuid::new_v4(), "user_type": user_type, "session_id": Uuid::new_v4(), "iat": now(), "exp": now() + 3600 })
 }
 
+/// Signs as a key holder would, naming the key in `kid` like every token we mint.
 fn sign(alg: Algorithm, secret: &[u8], claims: &Value) -> String {
-    encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).expect("sign")
+    let mut header = Header::new(alg);
+    header.kid = Some(Keys::new(secret).current_kid().to_owned());
+    encode(&header, claims, &EncodingKey::from_secret(secret)).expect("sign")
 }
 
 fn unsigned(claims: &Value) -> String {

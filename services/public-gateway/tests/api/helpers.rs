@@ -1,4 +1,4 @@
-use halo_shared::auth::tokens::Claims;
+use halo_shared::auth::tokens::{Claims, Keys};
 use halo_shared::http::EdgeConfig;
 use halo_shared::testing::{self, TestDb};
 pub use halo_shared::testing::{send, Reply};
@@ -36,7 +36,13 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
 
 /// An app over an existing database, as a second instance would be.
 pub fn app_on(db: TestDb, settings: Settings) -> TestApp {
-    let state = AppState::new(db.another_pool(), testing::JWT_SECRET, settings);
+    app_with_keys(db, Keys::new(testing::JWT_SECRET), settings)
+}
+
+/// An instance over an existing database with its own key ring: the same deployment
+/// after a key rotation.
+pub fn app_with_keys(db: TestDb, keys: Keys, settings: Settings) -> TestApp {
+    let state = AppState::with_keys(db.another_pool(), keys, settings);
     let client = TestClient::new(public_gateway::app(state.clone(), EdgeConfig::default()));
     let listener = halo_shared::realtime::listener::spawn(&state);
     TestApp { client, state, db, _listener: AbortOnDrop(listener) }

@@ -1,0 +1,115 @@
+//! Rotating AUTH_JWT_SECRET (issue 14): instances built with a new key ring over the
+//! same database, as a redeploy would be.
+
+use halo_shared::auth::tokens::Keys;
+use halo_shared::testing::{self, JWT_SECRET};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use poem::http::StatusCode;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::{app_with_keys, spawn_app, TestApp};
+
+const NEW_SECRET: &[u8] = b"the-new-secret-after-rotation-0123456789";
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.expect("a kid")
+}
+
+/// The same deployment after `AUTH_JWT_SECRET=NEW` and `AUTH_JWT_PREVIOUS_SECRETS=old`.
+fn rotated(app: &TestApp) -> TestApp {
+    app_with_keys(app.db.clone(), Keys::with_previous(NEW_SECRET, &[JWT_SECRET]), testing::settings())
+}
+
+/// The same deployment once the old secret has been removed from the list.
+fn old_key_removed(app: &TestApp) -> TestApp {
+    app_with_keys(app.db.clone(), Keys::new(NEW_SECRET), testing::settings())
+}
+
+#[tokio::test]
+async fn an_access_token_signed_with_a_previous_secret_verifies_until_that_secret_is_removed() {
+    let before = spawn_app().await;
+    let pair = before.anonymous().await;
+    let token = pair.str("access_token");
+    assert_eq!(kid_of(&token), Keys::new(JWT_SECRET).current_kid());
+
+    let after = rotated(&before);
+    let me = after.get_with("/api/client/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+
+    let removed = old_key_removed(&before);
+    for path in ["/api/client/me", "/api/shared/auth/session", "/api/shared/ws"] {
+        let reply = removed.get_with(path, &token).await;
+        assert_eq!((reply.status, reply.error_code()), (StatusCode::UNAUTHORIZED, "invalid_token"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_websocket_accepts_a_previous_secrets_token_during_a_rotation() {
+    let before = spawn_app().await;
+    let token = before.anonymous().await.str("access_token");
+    let after = rotated(&before);
+    let (addr, _server) = after.serve().await;
+    let mut request = format!("ws://{addr}/api/shared/ws").into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (_socket, response) = tokio_tungstenite::connect_async(request).await.expect("upgraded");
+    assert_eq!(response.status().as_u16(), 101);
+}
+
+#[tokio::test]
+async fn a_refresh_token_from_before_a_rotation_refreshes_after_it_and_gets_the_new_kid() {
+    let before = spawn_app().await;
+    let pair = before.anonymous().await;
+    let after = rotated(&before);
+    let refreshed = after.refresh(&pair.str("refresh_token")).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let access = refreshed.str("access_token");
+    assert_eq!(kid_of(&access), Keys::new(NEW_SECRET).current_kid());
+    assert_eq!(after.claims(&access).sub.to_string(), pair.body["user"]["id"].as_str().unwrap());
+
+    // Its successor is made with the new key: it works once the old key is gone.
+    let removed = old_key_removed(&before);
+    let next = removed.refresh(&refreshed.str("refresh_token")).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+}
+
+#[tokio::test]
+async fn a_forged_kid_or_a_kid_naming_a_removed_key_is_invalid_token() {
+    let before = spawn_app().await;
+    let pair = before.anonymous().await;
+    let claims = before.claims(&pair.str("access_token"));
+    let removed = old_key_removed(&before);
+    let sign = |secret: &[u8], kid: &str| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.to_owned());
+        encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+    };
+    let new_kid = Keys::new(NEW_SECRET).current_kid().to_owned();
+    let old_kid = Keys::new(JWT_SECRET).current_kid().to_owned();
+    for (name, token) in [
+        ("made-up kid, right signature", sign(NEW_SECRET, "00112233aabbccdd")),
+        ("removed key's kid and signature", sign(JWT_SECRET, &old_kid)),
+        ("current kid on the removed key's signature", sign(JWT_SECRET, &new_kid)),
+        ("removed key's kid on the current key's signature", sign(NEW_SECRET, &old_kid)),
+    ] {
+        let reply = removed.get_with("/api/shared/auth/session", &token).await;
+        assert_eq!((reply.status, reply.error_code()), (StatusCode::UNAUTHORIZED, "invalid_token"), "{name}");
+    }
+    let genuine = sign(NEW_SECRET, &new_kid);
+    assert_eq!(removed.get_with("/api/shared/auth/session", &genuine).await.status, StatusCode::OK);
+}
+
+#[test]
+fn serve_refuses_a_previous_secret_under_32_bytes_naming_the_variable() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_public-gateway"))
+        .env_clear()
+        .env("DATABASE_URL", "postgres://localhost/x")
+        .env("AUTH_JWT_SECRET", "x".repeat(40))
+        .env("AUTH_JWT_PREVIOUS_SECRETS", format!("{},short", "y".repeat(40)))
+        .arg("serve")
+        .output()
+        .expect("run binary");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AUTH_JWT_PREVIOUS_SECRETS entry 2 is too short (5 bytes)"), "{stderr}");
+    assert!(!stderr.contains("short,") && !stderr.contains("yyyy"), "no secret is echoed: {stderr}");
+}
