@@ -12,9 +12,11 @@
 //!    (no bcrypt), so racing or retried requests converge on one token; any older,
 //!    genuine token revokes the session (reuse). Both re-read the row under its lock.
 //! 4. Only a current counter on a live session reaches bcrypt, and only after the
-//!    per-session limit: hash the next secret (one bcrypt, no connection held), then one
-//!    conditional UPDATE that rotates only if the counter is still the presented one.
-//!    Whoever loses that race falls back to step 3 and gets the winner's token.
+//!    per-session limit: if no configured key made the secret, the stored hash decides
+//!    (see `sessions` for why); then hash the next secret (one bcrypt, no connection
+//!    held) and run one conditional UPDATE that rotates only if the counter is still the
+//!    presented one. Whoever loses that race falls back to step 3 and gets the winner's
+//!    token.
 
 use anyhow::Context;
 use sqlx::{PgExecutor, Postgres, Transaction};

@@ -1,8 +1,32 @@
 //! Sessions: one row per login on one device, and the rotation of its refresh token.
 //!
-//! A refresh token is `<session id>.<counter>.<secret>`, where the secret is an HMAC of
-//! (session id, counter) under a server key. The row keeps the counter and a bcrypt hash
-//! of the current secret. How a refresh checks and rotates it is in [`super::refresh`].
+//! A refresh token is `<session id>.<counter>.<secret>`. The row keeps the counter and a
+//! bcrypt hash of the newest secret. How a refresh checks and rotates it, in which order
+//! and at what cost, is in [`super::refresh`].
+//!
+//! **The secret, and why the hash is kept.** The secret is `HMAC(refresh key, session id
+//! ‖ counter)`. There is one refresh key per configured JWT secret (current and previous,
+//! derived in `tokens`), and new secrets are always made with the current one. That keeps
+//! the common path cheap: a genuine secret is recognised by HMAC in microseconds, a retry
+//! inside the grace window gets the winner's token recomputed rather than stored, and a
+//! refresh costs exactly one bcrypt (hashing the next secret). The stored bcrypt hash is
+//! what decides once no configured key made the presented secret, i.e. after its key was
+//! removed from `AUTH_JWT_PREVIOUS_SECRETS`: the newest token of a live session is then
+//! checked against the hash (a second bcrypt, once) and its successor is made with the
+//! current key. So rotating `AUTH_JWT_SECRET` never signs anyone out, even once the old
+//! secret is gone, and only a live session's newest counter can ever reach a bcrypt.
+//! An older token (grace or reuse) must verify under a configured key; with its key gone
+//! it is `invalid_refresh_token` and revokes nothing, so no forger can end a session.
+//! This was preferred to a separate long-lived refresh key with its own versions: one
+//! secret to manage, and the hash already in every row gives the same survival.
+//!
+//! **What leaks give.** A database-only leak gives, per session, its id, counter and a
+//! bcrypt hash of a 256-bit HMAC output: finding a secret that matches means guessing 256
+//! random bits, so the rows yield no refresh token (a test presents tokens built from
+//! them). A leaked `AUTH_JWT_SECRET` lets its holder compute the secret of any session
+//! whose id they know, and the hash check keeps that working after the key's removal;
+//! hence the emergency runbook removes the key *and* runs `revoke-sessions
+//! --issued-before` once the new key is live.
 
 use anyhow::Context;
 use sqlx::{PgConnection, PgPool};

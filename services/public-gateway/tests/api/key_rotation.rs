@@ -1,6 +1,9 @@
 //! Rotating AUTH_JWT_SECRET (issue 14): instances built with a new key ring over the
 //! same database, as a redeploy would be.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use halo_shared::auth::hashing::count_runs;
 use halo_shared::auth::tokens::Keys;
 use halo_shared::testing::{self, JWT_SECRET};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
@@ -112,4 +115,59 @@ fn serve_refuses_a_previous_secret_under_32_bytes_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("AUTH_JWT_PREVIOUS_SECRETS entry 2 is too short (5 bytes)"), "{stderr}");
     assert!(!stderr.contains("short,") && !stderr.contains("yyyy"), "no secret is echoed: {stderr}");
+}
+
+#[tokio::test]
+async fn a_refresh_token_survives_the_removal_of_the_key_that_made_it() {
+    let before = spawn_app().await;
+    let pair = before.anonymous().await;
+    let session_id = before.claims(&pair.str("access_token")).session_id;
+    let removed = old_key_removed(&before);
+
+    let (refreshed, runs) = count_runs(removed.refresh(&pair.str("refresh_token"))).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    assert_eq!(runs, 2, "no key made it, so the stored hash decided, then the next hash was made");
+    assert_eq!(kid_of(&refreshed.str("access_token")), Keys::new(NEW_SECRET).current_kid());
+
+    // An older token must verify under a configured key; with its key gone it is simply
+    // invalid and revokes nothing.
+    let stale = removed.refresh(&pair.str("refresh_token")).await;
+    assert_eq!((stale.status, stale.error_code()), (StatusCode::UNAUTHORIZED, "invalid_refresh_token"));
+    assert_eq!(removed.session_row(session_id).await, (1, None));
+
+    let (next, runs) = count_runs(removed.refresh(&refreshed.str("refresh_token"))).await;
+    assert_eq!((next.status, runs), (StatusCode::OK, 1), "back to one bcrypt per refresh");
+}
+
+#[tokio::test]
+async fn tokens_built_from_what_a_database_leak_holds_are_refused_and_revoke_nothing() {
+    let app = spawn_app().await;
+    let pair = app.anonymous().await;
+    let session_id = app.claims(&pair.str("access_token")).session_id;
+    assert_eq!(app.refresh(&pair.str("refresh_token")).await.status, StatusCode::OK);
+    let (counter, hash): (i64, String) = sqlx::query_as("SELECT counter, secret_hash FROM auth_sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    // Everything the row holds, shaped into refresh tokens the parser accepts.
+    let plain = hash.replace(['.', '$'], "");
+    let (salt, digest) = (&hash[7..29], &hash[29..]);
+    let secrets =
+        [plain.clone(), salt.replace('.', ""), digest.replace('.', ""), URL_SAFE_NO_PAD.encode(&hash.as_bytes()[..32])];
+    let id = session_id.simple();
+    let mut forged: Vec<String> = secrets.iter().map(|s| format!("{id}.{counter}.{s}")).collect();
+    forged.push(format!("{id}.{}.{plain}", counter - 1));
+
+    for instance in [&app, &old_key_removed(&app)] {
+        for token in &forged {
+            let reply = instance.refresh(token).await;
+            assert_eq!(
+                (reply.status, reply.error_code()),
+                (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
+                "{token}"
+            );
+        }
+    }
+    assert_eq!(app.session_row(session_id).await, (counter, None), "nothing rotated, nothing revoked");
 }
