@@ -1,14 +1,16 @@
-//! What both binaries' command lines share: `serve` as the default verb, `migrate`, and
-//! the serve loop itself.
+//! What both binaries' command lines share: `serve` as the default verb, `migrate`,
+//! `revoke-sessions`, and the serve loop itself.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use poem::Endpoint;
 use secrecy::ExposeSecret;
 
+use crate::auth::sessions::{self, RevokeReason};
 use crate::auth::tokens::Keys;
 use crate::config::{CommonServeArgs, DatabaseArgs};
 use crate::http::{shutdown_signal, EdgeConfig, Server};
@@ -47,6 +49,33 @@ pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
     let pool = db::lazy_pool(&args.settings()?)?;
     db::migrate(&pool).await?;
     tracing::info!("migrations applied");
+    Ok(())
+}
+
+/// `revoke-sessions`: the emergency half of a key rotation.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RevokeSessionsArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Every live session created before this RFC 3339 time ends (e.g. 2026-12-01T08:00:00Z).
+    #[arg(long, value_parser = parse_rfc3339)]
+    pub issued_before: DateTime<Utc>,
+}
+
+fn parse_rfc3339(value: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|err| format!("not an RFC 3339 time such as 2026-12-01T08:00:00Z ({err})"))
+}
+
+/// Ends every live session created before the given time and prints how many (only the
+/// number, so scripts can read it; a Cloud Run job's log keeps the line). The
+/// revocations go through the same trigger as a logout, so every instance refuses those
+/// sessions' access tokens at once.
+pub async fn revoke_sessions(args: &RevokeSessionsArgs) -> anyhow::Result<()> {
+    let pool = db::lazy_pool(&args.database.settings()?)?;
+    let revoked = sessions::revoke_issued_before(&pool, args.issued_before, RevokeReason::KeyRotation).await?;
+    println!("{revoked}");
     Ok(())
 }
 

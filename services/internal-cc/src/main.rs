@@ -30,6 +30,8 @@ enum Command {
     Openapi,
     /// Create a staff user; the password comes from CC_USER_PASSWORD or, if unset, stdin.
     CreateCcUser(CreateCcUserArgs),
+    /// End every live session created before --issued-before (emergency key rotation).
+    RevokeSessions(cli::RevokeSessionsArgs),
 }
 
 #[derive(clap::Args)]
@@ -77,7 +79,7 @@ struct CreateCcUserArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let verbs = ["serve", "migrate", "openapi", "create-cc-user"];
+    let verbs = ["serve", "migrate", "openapi", "create-cc-user", "revoke-sessions"];
     let cli = Cli::parse_from(cli::args_with_default_verb(&verbs));
     let _log_guard = telemetry::init(cli.log_format);
     let result = match cli.command {
@@ -87,6 +89,7 @@ async fn main() -> ExitCode {
         }
         Command::Migrate(db) => cli::migrate(&db).await,
         Command::CreateCcUser(args) => create_cc_user(args).await,
+        Command::RevokeSessions(args) => cli::revoke_sessions(&args).await,
         Command::Serve(args) => {
             let settings = Settings {
                 refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,

@@ -26,6 +26,8 @@ enum Command {
     Migrate(DatabaseArgs),
     /// Print this service's OpenAPI document as JSON.
     Openapi,
+    /// End every live session created before --issued-before (emergency key rotation).
+    RevokeSessions(cli::RevokeSessionsArgs),
 }
 
 #[derive(clap::Args)]
@@ -48,7 +50,7 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse_from(cli::args_with_default_verb(&["serve", "migrate", "openapi"]));
+    let cli = Cli::parse_from(cli::args_with_default_verb(&["serve", "migrate", "openapi", "revoke-sessions"]));
     let _log_guard = telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Openapi => {
@@ -56,6 +58,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Migrate(db) => cli::migrate(&db).await,
+        Command::RevokeSessions(args) => cli::revoke_sessions(&args).await,
         Command::Serve(args) => serve(*args).await,
     };
     cli::exit_code(result)

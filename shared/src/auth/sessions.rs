@@ -55,6 +55,8 @@ pub enum RevokeReason {
     Disabled,
     /// An anonymous customer's session, replaced by the one its sign-in created.
     Upgraded,
+    /// Ended by `revoke-sessions` after a signing key was compromised.
+    KeyRotation,
 }
 
 impl RevokeReason {
@@ -65,6 +67,7 @@ impl RevokeReason {
             RevokeReason::Merged => "merged",
             RevokeReason::Disabled => "disabled",
             RevokeReason::Upgraded => "upgraded",
+            RevokeReason::KeyRotation => "key_rotation",
         }
     }
 }
@@ -204,4 +207,22 @@ pub async fn revoke(db: &PgPool, user_id: Uuid, session_id: Uuid, reason: Revoke
     .await
     .context("revoking session")?;
     Ok(())
+}
+
+/// Ends every live session created before `before`; returns how many.
+pub async fn revoke_issued_before(
+    db: &PgPool,
+    before: chrono::DateTime<chrono::Utc>,
+    reason: RevokeReason,
+) -> anyhow::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
+         WHERE created_at < $1 AND revoked_at IS NULL AND expires_at > now()",
+    )
+    .bind(before)
+    .bind(reason.as_str())
+    .execute(db)
+    .await
+    .context("revoking sessions")?;
+    Ok(done.rows_affected())
 }

@@ -9,5 +9,6 @@ mod cli;
 mod edge;
 mod key_rotation;
 mod notifications;
+mod revoke_sessions;
 mod staff_abuse;
 mod staff_auth;

@@ -171,3 +171,41 @@ async fn tokens_built_from_what_a_database_leak_holds_are_refused_and_revoke_not
     }
     assert_eq!(app.session_row(session_id).await, (counter, None), "nothing rotated, nothing revoked");
 }
+
+#[tokio::test]
+async fn the_emergency_verb_ends_sessions_from_before_the_rotation_and_instances_refuse_them_at_once() {
+    let app = spawn_app().await;
+    app.listening().await;
+    let old = app.anonymous().await;
+    sqlx::query("UPDATE auth_sessions SET created_at = now() - interval '2 hours'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let new = app.anonymous().await;
+
+    let cutoff = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_public-gateway"))
+        .env_clear()
+        .env("DATABASE_URL", app.db.url())
+        .args(["revoke-sessions", "--issued-before", &cutoff])
+        .output()
+        .expect("run binary");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+
+    let old_access = old.str("access_token");
+    let mut refused = None;
+    for _ in 0..100 {
+        let reply = app.get_with("/api/shared/auth/session", &old_access).await;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            refused = Some(reply.error_code().to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(refused.as_deref(), Some("session_revoked"), "the listening instance learned of it");
+    assert_eq!(app.refresh(&old.str("refresh_token")).await.error_code(), "session_revoked");
+    assert_eq!(app.get_with("/api/shared/auth/session", &new.str("access_token")).await.status, StatusCode::OK);
+    let session_id = app.claims(&old_access).session_id;
+    assert_eq!(app.session_row(session_id).await, (0, Some("key_rotation".into())));
+}
