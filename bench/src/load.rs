@@ -53,13 +53,16 @@ pub async fn refresh(base: &str, sessions: usize, length: Duration) -> anyhow::R
     let started = Instant::now();
     let until = started + length;
     let mut chains = tokio::task::JoinSet::new();
-    for mut token in tokens {
+    for (n, mut token) in tokens.into_iter().enumerate() {
         let (client, url) = (client.clone(), format!("{base}/api/shared/auth/refresh"));
+        // Each chain is one device with its own address, as the per-IP limit expects.
+        let address = fake_ip(1_000_000 + n as u64);
         chains.spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
             while Instant::now() < until {
                 let sent = Instant::now();
-                let resp = client.post(&url).json(&serde_json::json!({ "refresh_token": token })).send().await;
+                let body = serde_json::json!({ "refresh_token": token });
+                let resp = client.post(&url).header("x-forwarded-for", &address).json(&body).send().await;
                 match resp {
                     Ok(resp) if resp.status().is_success() => {
                         latencies.push(sent.elapsed());
