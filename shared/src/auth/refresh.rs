@@ -196,7 +196,10 @@ async fn settle(
         (_, Verdict::Reuse) => {
             revoke_in(&mut tx, id, RevokeReason::Reuse).await?;
             tx.commit().await?;
-            tracing::warn!(session_id = %id, "refresh token reused; session revoked");
+            // `behind` tells theft (far behind) from a delayed retry that arrived after a
+            // second rotation (1 or 2 behind; review I6): a log-based metric can count both.
+            let behind = row.counter - presented.counter;
+            tracing::warn!(session_id = %id, behind, "refresh token reused; session revoked");
             Err(AuthError::RefreshTokenReused)
         }
         // Still current, yet the conditional UPDATE refused it: not rotatable by us.
