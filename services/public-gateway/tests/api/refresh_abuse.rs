@@ -118,3 +118,22 @@ async fn refreshes_are_limited_per_client_ip_whatever_the_token() {
     let elsewhere = app.refresh_from(&token, "203.0.113.8").await;
     assert_eq!(elsewhere.status, StatusCode::OK, "another IP is unaffected");
 }
+
+#[tokio::test]
+async fn a_reuse_is_logged_with_how_far_behind_the_token_was() {
+    let app = spawn_app().await;
+    let pair = app.anonymous().await;
+    let first = app.refresh(&pair.str("refresh_token")).await;
+    app.refresh(&first.str("refresh_token")).await;
+    sqlx::query("UPDATE auth_sessions SET rotated_at = now() - interval '11 seconds'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (guard, logs) = halo_shared::testing::capture_logs();
+    let reply = app.refresh(&pair.str("refresh_token")).await;
+    drop(guard);
+    assert_eq!(reply.error_code(), "refresh_token_reused");
+    let line = logs.lines().into_iter().find(|l| l.contains("refresh token reused")).expect("a reuse line");
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((line["severity"].as_str(), line["behind"].as_i64()), (Some("WARNING"), Some(2)), "{line}");
+}
