@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::http::EdgeConfig;
+use crate::oidc::apple::{AppleSettings, APPLE_REVOKE_URL, APPLE_TOKEN_URL};
 use crate::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::ProviderConfig;
 use crate::otp::OtpSettings;
@@ -26,6 +27,10 @@ pub enum ConfigError {
     WeakJwtSecret(usize),
     #[error("OTP_HTTP_URL is not set: OTP_PROVIDER=http needs the SMS gateway's URL")]
     MissingOtpUrl,
+    #[error("APPLE_TEAM_ID, APPLE_KEY_ID and APPLE_PRIVATE_KEY go together: set all three (to revoke Apple grants on account deletion) or none")]
+    PartialAppleCredentials,
+    #[error("APPLE_PRIVATE_KEY is not usable: {0}")]
+    BadApplePrivateKey(String),
 }
 
 /// Where the database is.
@@ -191,6 +196,20 @@ pub struct OidcArgs {
     pub apple_client_ids: Vec<String>,
     #[arg(long, env = "APPLE_JWKS_URL", default_value = APPLE_JWKS_URL)]
     pub apple_jwks_url: String,
+    /// Apple developer team id; with APPLE_KEY_ID and APPLE_PRIVATE_KEY, lets account
+    /// deletion revoke the customer's Sign in with Apple grant.
+    #[arg(long, env = "APPLE_TEAM_ID")]
+    pub apple_team_id: Option<String>,
+    /// Id of the Sign in with Apple key (the .p8 file's key id).
+    #[arg(long, env = "APPLE_KEY_ID")]
+    pub apple_key_id: Option<String>,
+    /// The .p8 key's contents (PKCS#8 PEM; `\n` escapes are accepted).
+    #[arg(long, env = "APPLE_PRIVATE_KEY", hide_env_values = true)]
+    pub apple_private_key: Option<String>,
+    #[arg(long, env = "APPLE_TOKEN_URL", default_value = APPLE_TOKEN_URL)]
+    pub apple_token_url: String,
+    #[arg(long, env = "APPLE_REVOKE_URL", default_value = APPLE_REVOKE_URL)]
+    pub apple_revoke_url: String,
 }
 
 impl OidcArgs {
@@ -200,6 +219,28 @@ impl OidcArgs {
 
     pub fn apple(&self) -> OidcSettings {
         OidcSettings { client_ids: non_empty(&self.apple_client_ids), jwks_url: self.apple_jwks_url.clone() }
+    }
+
+    /// The Apple team credentials, when all three are set; the key is checked now so a
+    /// bad one stops the start, not the first deletion.
+    pub fn apple_grants(&self) -> Result<Option<AppleSettings>, ConfigError> {
+        let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        match (set(&self.apple_team_id), set(&self.apple_key_id), set(&self.apple_private_key)) {
+            (None, None, None) => Ok(None),
+            (Some(team_id), Some(key_id), Some(private_key)) => {
+                let pem = private_key.replace("\\n", "\n");
+                jsonwebtoken::EncodingKey::from_ec_pem(pem.trim().as_bytes())
+                    .map_err(|e| ConfigError::BadApplePrivateKey(e.to_string()))?;
+                Ok(Some(AppleSettings {
+                    team_id,
+                    key_id,
+                    private_key: SecretString::from(private_key),
+                    token_url: self.apple_token_url.clone(),
+                    revoke_url: self.apple_revoke_url.clone(),
+                }))
+            }
+            _ => Err(ConfigError::PartialAppleCredentials),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::auth::tokens::Keys;
+use crate::oidc::apple::{AppleClient, AppleSettings};
 use crate::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::OtpSender;
 use crate::otp::OtpSettings;
@@ -28,6 +29,9 @@ pub struct Inner {
     pub google: Option<IdTokenVerifier>,
     /// `None` when `APPLE_CLIENT_IDS` is empty.
     pub apple: Option<IdTokenVerifier>,
+    /// Apple's token and revoke endpoints; `None` unless `APPLE_TEAM_ID`, `APPLE_KEY_ID`
+    /// and `APPLE_PRIVATE_KEY` are set.
+    pub apple_grants: Option<Arc<AppleClient>>,
     pub realtime: Realtime,
 }
 
@@ -41,6 +45,12 @@ impl AppState {
         let otp = OtpSender::new(&settings.otp.provider, http.clone());
         let google = IdTokenVerifier::new(Provider::Google, &settings.google, http.clone());
         let apple = IdTokenVerifier::new(Provider::Apple, &settings.apple, http.clone());
+        let apple_grants = settings.apple_grants.clone().map(|apple| {
+            Arc::new(
+                AppleClient::new(apple, http.clone())
+                    .expect("APPLE_PRIVATE_KEY is checked when the settings are parsed"),
+            )
+        });
         Self(Arc::new(Inner {
             db,
             keys: Keys::new(jwt_secret),
@@ -49,6 +59,7 @@ impl AppState {
             otp,
             google,
             apple,
+            apple_grants,
             realtime: Realtime::default(),
         }))
     }
@@ -81,6 +92,8 @@ pub struct Settings {
     pub otp: OtpSettings,
     pub google: OidcSettings,
     pub apple: OidcSettings,
+    /// `APPLE_TEAM_ID`, `APPLE_KEY_ID`, `APPLE_PRIVATE_KEY`, …: revoking Apple grants.
+    pub apple_grants: Option<AppleSettings>,
     /// `WS_HEARTBEAT_SECONDS`: ping interval; a socket silent for two is closed.
     pub ws_heartbeat: std::time::Duration,
 }
@@ -98,6 +111,7 @@ impl Default for Settings {
             otp: OtpSettings::default(),
             google: OidcSettings { client_ids: Vec::new(), jwks_url: GOOGLE_JWKS_URL.into() },
             apple: OidcSettings { client_ids: Vec::new(), jwks_url: APPLE_JWKS_URL.into() },
+            apple_grants: None,
             ws_heartbeat: std::time::Duration::from_secs(30),
         }
     }

@@ -68,6 +68,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         otp: args.otp.settings()?,
         google: args.oidc.google(),
         apple: args.oidc.apple(),
+        apple_grants: args.oidc.apple_grants()?,
         ws_heartbeat: std::time::Duration::from_secs(args.ws_heartbeat_seconds.max(1)),
         ..Settings::default()
     };
@@ -83,6 +84,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tokio::spawn(push::run(state.db.clone(), client, args.push.worker()));
             }
             None => tracing::warn!("FCM_PROJECT_ID is not set: push notifications wait in the outbox"),
+        }
+        if let Some(apple) = state.apple_grants.clone() {
+            tokio::spawn(halo_shared::oidc::apple::run(state.db.clone(), apple, args.push.worker()));
         }
         public_gateway::app(state, edge)
     };

@@ -33,16 +33,19 @@ pub enum RevokeReason {
     Disabled,
     /// An anonymous customer's session, replaced by the one its sign-in created.
     Upgraded,
+    /// The user deleted their account.
+    Deleted,
 }
 
 impl RevokeReason {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             RevokeReason::Logout => "logout",
             RevokeReason::Reuse => "refresh_token_reused",
             RevokeReason::Merged => "merged",
             RevokeReason::Disabled => "disabled",
             RevokeReason::Upgraded => "upgraded",
+            RevokeReason::Deleted => "deleted",
         }
     }
 }

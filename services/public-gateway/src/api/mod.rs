@@ -6,6 +6,7 @@ mod me;
 mod otp;
 mod schemas;
 mod session;
+mod sessions;
 mod social;
 pub mod ws;
 
@@ -17,6 +18,7 @@ pub type Api = (
     otp::OtpApi,
     social::SocialApi,
     me::MeApi,
+    sessions::SessionsApi,
     devices::DevicesApi,
     ws::RealtimeSchemas,
 );
@@ -37,6 +39,8 @@ pub enum Tag {
     Mitra,
     /// Devices that receive push notifications.
     Devices,
+    /// The signed-in user's sessions on all their devices.
+    Sessions,
     /// The realtime WebSocket and the events it carries.
     Realtime,
 }

@@ -11,6 +11,7 @@ mod forged_tokens;
 mod otp;
 mod push;
 mod realtime;
+mod self_service;
 mod sessions;
 mod social;
 mod startup;
