@@ -22,6 +22,9 @@ pub enum DeleteError {
     /// Already deleted, or merged into another customer.
     #[error("this account no longer exists")]
     Gone,
+    /// A mitra with an order that is paid or accepted must finish or decline it first.
+    #[error("finish or decline your paid and accepted orders before deleting the account")]
+    OpenOrders,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -98,7 +101,8 @@ pub async fn delete_customer(db: &PgPool, id: Uuid, apple_configured: bool) -> R
     Ok(())
 }
 
-/// Deletes a mitra.
+/// Deletes a mitra, unless it has an order that is paid or accepted (its customer is
+/// waiting): those must be completed or declined first.
 #[tracing::instrument(skip_all, fields(mitra_id = %id))]
 pub async fn delete_mitra(db: &PgPool, id: Uuid) -> Result<(), DeleteError> {
     let mut tx = db.begin().await?;
@@ -109,6 +113,15 @@ pub async fn delete_mitra(db: &PgPool, id: Uuid) -> Result<(), DeleteError> {
             .await?;
     if live.is_none() {
         return Err(DeleteError::Gone);
+    }
+    let open_orders: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM orders WHERE mitra_id = $1 AND status IN ('paid', 'accepted'))",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if open_orders {
+        return Err(DeleteError::OpenOrders);
     }
     revoke_all(&mut tx, UserType::Mitra, id, RevokeReason::Deleted).await.context("ending sessions")?;
     sqlx::query("DELETE FROM devices WHERE user_type = 'mitra' AND user_id = $1")
@@ -134,6 +147,7 @@ impl From<DeleteError> for crate::ApiError {
     fn from(err: DeleteError) -> Self {
         match err {
             DeleteError::Gone => crate::ApiError::new(crate::ErrorCode::NotFound, err.to_string()),
+            DeleteError::OpenOrders => crate::ApiError::new(crate::ErrorCode::InvalidState, err.to_string()),
             DeleteError::Unexpected(cause) => crate::ApiError::internal(&cause),
         }
     }

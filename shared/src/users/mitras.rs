@@ -31,7 +31,7 @@ pub struct MitraProfile {
     pub created_at: DateTime<Utc>,
 }
 
-const MITRA_COLUMNS: &str = "id, phone, display_name, bio, verification_status, is_online, created_at";
+pub(crate) const MITRA_COLUMNS: &str = "id, phone, display_name, bio, verification_status, is_online, created_at";
 
 /// A mitra that has not deleted its account.
 pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<MitraProfile>> {

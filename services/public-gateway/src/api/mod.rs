@@ -1,8 +1,11 @@
 //! The public gateway's operations, grouped by tag.
 
+mod browse;
 mod devices;
 mod health;
+mod marketplace;
 mod me;
+mod orders;
 mod otp;
 mod schemas;
 mod session;
@@ -19,6 +22,9 @@ pub type Api = (
     social::SocialApi,
     me::MeApi,
     sessions::SessionsApi,
+    marketplace::MitraMarketApi,
+    browse::BrowseApi,
+    orders::OrdersApi,
     devices::DevicesApi,
     ws::RealtimeSchemas,
 );
@@ -41,6 +47,8 @@ pub enum Tag {
     Devices,
     /// The signed-in user's sessions on all their devices.
     Sessions,
+    /// Orders: customers make and cancel them; mitra accept, decline and complete them.
+    Orders,
     /// The realtime WebSocket and the events it carries.
     Realtime,
 }

@@ -8,6 +8,7 @@ mod helpers;
 mod deploy;
 mod edge;
 mod forged_tokens;
+mod marketplace;
 mod otp;
 mod push;
 mod realtime;

@@ -1,8 +1,6 @@
 //! Account self-service (contract §7): the user's sessions, profile edits, and account
 //! deletion with the Apple grant revoked at a fake Apple.
 
-use std::time::{Duration, Instant};
-
 use halo_shared::oidc::apple::{self, AppleSettings};
 use halo_shared::oidc::OidcSettings;
 use halo_shared::push::WorkerSettings;
@@ -14,54 +12,10 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{app_on, relaxed, send, spawn_app, spawn_app_with, Reply, TestApp};
+use crate::helpers::{app_on, relaxed, send, spawn_app, spawn_app_with, TestApp};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const APPLE_AUD: &str = "id.halobestie.client";
-
-impl TestApp {
-    async fn bearer_send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
-        let req = match method {
-            "GET" => self.client.get(path),
-            "POST" => self.client.post(path),
-            "PATCH" => self.client.patch(path),
-            "DELETE" => self.client.delete(path),
-            other => panic!("no {other} helper"),
-        };
-        let req = req.header("authorization", format!("Bearer {token}"));
-        match body {
-            Some(body) => send(req.body_json(&body)).await,
-            None => send(req).await,
-        }
-    }
-
-    async fn signed_in(&self, app: &str, phone: &str, user_agent: &str) -> String {
-        let code = self.otp_code(app, phone).await;
-        let reply = send(
-            self.client
-                .post(format!("/api/{app}/auth/otp/verify"))
-                .header("user-agent", user_agent)
-                .header("x-forwarded-for", "203.0.113.9")
-                .body_json(&json!({ "phone": phone, "code": code })),
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        reply.str("access_token")
-    }
-
-    /// Polls `GET /api/shared/auth/session` until it is refused, for up to a second.
-    async fn refused_within_a_second(&self, token: &str) -> Reply {
-        let started = Instant::now();
-        loop {
-            let reply = self.get_with("/api/shared/auth/session", token).await;
-            if reply.status == StatusCode::UNAUTHORIZED {
-                return reply;
-            }
-            assert!(started.elapsed() < Duration::from_secs(1), "still accepted after a second");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_user_sees_their_live_sessions_newest_first_with_the_current_one_flagged() {
