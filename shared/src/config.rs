@@ -11,6 +11,7 @@ use crate::oidc::apple::{AppleSettings, APPLE_REVOKE_URL, APPLE_TOKEN_URL};
 use crate::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::ProviderConfig;
 use crate::otp::OtpSettings;
+use crate::payments::{PaymentProvider, PaymentSettings, XENDIT_BASE_URL};
 use crate::push::fcm::{Credentials, FcmSettings};
 use crate::push::WorkerSettings;
 
@@ -31,6 +32,10 @@ pub enum ConfigError {
     PartialAppleCredentials,
     #[error("APPLE_PRIVATE_KEY is not usable: {0}")]
     BadApplePrivateKey(String),
+    #[error("PAYMENT_PROVIDER=xendit needs XENDIT_SECRET_KEY (the API key) and XENDIT_CALLBACK_TOKEN (the dashboard's callback verification token)")]
+    MissingXenditCredentials,
+    #[error("PAYMENT_PROVIDER=stub on Cloud Run (K_SERVICE is set): the stub takes no money and logs how to mark any order paid. Configure Xendit, or set ALLOW_STUB_PROVIDERS_IN_PRODUCTION=true for a deliberate test deployment")]
+    StubInProduction,
 }
 
 /// Where the database is.
@@ -288,5 +293,66 @@ impl PushArgs {
             max_attempts: self.push_max_attempts.max(1),
             ..WorkerSettings::default()
         }
+    }
+}
+
+/// Which payment provider takes the money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentProviderKind {
+    Xendit,
+    /// Local development only: invoices are made locally and paid by a documented request.
+    Stub,
+}
+
+/// Payments (public gateway): Xendit invoices, callbacks and refunds.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PaymentArgs {
+    /// `xendit`, or `stub` for local development; default: xendit when XENDIT_SECRET_KEY
+    /// is set, else stub.
+    #[arg(long, env = "PAYMENT_PROVIDER", value_enum)]
+    pub payment_provider: Option<PaymentProviderKind>,
+    /// Xendit secret API key (basic-auth user).
+    #[arg(long, env = "XENDIT_SECRET_KEY", hide_env_values = true)]
+    pub xendit_secret_key: Option<String>,
+    /// The callback verification token from Xendit's dashboard.
+    #[arg(long, env = "XENDIT_CALLBACK_TOKEN", hide_env_values = true)]
+    pub xendit_callback_token: Option<String>,
+    #[arg(long, env = "XENDIT_BASE_URL", default_value = XENDIT_BASE_URL)]
+    pub xendit_base_url: String,
+    /// Seconds a customer has to pay an order's invoice.
+    #[arg(long, env = "INVOICE_DURATION_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(60..=31_536_000))]
+    pub invoice_duration_seconds: u32,
+    /// Lets the stub run on Cloud Run (a deliberate, throwaway test deployment only).
+    #[arg(long, env = "ALLOW_STUB_PROVIDERS_IN_PRODUCTION", default_value_t = false, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_stub_providers_in_production: bool,
+}
+
+impl PaymentArgs {
+    pub fn settings(&self) -> Result<PaymentSettings, ConfigError> {
+        let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty()).map(SecretString::from);
+        let key = set(&self.xendit_secret_key);
+        let callback_token = set(&self.xendit_callback_token);
+        let kind = self.payment_provider.unwrap_or(if key.is_some() {
+            PaymentProviderKind::Xendit
+        } else {
+            PaymentProviderKind::Stub
+        });
+        let provider = match kind {
+            PaymentProviderKind::Xendit => match (key, &callback_token) {
+                (Some(secret_key), Some(_)) => {
+                    PaymentProvider::Xendit { secret_key, base_url: self.xendit_base_url.clone() }
+                }
+                _ => return Err(ConfigError::MissingXenditCredentials),
+            },
+            PaymentProviderKind::Stub => {
+                if std::env::var_os("K_SERVICE").is_some() && !self.allow_stub_providers_in_production {
+                    return Err(ConfigError::StubInProduction);
+                }
+                PaymentProvider::Stub
+            }
+        };
+        Ok(PaymentSettings { provider, callback_token, invoice_duration_secs: self.invoice_duration_seconds })
     }
 }

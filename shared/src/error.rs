@@ -65,6 +65,8 @@ pub enum ErrorCode {
     /// 403: an anonymous customer tried something that needs a verified phone or a
     /// Google/Apple identity.
     UpgradeRequired,
+    /// 503: the payment provider failed; nothing was charged or recorded.
+    PaymentUnavailable,
 }
 
 impl ErrorCode {
@@ -85,7 +87,9 @@ impl ErrorCode {
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable | ProviderNotConfigured | ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable | ProviderNotConfigured | ProviderUnavailable | PaymentUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }

@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod oidc;
 pub mod otp;
 pub mod pagination;
+pub mod payments;
 pub mod phone;
 pub mod push;
 pub mod ratelimit;

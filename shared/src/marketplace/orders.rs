@@ -217,10 +217,32 @@ pub struct NewOrder<'a> {
     pub idempotency_key: Option<&'a str>,
 }
 
-/// Creates an order for a listed mitra's active service, or returns the order an
-/// earlier request with the same idempotency key made (`false`: not new).
-#[tracing::instrument(skip_all, fields(customer_id = %customer_id))]
-pub async fn create(db: &PgPool, customer_id: Uuid, new: &NewOrder<'_>) -> Result<(Order, bool), MarketError> {
+/// What writing a new order found.
+pub enum Placed {
+    New(Order),
+    /// An earlier request with the same idempotency key made this one.
+    Existing(Order),
+}
+
+/// The order id: derived from (customer, idempotency key) when there is a key, so a
+/// retry names the same order to the payment provider (`external_id`) even after the
+/// first attempt was rolled back; random otherwise.
+fn order_id(customer_id: Uuid, key: Option<&str>) -> Uuid {
+    match key {
+        Some(key) => {
+            let mut input = customer_id.as_bytes().to_vec();
+            input.extend_from_slice(key.as_bytes());
+            let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest.as_ref()[..16]);
+            uuid::Builder::from_random_bytes(bytes).into_uuid()
+        }
+        None => Uuid::new_v4(),
+    }
+}
+
+/// Checks the request and returns the normalised note and key.
+fn check(new: &NewOrder<'_>) -> Result<(Option<String>, Option<String>), MarketError> {
     let note = new.note.map(|n| text("note", n, 0, MAX_NOTE)).transpose()?.filter(|n| !n.is_empty());
     let key = new.idempotency_key.map(str::trim).filter(|k| !k.is_empty());
     if key.is_some_and(|k| k.len() > MAX_IDEMPOTENCY_KEY || !k.bytes().all(|b| b.is_ascii_graphic())) {
@@ -228,66 +250,143 @@ pub async fn create(db: &PgPool, customer_id: Uuid, new: &NewOrder<'_>) -> Resul
             "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
         )));
     }
-    if let Some(key) = key {
-        if let Some(existing) = by_key(db, customer_id, key).await? {
-            return Ok((existing, false));
+    Ok((note, key.map(str::to_owned)))
+}
+
+/// Writes a new `pending_payment` order for a listed mitra's active service in the
+/// caller's transaction (the payments module opens its invoice before committing), or
+/// finds the order an earlier request with the same idempotency key made.
+#[tracing::instrument(skip_all, fields(customer_id = %customer_id))]
+pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_>) -> Result<Placed, MarketError> {
+    let (note, key) = check(new)?;
+    if let Some(key) = &key {
+        if let Some(existing) = by_key(&mut *conn, customer_id, key).await? {
+            return Ok(Placed::Existing(existing));
         }
     }
-    let mut tx = db.begin().await?;
     let anonymous: Option<bool> = sqlx::query_scalar(
         "SELECT is_anonymous FROM customers
          WHERE id = $1 AND merged_into IS NULL AND deleted_at IS NULL AND suspended_at IS NULL",
     )
     .bind(customer_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     match anonymous {
         None => return Err(MarketError::NotFound("this account no longer exists")),
         Some(true) => return Err(MarketError::UpgradeRequired),
         Some(false) => {}
     }
-    let id = Uuid::new_v4();
+    let id = order_id(customer_id, key.as_deref());
     let created: Option<Row> = sqlx::query_as(&format!(
         "INSERT INTO orders (id, customer_id, mitra_id, service_id, service_title, duration_minutes, amount, note,
                              idempotency_key)
          SELECT $1, $2, s.mitra_id, s.id, s.title, s.duration_minutes, s.price, $4, $5
          FROM mitra_services s JOIN mitras m ON m.id = s.mitra_id
          WHERE s.id = $3 AND s.active AND {LISTABLE}
-         ON CONFLICT ON CONSTRAINT orders_idempotency_key DO NOTHING
+         ON CONFLICT DO NOTHING
          RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(customer_id)
     .bind(new.service_id)
     .bind(&note)
-    .bind(key)
-    .fetch_optional(&mut *tx)
+    .bind(&key)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = created else {
-        drop(tx);
-        // Either the service is not orderable, or a concurrent retry with the same key won.
-        if let Some(existing) = match key {
-            Some(key) => by_key(db, customer_id, key).await?,
-            None => None,
-        } {
-            return Ok((existing, false));
+        // Either the service is not orderable, or a concurrent retry with the same key won
+        // (the insert waited for it to commit).
+        if let Some(key) = &key {
+            if let Some(existing) = by_key(&mut *conn, customer_id, key).await? {
+                return Ok(Placed::Existing(existing));
+            }
         }
         return Err(MarketError::NotFound("no such service, or it is not available"));
     };
-    record(&mut tx, id, None, OrderStatus::PendingPayment, Actor::Customer(customer_id)).await?;
-    tx.commit().await?;
-    tracing::info!(order_id = %id, "order created");
-    Ok((row.into(), true))
+    record(conn, id, None, OrderStatus::PendingPayment, Actor::Customer(customer_id)).await?;
+    tracing::info!(order_id = %id, "order placed");
+    Ok(Placed::New(row.into()))
 }
 
-async fn by_key(db: &PgPool, customer_id: Uuid, key: &str) -> sqlx::Result<Option<Order>> {
+/// An opened invoice, as the order shows it.
+pub struct InvoiceRef<'a> {
+    pub id: &'a str,
+    pub url: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Records the invoice opened for a new order, in the caller's transaction.
+pub async fn attach_invoice(conn: &mut PgConnection, id: Uuid, invoice: &InvoiceRef<'_>) -> sqlx::Result<Order> {
+    let row: Row = sqlx::query_as(&format!(
+        "UPDATE orders SET invoice_id = $2, invoice_url = $3, invoice_expires_at = $4, updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(invoice.id)
+    .bind(invoice.url)
+    .bind(invoice.expires_at)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.into())
+}
+
+async fn by_key(conn: &mut PgConnection, customer_id: Uuid, key: &str) -> sqlx::Result<Option<Order>> {
     let row: Option<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE customer_id = $1 AND idempotency_key = $2"))
             .bind(customer_id)
             .bind(key)
-            .fetch_optional(db)
+            .fetch_optional(conn)
             .await?;
     Ok(row.map(Order::from))
+}
+
+/// What the payment side needs of an order: its status, amount, invoice and refund.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaymentState {
+    pub id: Uuid,
+    pub status: OrderStatus,
+    pub amount: i64,
+    pub invoice_id: Option<String>,
+    pub refund_id: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+const PAYMENT_COLUMNS: &str = "id, status, amount, invoice_id, refund_id, paid_at";
+
+pub async fn payment_state(db: &PgPool, id: Uuid) -> sqlx::Result<Option<PaymentState>> {
+    sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM orders WHERE id = $1")).bind(id).fetch_optional(db).await
+}
+
+/// Orders the payment side must look at again: unpaid for longer than `unpaid_after`,
+/// paid but declined or cancelled with no refund yet, and refunds still pending.
+pub async fn needing_reconciliation(db: &PgPool, unpaid_after: std::time::Duration) -> sqlx::Result<Vec<PaymentState>> {
+    sqlx::query_as(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM orders
+         WHERE (status = 'pending_payment' AND created_at < now() - make_interval(secs => $1))
+            OR (status IN ('declined', 'cancelled') AND paid_at IS NOT NULL AND refund_id IS NULL)
+            OR (status = 'refund_pending')
+         ORDER BY created_at LIMIT 1000"
+    ))
+    .bind(unpaid_after.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// Records the refund the provider accepted for an order.
+pub async fn set_refund(conn: &mut PgConnection, id: Uuid, refund_id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET refund_id = $2 WHERE id = $1").bind(id).bind(refund_id).execute(conn).await?;
+    Ok(())
+}
+
+/// Flags an order for staff (a paid amount that does not match, a failed refund).
+pub async fn flag(db: &PgPool, id: Uuid, issue: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET payment_issue = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(issue)
+        .execute(db)
+        .await?;
+    tracing::warn!(order_id = %id, issue, "order flagged for staff");
+    Ok(())
 }
 
 /// Whose orders a list or read is about.

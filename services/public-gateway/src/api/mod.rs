@@ -11,6 +11,7 @@ mod schemas;
 mod session;
 mod sessions;
 mod social;
+mod webhooks;
 pub mod ws;
 
 use poem_openapi::Tags;
@@ -25,6 +26,7 @@ pub type Api = (
     marketplace::MitraMarketApi,
     browse::BrowseApi,
     orders::OrdersApi,
+    webhooks::WebhooksApi,
     devices::DevicesApi,
     ws::RealtimeSchemas,
 );
@@ -49,6 +51,8 @@ pub enum Tag {
     Sessions,
     /// Orders: customers make and cancel them; mitra accept, decline and complete them.
     Orders,
+    /// Callbacks from third parties (Xendit), authenticated by their own tokens.
+    Webhooks,
     /// The realtime WebSocket and the events it carries.
     Realtime,
 }

@@ -78,7 +78,7 @@ async fn one(state: &AppState, party: Party, id: Uuid) -> Result<OrderResponse, 
 }
 
 async fn moved(state: &AppState, id: Uuid, to: OrderStatus, actor: Actor) -> Result<OrderResponse, ApiError> {
-    Ok(OrderResponse::Ok(Json(orders::apply(&state.db, id, to, actor).await?)))
+    Ok(OrderResponse::Ok(Json(state.payments.move_order(&state.db, id, to, actor).await?)))
 }
 
 #[OpenApi(tag = "Tag::Orders")]
@@ -87,7 +87,9 @@ impl OrdersApi {
     ///
     /// The order copies the service's title, duration and price now; later edits never
     /// touch it. Needs a verified customer (403 `upgrade_required` for an anonymous one).
-    /// With `Idempotency-Key`, a retry returns the order the first request made.
+    /// With `Idempotency-Key`, a retry returns the order the first request made. The
+    /// order's `payment.invoice_url` is where the customer pays; 503
+    /// `payment_unavailable` when the payment provider fails (no order is made).
     #[oai(path = "/api/client/orders", method = "post")]
     async fn create(
         &self,
@@ -104,7 +106,7 @@ impl OrdersApi {
             note: body.note.as_deref(),
             idempotency_key: idempotency_key.0.as_deref(),
         };
-        Ok(match orders::create(&state.db, auth.0.sub, &new).await? {
+        Ok(match state.payments.checkout(&state.db, auth.0.sub, &new).await? {
             (order, true) => OrderCreated::Created(Json(order)),
             (order, false) => OrderCreated::Existing(Json(order)),
         })

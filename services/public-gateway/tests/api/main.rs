@@ -10,6 +10,7 @@ mod edge;
 mod forged_tokens;
 mod marketplace;
 mod otp;
+mod payments;
 mod push;
 mod realtime;
 mod self_service;
