@@ -7,9 +7,11 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::http::EdgeConfig;
+use crate::oidc::apple::{AppleSettings, APPLE_REVOKE_URL, APPLE_TOKEN_URL};
 use crate::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::ProviderConfig;
 use crate::otp::OtpSettings;
+use crate::payments::{PaymentProvider, PaymentSettings, XENDIT_BASE_URL};
 use crate::push::fcm::{Credentials, FcmSettings};
 use crate::push::WorkerSettings;
 
@@ -28,6 +30,14 @@ pub enum ConfigError {
     WeakPreviousJwtSecret { position: usize, len: usize },
     #[error("OTP_HTTP_URL is not set: OTP_PROVIDER=http needs the SMS gateway's URL")]
     MissingOtpUrl,
+    #[error("APPLE_TEAM_ID, APPLE_KEY_ID and APPLE_PRIVATE_KEY go together: set all three (to revoke Apple grants on account deletion) or none")]
+    PartialAppleCredentials,
+    #[error("APPLE_PRIVATE_KEY is not usable: {0}")]
+    BadApplePrivateKey(String),
+    #[error("PAYMENT_PROVIDER=xendit needs XENDIT_SECRET_KEY (the API key) and XENDIT_CALLBACK_TOKEN (the dashboard's callback verification token)")]
+    MissingXenditCredentials,
+    #[error("PAYMENT_PROVIDER=stub on Cloud Run (K_SERVICE is set): the stub takes no money and logs how to mark any order paid. Configure Xendit, or set ALLOW_STUB_PROVIDERS_IN_PRODUCTION=true for a deliberate test deployment")]
+    StubInProduction,
 }
 
 /// Where the database is.
@@ -218,6 +228,20 @@ pub struct OidcArgs {
     pub apple_client_ids: Vec<String>,
     #[arg(long, env = "APPLE_JWKS_URL", default_value = APPLE_JWKS_URL)]
     pub apple_jwks_url: String,
+    /// Apple developer team id; with APPLE_KEY_ID and APPLE_PRIVATE_KEY, lets account
+    /// deletion revoke the customer's Sign in with Apple grant.
+    #[arg(long, env = "APPLE_TEAM_ID")]
+    pub apple_team_id: Option<String>,
+    /// Id of the Sign in with Apple key (the .p8 file's key id).
+    #[arg(long, env = "APPLE_KEY_ID")]
+    pub apple_key_id: Option<String>,
+    /// The .p8 key's contents (PKCS#8 PEM; `\n` escapes are accepted).
+    #[arg(long, env = "APPLE_PRIVATE_KEY", hide_env_values = true)]
+    pub apple_private_key: Option<String>,
+    #[arg(long, env = "APPLE_TOKEN_URL", default_value = APPLE_TOKEN_URL)]
+    pub apple_token_url: String,
+    #[arg(long, env = "APPLE_REVOKE_URL", default_value = APPLE_REVOKE_URL)]
+    pub apple_revoke_url: String,
 }
 
 impl OidcArgs {
@@ -227,6 +251,28 @@ impl OidcArgs {
 
     pub fn apple(&self) -> OidcSettings {
         OidcSettings { client_ids: non_empty(&self.apple_client_ids), jwks_url: self.apple_jwks_url.clone() }
+    }
+
+    /// The Apple team credentials, when all three are set; the key is checked now so a
+    /// bad one stops the start, not the first deletion.
+    pub fn apple_grants(&self) -> Result<Option<AppleSettings>, ConfigError> {
+        let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        match (set(&self.apple_team_id), set(&self.apple_key_id), set(&self.apple_private_key)) {
+            (None, None, None) => Ok(None),
+            (Some(team_id), Some(key_id), Some(private_key)) => {
+                let pem = private_key.replace("\\n", "\n");
+                jsonwebtoken::EncodingKey::from_ec_pem(pem.trim().as_bytes())
+                    .map_err(|e| ConfigError::BadApplePrivateKey(e.to_string()))?;
+                Ok(Some(AppleSettings {
+                    team_id,
+                    key_id,
+                    private_key: SecretString::from(private_key),
+                    token_url: self.apple_token_url.clone(),
+                    revoke_url: self.apple_revoke_url.clone(),
+                }))
+            }
+            _ => Err(ConfigError::PartialAppleCredentials),
+        }
     }
 }
 
@@ -274,5 +320,66 @@ impl PushArgs {
             max_attempts: self.push_max_attempts.max(1),
             ..WorkerSettings::default()
         }
+    }
+}
+
+/// Which payment provider takes the money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentProviderKind {
+    Xendit,
+    /// Local development only: invoices are made locally and paid by a documented request.
+    Stub,
+}
+
+/// Payments (public gateway): Xendit invoices, callbacks and refunds.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PaymentArgs {
+    /// `xendit`, or `stub` for local development; default: xendit when XENDIT_SECRET_KEY
+    /// is set, else stub.
+    #[arg(long, env = "PAYMENT_PROVIDER", value_enum)]
+    pub payment_provider: Option<PaymentProviderKind>,
+    /// Xendit secret API key (basic-auth user).
+    #[arg(long, env = "XENDIT_SECRET_KEY", hide_env_values = true)]
+    pub xendit_secret_key: Option<String>,
+    /// The callback verification token from Xendit's dashboard.
+    #[arg(long, env = "XENDIT_CALLBACK_TOKEN", hide_env_values = true)]
+    pub xendit_callback_token: Option<String>,
+    #[arg(long, env = "XENDIT_BASE_URL", default_value = XENDIT_BASE_URL)]
+    pub xendit_base_url: String,
+    /// Seconds a customer has to pay an order's invoice.
+    #[arg(long, env = "INVOICE_DURATION_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(60..=31_536_000))]
+    pub invoice_duration_seconds: u32,
+    /// Lets the stub run on Cloud Run (a deliberate, throwaway test deployment only).
+    #[arg(long, env = "ALLOW_STUB_PROVIDERS_IN_PRODUCTION", default_value_t = false, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_stub_providers_in_production: bool,
+}
+
+impl PaymentArgs {
+    pub fn settings(&self) -> Result<PaymentSettings, ConfigError> {
+        let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty()).map(SecretString::from);
+        let key = set(&self.xendit_secret_key);
+        let callback_token = set(&self.xendit_callback_token);
+        let kind = self.payment_provider.unwrap_or(if key.is_some() {
+            PaymentProviderKind::Xendit
+        } else {
+            PaymentProviderKind::Stub
+        });
+        let provider = match kind {
+            PaymentProviderKind::Xendit => match (key, &callback_token) {
+                (Some(secret_key), Some(_)) => {
+                    PaymentProvider::Xendit { secret_key, base_url: self.xendit_base_url.clone() }
+                }
+                _ => return Err(ConfigError::MissingXenditCredentials),
+            },
+            PaymentProviderKind::Stub => {
+                if std::env::var_os("K_SERVICE").is_some() && !self.allow_stub_providers_in_production {
+                    return Err(ConfigError::StubInProduction);
+                }
+                PaymentProvider::Stub
+            }
+        };
+        Ok(PaymentSettings { provider, callback_token, invoice_duration_secs: self.invoice_duration_seconds })
     }
 }

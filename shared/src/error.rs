@@ -60,6 +60,13 @@ pub enum ErrorCode {
     ProviderUnavailable,
     /// 504: the request took longer than the service allows.
     Timeout,
+    /// 409: the order or account is in a state that does not allow this move.
+    InvalidState,
+    /// 403: an anonymous customer tried something that needs a verified phone or a
+    /// Google/Apple identity.
+    UpgradeRequired,
+    /// 503: the payment provider failed; nothing was charged or recorded.
+    PaymentUnavailable,
 }
 
 impl ErrorCode {
@@ -72,15 +79,17 @@ impl ErrorCode {
             | SessionExpired | InvalidCredentials | InvalidOtp | OtpExpired | InvalidIdToken => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | AccountDisabled => StatusCode::FORBIDDEN,
+            Forbidden | AccountDisabled | UpgradeRequired => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Conflict => StatusCode::CONFLICT,
+            Conflict | InvalidState => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable | ProviderNotConfigured | ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable | ProviderNotConfigured | ProviderUnavailable | PaymentUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }

@@ -238,3 +238,59 @@ pub async fn sign_in_with_id_token(
     }
     sign_in_customer(state, CustomerIdentity::Provider(&identity), anonymous, client).await
 }
+
+/// Signs a customer in with Sign in with Apple. With an `authorization_code` and Apple
+/// credentials configured, the code is exchanged for Apple's refresh token, kept sealed
+/// so that deleting the account can revoke the grant. The exchange happens before any
+/// transaction; if Apple cannot be reached, the sign-in still succeeds and the grant is
+/// simply not revocable later (logged).
+#[allow(clippy::too_many_arguments)]
+pub async fn sign_in_with_apple(
+    state: &AppState,
+    id_token: &str,
+    raw_nonce: Option<&str>,
+    full_name: Option<&str>,
+    authorization_code: Option<&str>,
+    anonymous: Option<&Claims>,
+    client: &ClientInfo,
+) -> Result<Issued, AuthError> {
+    let verifier = state.apple.as_ref().ok_or(AuthError::ProviderNotConfigured)?;
+    let mut identity = verifier.verify(id_token, raw_nonce).await?;
+    if let Some(name) = full_name.map(str::trim).filter(|n| !n.is_empty()) {
+        identity.name = Some(name.to_owned());
+    }
+    let grant = match (authorization_code, state.apple_grants.as_ref()) {
+        (Some(code), Some(apple)) => match apple.exchange_code(&identity.client_id, code).await {
+            Ok(sealed) => Some(sealed),
+            Err(err) => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "Apple authorization code not exchanged; the grant cannot be revoked on deletion"
+                );
+                None
+            }
+        },
+        (Some(_), None) => {
+            tracing::warn!(
+                "authorization_code ignored: APPLE_TEAM_ID, APPLE_KEY_ID and APPLE_PRIVATE_KEY are not configured"
+            );
+            None
+        }
+        (None, _) => None,
+    };
+    let issued = sign_in_customer(state, CustomerIdentity::Provider(&identity), anonymous, client).await?;
+    if let Some(sealed) = grant {
+        sqlx::query(
+            "UPDATE customer_identities SET provider_client_id = $3, provider_refresh_token = $4
+             WHERE provider = 'apple' AND subject = $1 AND customer_id = $2",
+        )
+        .bind(&identity.subject)
+        .bind(issued.account.id)
+        .bind(&identity.client_id)
+        .bind(sealed)
+        .execute(&state.db)
+        .await
+        .context("storing the Apple grant")?;
+    }
+    Ok(issued)
+}

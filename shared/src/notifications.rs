@@ -51,8 +51,10 @@ pub struct Notification {
 /// all in one transaction.
 pub async fn send(state: &AppState, staff_id: Uuid, new: NewNotification<'_>) -> Result<Notification, NotifyError> {
     let exists_sql = match new.user_type {
-        UserType::Customer => "SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND merged_into IS NULL)",
-        UserType::Mitra => "SELECT EXISTS (SELECT 1 FROM mitras WHERE id = $1)",
+        UserType::Customer => {
+            "SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND merged_into IS NULL AND deleted_at IS NULL)"
+        }
+        UserType::Mitra => "SELECT EXISTS (SELECT 1 FROM mitras WHERE id = $1 AND deleted_at IS NULL)",
         UserType::CcUser => return Err(NotifyError::UnknownUser),
     };
     let mut tx = state.db.begin().await?;

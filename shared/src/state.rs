@@ -6,9 +6,11 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::auth::tokens::Keys;
+use crate::oidc::apple::{AppleClient, AppleSettings};
 use crate::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::OtpSender;
 use crate::otp::OtpSettings;
+use crate::payments::{PaymentSettings, Payments};
 use crate::realtime::Realtime;
 
 /// Everything a request may need beyond its own input: the database pool, the token
@@ -28,6 +30,11 @@ pub struct Inner {
     pub google: Option<IdTokenVerifier>,
     /// `None` when `APPLE_CLIENT_IDS` is empty.
     pub apple: Option<IdTokenVerifier>,
+    /// Apple's token and revoke endpoints; `None` unless `APPLE_TEAM_ID`, `APPLE_KEY_ID`
+    /// and `APPLE_PRIVATE_KEY` are set.
+    pub apple_grants: Option<Arc<AppleClient>>,
+    /// Xendit, or the local stub.
+    pub payments: Payments,
     pub realtime: Realtime,
 }
 
@@ -39,16 +46,40 @@ impl AppState {
 
     /// State with a full key ring (`AUTH_JWT_SECRET` and `AUTH_JWT_PREVIOUS_SECRETS`).
     pub fn with_keys(db: PgPool, keys: Keys, settings: Settings) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("halo-bestie/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .build()
-            .expect("the HTTP client's TLS roots load");
+        let http = http_client();
         let otp = OtpSender::new(&settings.otp.provider, http.clone());
         let google = IdTokenVerifier::new(Provider::Google, &settings.google, http.clone());
         let apple = IdTokenVerifier::new(Provider::Apple, &settings.apple, http.clone());
-        Self(Arc::new(Inner { db, keys, settings, http, otp, google, apple, realtime: Realtime::default() }))
+        let apple_grants = settings.apple_grants.clone().map(|apple| {
+            Arc::new(
+                AppleClient::new(apple, http.clone())
+                    .expect("APPLE_PRIVATE_KEY is checked when the settings are parsed"),
+            )
+        });
+        let payments = Payments::new(&settings.payments, http.clone());
+        Self(Arc::new(Inner {
+            db,
+            keys,
+            settings,
+            http,
+            otp,
+            google,
+            apple,
+            apple_grants,
+            payments,
+            realtime: Realtime::default(),
+        }))
     }
+}
+
+/// The one HTTP client for third parties: pooled connections, our user agent, a connect
+/// timeout (each call sets its own overall timeout).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("halo-bestie/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("the HTTP client's TLS roots load")
 }
 
 impl Deref for AppState {
@@ -82,6 +113,10 @@ pub struct Settings {
     pub otp: OtpSettings,
     pub google: OidcSettings,
     pub apple: OidcSettings,
+    /// `APPLE_TEAM_ID`, `APPLE_KEY_ID`, `APPLE_PRIVATE_KEY`, …: revoking Apple grants.
+    pub apple_grants: Option<AppleSettings>,
+    /// `PAYMENT_PROVIDER`, `XENDIT_*`, `INVOICE_DURATION_SECONDS`.
+    pub payments: PaymentSettings,
     /// `WS_HEARTBEAT_SECONDS`: ping interval; a socket silent for two is closed.
     pub ws_heartbeat: std::time::Duration,
 }
@@ -101,6 +136,8 @@ impl Default for Settings {
             otp: OtpSettings::default(),
             google: OidcSettings { client_ids: Vec::new(), jwks_url: GOOGLE_JWKS_URL.into() },
             apple: OidcSettings { client_ids: Vec::new(), jwks_url: APPLE_JWKS_URL.into() },
+            apple_grants: None,
+            payments: PaymentSettings::default(),
             ws_heartbeat: std::time::Duration::from_secs(30),
         }
     }

@@ -29,6 +29,8 @@ pub const PUBLIC_OPERATIONS: &[&str] = &[
     "POST /api/client/auth/apple",
     "POST /api/mitra/auth/otp/request",
     "POST /api/mitra/auth/otp/verify",
+    "POST /api/webhooks/xendit/invoice",
+    "POST /api/webhooks/xendit/refund",
 ];
 
 pub fn openapi() -> OpenApiService<api::Api, ()> {

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use halo_shared::cli;
-use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, PushArgs};
+use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, PaymentArgs, PushArgs};
 use halo_shared::push;
 use halo_shared::telemetry::{self, LogFormat};
 use halo_shared::Settings;
@@ -28,6 +28,17 @@ enum Command {
     Openapi,
     /// End every live session created before --issued-before (emergency key rotation).
     RevokeSessions(cli::RevokeSessionsArgs),
+    /// Ask Xendit about unpaid orders and open refunds whose callbacks never came, apply
+    /// the answers, print how many orders changed.
+    ReconcilePayments(ReconcileArgs),
+}
+
+#[derive(clap::Args)]
+struct ReconcileArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    payments: PaymentArgs,
 }
 
 #[derive(clap::Args)]
@@ -40,6 +51,8 @@ struct ServeArgs {
     oidc: OidcArgs,
     #[command(flatten)]
     push: PushArgs,
+    #[command(flatten)]
+    payments: PaymentArgs,
     /// Seconds between WebSocket pings; a socket silent for two is closed.
     #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = 30)]
     ws_heartbeat_seconds: u64,
@@ -50,7 +63,8 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse_from(cli::args_with_default_verb(&["serve", "migrate", "openapi", "revoke-sessions"]));
+    let verbs = ["serve", "migrate", "openapi", "revoke-sessions", "reconcile-payments"];
+    let cli = Cli::parse_from(cli::args_with_default_verb(&verbs));
     let _log_guard = telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Openapi => {
@@ -59,6 +73,7 @@ async fn main() -> ExitCode {
         }
         Command::Migrate(db) => cli::migrate(&db).await,
         Command::RevokeSessions(args) => cli::revoke_sessions(&args).await,
+        Command::ReconcilePayments(args) => reconcile(args).await,
         Command::Serve(args) => serve(*args).await,
     };
     cli::exit_code(result)
@@ -73,6 +88,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         otp: args.otp.settings()?,
         google: args.oidc.google(),
         apple: args.oidc.apple(),
+        apple_grants: args.oidc.apple_grants()?,
+        payments: args.payments.settings()?,
         ws_heartbeat: std::time::Duration::from_secs(args.ws_heartbeat_seconds.max(1)),
         ..Settings::default()
     };
@@ -89,7 +106,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             None => tracing::warn!("FCM_PROJECT_ID is not set: push notifications wait in the outbox"),
         }
+        if state.payments.is_stub() {
+            tracing::warn!(
+                "PAYMENT_PROVIDER=stub: invoices are made locally and paid by the request each [PAYMENT STUB] line \
+                 shows; never run this in production"
+            );
+        }
+        if let Some(apple) = state.apple_grants.clone() {
+            tokio::spawn(halo_shared::oidc::apple::run(state.db.clone(), apple, args.push.worker()));
+        }
         public_gateway::app(state, edge)
     };
     cli::serve("public-gateway", &args.common, settings, public_gateway::DEFAULT_LISTEN, build).await
+}
+
+async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
+    let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
+    let http = halo_shared::state::http_client();
+    let payments = halo_shared::payments::Payments::new(&args.payments.settings()?, http);
+    let changed = halo_shared::payments::reconcile::run(&pool, &payments).await?;
+    println!("{changed}");
+    tracing::info!(changed, "payments reconciled");
+    Ok(())
 }

@@ -57,10 +57,12 @@ pub enum RevokeReason {
     Upgraded,
     /// Ended by `revoke-sessions` after a signing key was compromised.
     KeyRotation,
+    /// The user deleted their account.
+    Deleted,
 }
 
 impl RevokeReason {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             RevokeReason::Logout => "logout",
             RevokeReason::Reuse => "refresh_token_reused",
@@ -68,6 +70,7 @@ impl RevokeReason {
             RevokeReason::Disabled => "disabled",
             RevokeReason::Upgraded => "upgraded",
             RevokeReason::KeyRotation => "key_rotation",
+            RevokeReason::Deleted => "deleted",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Google and Apple ID tokens: RS256 only, the key picked by `kid` from the provider's
 //! key set, issuer and audience pinned, `exp` and `iat` checked with a small leeway.
 
+pub mod apple;
 pub mod keys;
 
 use jsonwebtoken::{Algorithm, Validation};
@@ -55,6 +56,8 @@ pub struct IdTokenVerifier {
 pub struct VerifiedIdentity {
     pub provider: Provider,
     pub subject: String,
+    /// The token's audience: which of our client ids the user signed in to.
+    pub client_id: String,
     /// Only when the provider says it is verified.
     pub email: Option<String>,
     pub name: Option<String>,
@@ -63,6 +66,10 @@ pub struct VerifiedIdentity {
 #[derive(Debug, Deserialize)]
 struct IdClaims {
     sub: String,
+    /// Checked against the configured client ids by `Validation`; a string for both
+    /// providers.
+    #[serde(default)]
+    aud: serde_json::Value,
     iat: i64,
     #[serde(default)]
     email: Option<String>,
@@ -129,7 +136,8 @@ impl IdTokenVerifier {
             }
         }
         let email = claims.email.filter(|_| claims.email_verified == Some(true)).map(|e| e.trim().to_lowercase());
-        Ok(VerifiedIdentity { provider: self.provider, subject: claims.sub, email, name: claims.name })
+        let client_id = claims.aud.as_str().unwrap_or_default().to_owned();
+        Ok(VerifiedIdentity { provider: self.provider, subject: claims.sub, client_id, email, name: claims.name })
     }
 }
 

@@ -116,8 +116,23 @@ pub async fn complete(
     Ok(())
 }
 
+/// Drops due pushes that were only meant for a user with no open socket, when a socket
+/// has taken the event meanwhile (order updates).
+pub async fn skip_seen(db: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE push_outbox o SET status = 'seen', lease_until = NULL
+         FROM notifications n
+         WHERE o.status = 'pending' AND o.unless_seen AND o.next_attempt_at <= now()
+           AND n.id = o.notification_id AND n.ws_delivered_at IS NOT NULL",
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Claims and sends one batch; returns how many rows it handled.
 pub async fn drain_once(db: &PgPool, fcm: &FcmClient, settings: &WorkerSettings) -> sqlx::Result<usize> {
+    skip_seen(db).await?;
     let rows = claim(db, settings).await?;
     for row in &rows {
         let message = PushMessage { token: &row.fcm_token, title: &row.title, body: &row.body, data: &row.data };

@@ -172,14 +172,15 @@ async fn handle(state: &AppState, delivered: &mut Delivered, notice: Notice) {
                 },
             };
             let sent = state.realtime.hub.send_to_user(user_type, user_id, event_json(&event_type, id, at, &data));
-            if sent > 0 && event_type == "notification" {
+            if sent > 0 && matches!(event_type.as_str(), "notification" | "order.updated") {
                 mark_notification_delivered(state.clone(), id);
             }
         }
     }
 }
 
-/// Records that a staff notification reached at least one open socket.
+/// Records that a notification (from staff, or an order update) reached at least one
+/// open socket; a push waiting only for a user without one is then dropped.
 fn mark_notification_delivered(state: AppState, event_id: i64) {
     tokio::spawn(async move {
         let marked = sqlx::query(

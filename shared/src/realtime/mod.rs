@@ -35,7 +35,8 @@ impl Realtime {
 #[derive(Debug, Clone, Object)]
 pub struct ServerEvent {
     /// What happened: `connection.ready` (the socket is subscribed; sent first),
-    /// `notification` (a message from staff; `data` is a `NotificationEvent`).
+    /// `notification` (a message from staff; `data` is a `NotificationEvent`),
+    /// `order.updated` (an order of the user moved; `data` is the `Order`).
     #[oai(rename = "type")]
     pub event_type: String,
     /// Unique per event; `connection.ready` uses `0`.

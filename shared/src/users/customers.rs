@@ -20,11 +20,11 @@ pub async fn create_anonymous(conn: &mut PgConnection, id: Uuid) -> sqlx::Result
     Ok(())
 }
 
-/// A customer that still exists on its own (not merged into another).
+/// A customer that still exists on its own (not merged into another, not deleted).
 pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Customer>> {
     sqlx::query_as(
         "SELECT id, is_anonymous, phone, email, display_name, created_at
-         FROM customers WHERE id = $1 AND merged_into IS NULL",
+         FROM customers WHERE id = $1 AND merged_into IS NULL AND deleted_at IS NULL",
     )
     .bind(id)
     .fetch_optional(db)

@@ -33,6 +33,7 @@ pub const CUSTOMER_OWNED: &[CustomerOwned] = &[
         table: "user_events",
         move_rows: "UPDATE user_events SET user_id = $2 WHERE user_type = 'customer' AND user_id = $1",
     },
+    CustomerOwned { table: "orders", move_rows: "UPDATE orders SET customer_id = $2 WHERE customer_id = $1" },
     CustomerOwned {
         table: "customer_identities",
         move_rows: "UPDATE customer_identities SET customer_id = $2 WHERE customer_id = $1",

@@ -1,8 +1,11 @@
 //! The three kinds of user and the questions sessions ask about them.
 
 pub mod customers;
+pub mod deletion;
 pub mod merge;
 pub mod mitras;
+pub mod profile;
+pub mod sessions;
 pub mod staff;
 
 use sqlx::PgConnection;
@@ -24,7 +27,7 @@ pub enum Standing {
     Active(Account),
     /// Staff user switched off by an admin.
     Disabled,
-    /// Deleted, or an anonymous customer merged into another.
+    /// Deleted by its owner, or an anonymous customer merged into another.
     Gone,
 }
 
@@ -33,19 +36,22 @@ pub async fn standing(conn: &mut PgConnection, user_type: UserType, id: Uuid) ->
     let account = |is_anonymous| Standing::Active(Account { id, user_type, is_anonymous });
     Ok(match user_type {
         UserType::Customer => {
-            let row: Option<(bool, bool)> =
-                sqlx::query_as("SELECT is_anonymous, merged_into IS NOT NULL FROM customers WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(conn)
-                    .await?;
+            let row: Option<(bool, bool)> = sqlx::query_as(
+                "SELECT is_anonymous, merged_into IS NOT NULL OR deleted_at IS NOT NULL FROM customers WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
             match row {
                 Some((is_anonymous, false)) => account(is_anonymous),
                 _ => Standing::Gone,
             }
         }
         UserType::Mitra => {
-            let found: Option<i32> =
-                sqlx::query_scalar("SELECT 1 FROM mitras WHERE id = $1").bind(id).fetch_optional(conn).await?;
+            let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM mitras WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_optional(conn)
+                .await?;
             if found.is_some() {
                 account(false)
             } else {

@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use halo_shared::auth::scheme::{CustomerAuth, MitraAuth};
-use halo_shared::users::{customers, mitras};
+use halo_shared::users::mitras::{self, VerificationStatus};
+use halo_shared::users::{customers, deletion, profile};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -36,7 +37,28 @@ pub struct MitraProfile {
     pub phone: String,
     #[oai(nullable)]
     pub display_name: Option<String>,
+    /// Shown to customers; empty until the mitra writes one.
+    pub bio: String,
+    pub verification_status: VerificationStatus,
+    /// Whether the mitra is taking orders now.
+    pub is_online: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// A customer's profile edit.
+#[derive(Debug, Object)]
+pub struct CustomerProfileUpdate {
+    /// 1–80 characters after trimming, no control characters.
+    pub display_name: String,
+}
+
+/// A mitra's profile edit; fields left out stay as they are.
+#[derive(Debug, Object)]
+pub struct MitraProfileUpdate {
+    /// 1–80 characters after trimming, no control characters.
+    pub display_name: Option<String>,
+    /// At most 1000 characters; empty clears it.
+    pub bio: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -51,8 +73,47 @@ pub enum MitraResponse {
     Ok(Json<MitraProfile>),
 }
 
+#[derive(ApiResponse)]
+pub enum DeletedResponse {
+    /// The account is deleted and every one of its sessions has ended.
+    #[oai(status = 204)]
+    Deleted,
+}
+
 fn gone() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "this account no longer exists")
+}
+
+impl From<customers::Customer> for CustomerProfile {
+    fn from(c: customers::Customer) -> Self {
+        Self {
+            id: c.id,
+            is_anonymous: c.is_anonymous,
+            phone: c.phone,
+            email: c.email,
+            display_name: c.display_name,
+            created_at: c.created_at,
+        }
+    }
+}
+
+impl From<mitras::MitraProfile> for MitraProfile {
+    fn from(m: mitras::MitraProfile) -> Self {
+        Self {
+            id: m.id,
+            phone: m.phone.unwrap_or_default(),
+            display_name: m.display_name,
+            bio: m.bio,
+            verification_status: m.verification_status,
+            is_online: m.is_online,
+            created_at: m.created_at,
+        }
+    }
+}
+
+async fn customer(state: &AppState, id: Uuid) -> Result<CustomerResponse, ApiError> {
+    let c = customers::get(&state.db, id).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
+    Ok(CustomerResponse::Ok(Json(c.into())))
 }
 
 #[OpenApi]
@@ -60,16 +121,31 @@ impl MeApi {
     /// The signed-in customer's profile. 404 `not_found` if the account was merged away.
     #[oai(path = "/api/client/me", method = "get", tag = "Tag::Client")]
     async fn client_me(&self, state: Data<&AppState>, auth: CustomerAuth) -> Result<CustomerResponse, ApiError> {
-        let c =
-            customers::get(&state.db, auth.0.sub).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
-        Ok(CustomerResponse::Ok(Json(CustomerProfile {
-            id: c.id,
-            is_anonymous: c.is_anonymous,
-            phone: c.phone,
-            email: c.email,
-            display_name: c.display_name,
-            created_at: c.created_at,
-        })))
+        customer(&state, auth.0.sub).await
+    }
+
+    /// Changes the signed-in customer's display name.
+    #[oai(path = "/api/client/me", method = "patch", tag = "Tag::Client")]
+    async fn client_me_update(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+        body: Json<CustomerProfileUpdate>,
+    ) -> Result<CustomerResponse, ApiError> {
+        profile::rename_customer(&state.db, auth.0.sub, &body.display_name).await?;
+        customer(&state, auth.0.sub).await
+    }
+
+    /// Deletes the signed-in customer's account.
+    ///
+    /// Every session ends at once (its tokens answer 401 `session_revoked`), and the
+    /// phone, email, name, linked Google/Apple identities and push devices are erased.
+    /// The same phone or Google/Apple account can later sign up as a new customer. A
+    /// Sign in with Apple grant is revoked at Apple. Anonymous customers can delete too.
+    #[oai(path = "/api/client/me", method = "delete", tag = "Tag::Client")]
+    async fn client_me_delete(&self, state: Data<&AppState>, auth: CustomerAuth) -> Result<DeletedResponse, ApiError> {
+        deletion::delete_customer(&state.db, auth.0.sub, state.apple_grants.is_some()).await?;
+        Ok(DeletedResponse::Deleted)
     }
 
     /// The signed-in mitra's profile.
@@ -77,11 +153,28 @@ impl MeApi {
     async fn mitra_me(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<MitraResponse, ApiError> {
         let m =
             mitras::get(&state.db, auth.0.sub).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
-        Ok(MitraResponse::Ok(Json(MitraProfile {
-            id: m.id,
-            phone: m.phone,
-            display_name: m.display_name,
-            created_at: m.created_at,
-        })))
+        Ok(MitraResponse::Ok(Json(m.into())))
+    }
+
+    /// Changes the signed-in mitra's display name and/or bio.
+    #[oai(path = "/api/mitra/me", method = "patch", tag = "Tag::Mitra")]
+    async fn mitra_me_update(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        body: Json<MitraProfileUpdate>,
+    ) -> Result<MitraResponse, ApiError> {
+        let m = mitras::edit(&state.db, auth.0.sub, body.display_name.as_deref(), body.bio.as_deref()).await?;
+        Ok(MitraResponse::Ok(Json(m.into())))
+    }
+
+    /// Deletes the signed-in mitra's account.
+    ///
+    /// Every session ends at once, and the phone, name, bio and push devices are erased;
+    /// the same phone can later sign up as a new mitra.
+    #[oai(path = "/api/mitra/me", method = "delete", tag = "Tag::Mitra")]
+    async fn mitra_me_delete(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<DeletedResponse, ApiError> {
+        deletion::delete_mitra(&state.db, auth.0.sub).await?;
+        Ok(DeletedResponse::Deleted)
     }
 }

@@ -1,12 +1,17 @@
 //! The public gateway's operations, grouped by tag.
 
+mod browse;
 mod devices;
 mod health;
+mod marketplace;
 mod me;
+mod orders;
 mod otp;
 mod schemas;
 mod session;
+mod sessions;
 mod social;
+mod webhooks;
 pub mod ws;
 
 use poem_openapi::Tags;
@@ -17,6 +22,11 @@ pub type Api = (
     otp::OtpApi,
     social::SocialApi,
     me::MeApi,
+    sessions::SessionsApi,
+    marketplace::MitraMarketApi,
+    browse::BrowseApi,
+    orders::OrdersApi,
+    webhooks::WebhooksApi,
     devices::DevicesApi,
     ws::RealtimeSchemas,
 );
@@ -37,6 +47,12 @@ pub enum Tag {
     Mitra,
     /// Devices that receive push notifications.
     Devices,
+    /// The signed-in user's sessions on all their devices.
+    Sessions,
+    /// Orders: customers make and cancel them; mitra accept, decline and complete them.
+    Orders,
+    /// Callbacks from third parties (Xendit), authenticated by their own tokens.
+    Webhooks,
     /// The realtime WebSocket and the events it carries.
     Realtime,
 }

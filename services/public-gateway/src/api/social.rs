@@ -33,6 +33,11 @@ pub struct AppleSignIn {
     /// The user's name; Apple gives it to the app only on the first authorization.
     #[oai(validator(max_length = 256))]
     pub full_name: Option<String>,
+    /// The authorization code from the same authorization. When the server has Apple
+    /// credentials it exchanges the code, so that deleting the account later revokes the
+    /// Apple grant (App Store requirement). Send it whenever the app has one.
+    #[oai(validator(max_length = 1024))]
+    pub authorization_code: Option<String>,
 }
 
 #[OpenApi(tag = "Tag::Auth")]
@@ -74,12 +79,12 @@ impl SocialApi {
         body: Json<AppleSignIn>,
     ) -> Result<TokenPairResponse, ApiError> {
         let client = client_info_of(req);
-        let issued = identity::sign_in_with_id_token(
+        let issued = identity::sign_in_with_apple(
             &state,
-            Provider::Apple,
             &body.id_token,
             body.nonce.as_deref(),
             body.full_name.as_deref(),
+            body.authorization_code.as_deref(),
             auth.0.as_ref(),
             &client,
         )

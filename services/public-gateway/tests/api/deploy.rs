@@ -31,7 +31,7 @@ const JOB_CONTAINER: &[&str] = &["spec", "template", "spec", "template", "spec",
 /// at a pinned version and never as a literal.
 fn env_names(container: &Yaml) -> BTreeSet<String> {
     let secret = |name: &str| {
-        ["DATABASE_URL", "AUTH_JWT_SECRET", "OTP_HTTP_TOKEN", "CC_USER_PASSWORD"].contains(&name)
+        ["DATABASE_URL", "AUTH_JWT_SECRET", "OTP_HTTP_TOKEN", "CC_USER_PASSWORD", "XENDIT_SECRET_KEY"].contains(&name)
             || name.ends_with("_SECRET")
             || name.ends_with("_PASSWORD")
             || name.ends_with("_TOKEN")
@@ -110,6 +110,24 @@ fn the_migration_job_runs_migrate_with_the_database_url() {
         at(&doc, &["spec", "template", "metadata", "annotations", "run.googleapis.com/cloudsql-instances"]).as_str(),
         Some("${SQL_INSTANCE}")
     );
+}
+
+#[test]
+fn payments_use_xendit_with_secrets_in_the_service_and_the_reconciliation_job() {
+    let service = load("public-gateway.yaml");
+    let job = load("reconcile-payments-job.yaml");
+    let job_container = at(&job, JOB_CONTAINER);
+    let args: Vec<&str> = job_container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
+    assert_eq!(args, ["reconcile-payments"]);
+    for container in [at(&service, SERVICE_CONTAINER), job_container] {
+        let env = env_names(container);
+        for name in ["XENDIT_SECRET_KEY", "XENDIT_CALLBACK_TOKEN", "PAYMENT_PROVIDER"] {
+            assert!(env.contains(name), "{name} is not set");
+        }
+        let provider =
+            container["env"].as_vec().unwrap().iter().find(|e| e["name"].as_str() == Some("PAYMENT_PROVIDER"));
+        assert_eq!(provider.and_then(|e| e["value"].as_str()), Some("xendit"), "never the stub in production");
+    }
 }
 
 #[test]

@@ -1,3 +1,5 @@
+use std::time::{Duration, Instant};
+
 use halo_shared::auth::tokens::{Claims, Keys};
 use halo_shared::http::EdgeConfig;
 use halo_shared::testing::{self, TestDb};
@@ -6,7 +8,7 @@ use halo_shared::{AppState, Settings};
 use poem::endpoint::BoxEndpoint;
 use poem::http::StatusCode;
 use poem::test::TestClient;
-use serde_json::json;
+use serde_json::{json, Value};
 
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static>>,
@@ -169,5 +171,52 @@ impl TestApp {
             let _ = server.run_until_stopped(app, std::future::pending()).await;
         });
         (addr, AbortOnDrop(task))
+    }
+}
+
+impl TestApp {
+    /// Sends `method path` with the bearer token and an optional JSON body.
+    pub async fn bearer_send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
+        let req = match method {
+            "GET" => self.client.get(path),
+            "POST" => self.client.post(path),
+            "PATCH" => self.client.patch(path),
+            "PUT" => self.client.put(path),
+            "DELETE" => self.client.delete(path),
+            other => panic!("no {other} helper"),
+        };
+        let req = req.header("authorization", format!("Bearer {token}"));
+        match body {
+            Some(body) => send(req.body_json(&body)).await,
+            None => send(req).await,
+        }
+    }
+
+    /// Signs in by phone from a known user agent and address; returns the access token.
+    pub async fn signed_in(&self, app: &str, phone: &str, user_agent: &str) -> String {
+        let code = self.otp_code(app, phone).await;
+        let reply = send(
+            self.client
+                .post(format!("/api/{app}/auth/otp/verify"))
+                .header("user-agent", user_agent)
+                .header("x-forwarded-for", "203.0.113.9")
+                .body_json(&json!({ "phone": phone, "code": code })),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.str("access_token")
+    }
+
+    /// Polls `GET /api/shared/auth/session` until it is refused, for up to a second.
+    pub async fn refused_within_a_second(&self, token: &str) -> Reply {
+        let started = Instant::now();
+        loop {
+            let reply = self.get_with("/api/shared/auth/session", token).await;
+            if reply.status == StatusCode::UNAUTHORIZED {
+                return reply;
+            }
+            assert!(started.elapsed() < Duration::from_secs(1), "still accepted after a second");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }

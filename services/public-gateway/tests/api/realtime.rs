@@ -17,9 +17,13 @@ use uuid::Uuid;
 
 use crate::helpers::{app_on, send, spawn_app, spawn_app_with, TestApp};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(addr: std::net::SocketAddr, bearer: Option<&str>, query: &str) -> Result<Socket, (u16, Value)> {
+pub(crate) async fn connect(
+    addr: std::net::SocketAddr,
+    bearer: Option<&str>,
+    query: &str,
+) -> Result<Socket, (u16, Value)> {
     let mut request = format!("ws://{addr}/api/shared/ws{query}").into_client_request().unwrap();
     if let Some(token) = bearer {
         request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -35,7 +39,7 @@ async fn connect(addr: std::net::SocketAddr, bearer: Option<&str>, query: &str) 
 }
 
 /// The next JSON event, skipping pings; panics after 5 s.
-async fn next_event(socket: &mut Socket) -> Value {
+pub(crate) async fn next_event(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("an event in time");
         match message.expect("socket open").expect("frame") {

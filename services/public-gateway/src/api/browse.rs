@@ -1,0 +1,102 @@
+//! The customer's view of the marketplace.
+
+use halo_shared::auth::scheme::CustomerAuth;
+use halo_shared::marketplace::browse::{self, ListedMitra};
+use halo_shared::marketplace::MarketError;
+use halo_shared::pagination::Page;
+use halo_shared::{ApiError, AppState, ErrorCode};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::marketplace::Service;
+use super::Tag;
+
+#[derive(Default)]
+pub struct BrowseApi;
+
+/// A mitra as customers see it, with its active services.
+#[derive(Debug, Object)]
+pub struct MitraListing {
+    pub id: Uuid,
+    #[oai(nullable)]
+    pub display_name: Option<String>,
+    pub bio: String,
+    pub is_online: bool,
+    pub services: Vec<Service>,
+}
+
+impl From<ListedMitra> for MitraListing {
+    fn from(m: ListedMitra) -> Self {
+        Self {
+            id: m.id,
+            display_name: m.display_name,
+            bio: m.bio,
+            is_online: m.is_online,
+            services: m.services.into_iter().map(Service::from).collect(),
+        }
+    }
+}
+
+/// One page of mitra.
+#[derive(Debug, Object)]
+pub struct MitraPage {
+    pub items: Vec<MitraListing>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum MitraPageResponse {
+    #[oai(status = 200)]
+    Ok(Json<MitraPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum MitraListingResponse {
+    #[oai(status = 200)]
+    Ok(Json<MitraListing>),
+}
+
+#[OpenApi(tag = "Tag::Client")]
+impl BrowseApi {
+    /// Mitra customers can order from.
+    ///
+    /// Approved, not suspended, with at least one active service; in a stable order, so
+    /// paging with `cursor` never skips or repeats one while others join or leave.
+    #[oai(path = "/api/client/mitras", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        _auth: CustomerAuth,
+        /// 1–100, default 20.
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Only online (true) or offline (false) mitra.
+        online: Query<Option<bool>>,
+    ) -> Result<MitraPageResponse, ApiError> {
+        let page = Page::parse(limit.0, cursor.0.as_deref())?;
+        let (items, next_cursor) = browse::page(&state.db, page, online.0).await.map_err(MarketError::from)?;
+        let items = items.into_iter().map(MitraListing::from).collect();
+        Ok(MitraPageResponse::Ok(Json(MitraPage { items, next_cursor })))
+    }
+
+    /// One mitra customers can order from; 404 when it is not listed.
+    #[oai(path = "/api/client/mitras/:id", method = "get")]
+    async fn one(
+        &self,
+        state: Data<&AppState>,
+        _auth: CustomerAuth,
+        id: Path<Uuid>,
+    ) -> Result<MitraListingResponse, ApiError> {
+        let mitra = browse::one(&state.db, id.0)
+            .await
+            .map_err(MarketError::from)?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such mitra"))?;
+        Ok(MitraListingResponse::Ok(Json(mitra.into())))
+    }
+}

@@ -1,0 +1,179 @@
+//! The mitra's side of the marketplace: verification, availability and services.
+
+use halo_shared::auth::scheme::MitraAuth;
+use halo_shared::marketplace::orders::Currency;
+use halo_shared::marketplace::services::{self, ServiceInput};
+use halo_shared::marketplace::{self, MarketError};
+use halo_shared::{ApiError, AppState};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::me::{MitraProfile, MitraResponse};
+use super::Tag;
+
+#[derive(Default)]
+pub struct MitraMarketApi;
+
+/// Whether the mitra takes orders now.
+#[derive(Debug, Object)]
+pub struct Availability {
+    pub online: bool,
+}
+
+/// Something a mitra offers.
+#[derive(Debug, Object)]
+pub struct Service {
+    pub id: Uuid,
+    pub title: String,
+    pub description: String,
+    /// Whole rupiah.
+    pub price: i64,
+    pub currency: Currency,
+    pub duration_minutes: i32,
+    /// Inactive services are not shown to customers and cannot be ordered.
+    pub active: bool,
+}
+
+impl From<services::Service> for Service {
+    fn from(s: services::Service) -> Self {
+        Self {
+            id: s.id,
+            title: s.title,
+            description: s.description,
+            price: s.price,
+            currency: Currency::Idr,
+            duration_minutes: s.duration_minutes,
+            active: s.active,
+        }
+    }
+}
+
+/// A new service.
+#[derive(Debug, Object)]
+pub struct ServiceCreate {
+    /// 1–120 characters.
+    pub title: String,
+    /// Up to 2000 characters.
+    pub description: Option<String>,
+    /// Whole rupiah, 1,000–100,000,000.
+    pub price: i64,
+    /// 5–1440.
+    pub duration_minutes: i32,
+    /// Defaults to true.
+    pub active: Option<bool>,
+}
+
+/// A service edit; fields left out stay as they are. Existing orders keep the title and
+/// price they were made with.
+#[derive(Debug, Object)]
+pub struct ServiceUpdate {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub price: Option<i64>,
+    pub duration_minutes: Option<i32>,
+    pub active: Option<bool>,
+}
+
+/// The mitra's services, oldest first.
+#[derive(Debug, Object)]
+pub struct ServiceList {
+    pub items: Vec<Service>,
+}
+
+#[derive(ApiResponse)]
+pub enum ServiceCreated {
+    #[oai(status = 201)]
+    Created(Json<Service>),
+}
+
+#[derive(ApiResponse)]
+pub enum ServiceResponse {
+    #[oai(status = 200)]
+    Ok(Json<Service>),
+}
+
+#[derive(ApiResponse)]
+pub enum ServiceListResponse {
+    #[oai(status = 200)]
+    Ok(Json<ServiceList>),
+}
+
+fn failed(err: sqlx::Error) -> ApiError {
+    MarketError::from(err).into()
+}
+
+#[OpenApi(tag = "Tag::Mitra")]
+impl MitraMarketApi {
+    /// Submits the mitra for verification by staff.
+    ///
+    /// `unsubmitted` or `rejected` → `pending`. 409 `invalid_state` when already pending
+    /// or approved; 400 without a display name.
+    #[oai(path = "/api/mitra/verification", method = "post")]
+    async fn submit(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<MitraResponse, ApiError> {
+        let profile = marketplace::profile::submit_for_verification(&state.db, auth.0.sub).await?;
+        Ok(MitraResponse::Ok(Json(MitraProfile::from(profile))))
+    }
+
+    /// Goes online or offline.
+    #[oai(path = "/api/mitra/availability", method = "put")]
+    async fn availability(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        body: Json<Availability>,
+    ) -> Result<MitraResponse, ApiError> {
+        let profile = marketplace::profile::set_online(&state.db, auth.0.sub, body.online).await?;
+        Ok(MitraResponse::Ok(Json(MitraProfile::from(profile))))
+    }
+
+    /// Adds a service.
+    #[oai(path = "/api/mitra/services", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        body: Json<ServiceCreate>,
+    ) -> Result<ServiceCreated, ApiError> {
+        let input = ServiceInput {
+            title: Some(&body.title),
+            description: body.description.as_deref(),
+            price: Some(body.price),
+            duration_minutes: Some(body.duration_minutes),
+            active: body.active,
+        };
+        let service = services::create(&state.db, auth.0.sub, &input).await?;
+        Ok(ServiceCreated::Created(Json(service.into())))
+    }
+
+    /// The mitra's own services, active or not.
+    #[oai(path = "/api/mitra/services", method = "get")]
+    async fn list(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<ServiceListResponse, ApiError> {
+        let items = services::list_own(&state.db, auth.0.sub).await.map_err(failed)?;
+        Ok(ServiceListResponse::Ok(Json(ServiceList { items: items.into_iter().map(Service::from).collect() })))
+    }
+
+    /// Edits or (with `active: false`) deactivates one of the mitra's services.
+    ///
+    /// 404 for another mitra's service.
+    #[oai(path = "/api/mitra/services/:id", method = "patch")]
+    async fn edit(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        id: Path<Uuid>,
+        body: Json<ServiceUpdate>,
+    ) -> Result<ServiceResponse, ApiError> {
+        let input = ServiceInput {
+            title: body.title.as_deref(),
+            description: body.description.as_deref(),
+            price: body.price,
+            duration_minutes: body.duration_minutes,
+            active: body.active,
+        };
+        let service = services::edit(&state.db, auth.0.sub, id.0, &input).await?;
+        Ok(ServiceResponse::Ok(Json(service.into())))
+    }
+}

@@ -1,0 +1,204 @@
+//! Orders, for the customer who made them and the mitra who serves them.
+
+use halo_shared::auth::scheme::{CustomerAuth, MitraAuth};
+use halo_shared::marketplace::orders::{self, Actor, NewOrder, Order, OrderStatus, Party};
+use halo_shared::marketplace::MarketError;
+use halo_shared::pagination::Page;
+use halo_shared::{ApiError, AppState, ErrorCode};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+
+#[derive(Default)]
+pub struct OrdersApi;
+
+/// A new order.
+#[derive(Debug, Object)]
+pub struct OrderCreate {
+    /// An active service of a listed mitra.
+    pub service_id: Uuid,
+    /// For the mitra; up to 1000 characters.
+    pub note: Option<String>,
+}
+
+/// One page of orders, newest first.
+#[derive(Debug, Object)]
+pub struct OrderPage {
+    pub items: Vec<Order>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum OrderCreated {
+    /// The order was made.
+    #[oai(status = 201)]
+    Created(Json<Order>),
+    /// An earlier request with the same `Idempotency-Key` made this order.
+    #[oai(status = 200)]
+    Existing(Json<Order>),
+}
+
+#[derive(ApiResponse)]
+pub enum OrderResponse {
+    #[oai(status = 200)]
+    Ok(Json<Order>),
+}
+
+#[derive(ApiResponse)]
+pub enum OrderPageResponse {
+    #[oai(status = 200)]
+    Ok(Json<OrderPage>),
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such order")
+}
+
+async fn page(
+    state: &AppState,
+    party: Party,
+    status: Option<OrderStatus>,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<OrderPageResponse, ApiError> {
+    let page = Page::parse(limit, cursor)?;
+    let (items, next_cursor) = orders::list(&state.db, party, status, page).await.map_err(MarketError::from)?;
+    Ok(OrderPageResponse::Ok(Json(OrderPage { items, next_cursor })))
+}
+
+async fn one(state: &AppState, party: Party, id: Uuid) -> Result<OrderResponse, ApiError> {
+    let order = orders::get(&state.db, party, id).await.map_err(MarketError::from)?.ok_or_else(not_found)?;
+    Ok(OrderResponse::Ok(Json(order)))
+}
+
+async fn moved(state: &AppState, id: Uuid, to: OrderStatus, actor: Actor) -> Result<OrderResponse, ApiError> {
+    Ok(OrderResponse::Ok(Json(state.payments.move_order(&state.db, id, to, actor).await?)))
+}
+
+#[OpenApi(tag = "Tag::Orders")]
+impl OrdersApi {
+    /// Orders a service.
+    ///
+    /// The order copies the service's title, duration and price now; later edits never
+    /// touch it. Needs a verified customer (403 `upgrade_required` for an anonymous one).
+    /// With `Idempotency-Key`, a retry returns the order the first request made. The
+    /// order's `payment.invoice_url` is where the customer pays; 503
+    /// `payment_unavailable` when the payment provider fails (no order is made).
+    #[oai(path = "/api/client/orders", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+        /// Any unique string per intended order (e.g. a UUID the app keeps until it has
+        /// an answer); at most 255 visible ASCII characters.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: Json<OrderCreate>,
+    ) -> Result<OrderCreated, ApiError> {
+        let new = NewOrder {
+            service_id: body.service_id,
+            note: body.note.as_deref(),
+            idempotency_key: idempotency_key.0.as_deref(),
+        };
+        Ok(match state.payments.checkout(&state.db, auth.0.sub, &new).await? {
+            (order, true) => OrderCreated::Created(Json(order)),
+            (order, false) => OrderCreated::Existing(Json(order)),
+        })
+    }
+
+    /// The customer's orders, newest first.
+    #[oai(path = "/api/client/orders", method = "get")]
+    async fn client_list(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+        /// 1–100, default 20.
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<OrderPageResponse, ApiError> {
+        page(&state, Party::Customer(auth.0.sub), None, limit.0, cursor.0.as_deref()).await
+    }
+
+    /// One of the customer's orders; 404 for anyone else's.
+    #[oai(path = "/api/client/orders/:id", method = "get")]
+    async fn client_get(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+        id: Path<Uuid>,
+    ) -> Result<OrderResponse, ApiError> {
+        one(&state, Party::Customer(auth.0.sub), id.0).await
+    }
+
+    /// Cancels one of the customer's orders (unpaid, or paid and not yet accepted).
+    #[oai(path = "/api/client/orders/:id/cancel", method = "post")]
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+        id: Path<Uuid>,
+    ) -> Result<OrderResponse, ApiError> {
+        moved(&state, id.0, OrderStatus::Cancelled, Actor::Customer(auth.0.sub)).await
+    }
+
+    /// The mitra's orders, newest first, optionally of one status.
+    #[oai(path = "/api/mitra/orders", method = "get")]
+    async fn mitra_list(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        status: Query<Option<OrderStatus>>,
+        /// 1–100, default 20.
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<OrderPageResponse, ApiError> {
+        page(&state, Party::Mitra(auth.0.sub), status.0, limit.0, cursor.0.as_deref()).await
+    }
+
+    /// One of the mitra's orders; 404 for anyone else's.
+    #[oai(path = "/api/mitra/orders/:id", method = "get")]
+    async fn mitra_get(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        id: Path<Uuid>,
+    ) -> Result<OrderResponse, ApiError> {
+        one(&state, Party::Mitra(auth.0.sub), id.0).await
+    }
+
+    /// Accepts a paid order.
+    #[oai(path = "/api/mitra/orders/:id/accept", method = "post")]
+    async fn accept(&self, state: Data<&AppState>, auth: MitraAuth, id: Path<Uuid>) -> Result<OrderResponse, ApiError> {
+        moved(&state, id.0, OrderStatus::Accepted, Actor::Mitra(auth.0.sub)).await
+    }
+
+    /// Declines a paid order (the customer is refunded).
+    #[oai(path = "/api/mitra/orders/:id/decline", method = "post")]
+    async fn decline(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        id: Path<Uuid>,
+    ) -> Result<OrderResponse, ApiError> {
+        moved(&state, id.0, OrderStatus::Declined, Actor::Mitra(auth.0.sub)).await
+    }
+
+    /// Completes an accepted order.
+    #[oai(path = "/api/mitra/orders/:id/complete", method = "post")]
+    async fn complete(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        id: Path<Uuid>,
+    ) -> Result<OrderResponse, ApiError> {
+        moved(&state, id.0, OrderStatus::Completed, Actor::Mitra(auth.0.sub)).await
+    }
+}

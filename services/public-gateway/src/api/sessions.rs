@@ -1,0 +1,117 @@
+use chrono::{DateTime, Utc};
+use halo_shared::auth::scheme::AppUserAuth;
+use halo_shared::users::sessions;
+use halo_shared::{ApiError, AppState, ErrorCode};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+
+#[derive(Default)]
+pub struct SessionsApi;
+
+/// One place the user is signed in.
+#[derive(Debug, Object)]
+pub struct SessionItem {
+    pub id: Uuid,
+    /// True for the session making this request.
+    pub current: bool,
+    pub created_at: DateTime<Utc>,
+    /// When the app last refreshed its tokens; null if it never has.
+    #[oai(nullable)]
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// The app's user agent at sign-in.
+    #[oai(nullable)]
+    pub user_agent: Option<String>,
+    /// The client address at sign-in.
+    #[oai(nullable)]
+    pub ip: Option<String>,
+}
+
+/// The user's live sessions, newest first.
+#[derive(Debug, Object)]
+pub struct SessionList {
+    pub sessions: Vec<SessionItem>,
+}
+
+/// How many sessions ended.
+#[derive(Debug, Object)]
+pub struct Revoked {
+    pub revoked: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum SessionListResponse {
+    #[oai(status = 200)]
+    Ok(Json<SessionList>),
+}
+
+#[derive(ApiResponse)]
+pub enum SessionEndedResponse {
+    /// The session has ended; its tokens no longer work anywhere.
+    #[oai(status = 204)]
+    Ended,
+}
+
+#[derive(ApiResponse)]
+pub enum RevokedResponse {
+    #[oai(status = 200)]
+    Ok(Json<Revoked>),
+}
+
+fn failed(err: sqlx::Error) -> ApiError {
+    ApiError::internal(&err.into())
+}
+
+#[OpenApi(tag = "Tag::Sessions")]
+impl SessionsApi {
+    /// Where the signed-in user is signed in.
+    ///
+    /// Live sessions only (not logged out, revoked or expired), newest first; the one
+    /// making the request has `current: true`.
+    #[oai(path = "/api/shared/sessions", method = "get")]
+    async fn list(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<SessionListResponse, ApiError> {
+        let current = auth.0.session_id;
+        let sessions = sessions::list(&state.db, &auth.0).await.map_err(failed)?;
+        let sessions = sessions
+            .into_iter()
+            .map(|s| SessionItem {
+                current: s.id == current,
+                id: s.id,
+                created_at: s.created_at,
+                last_refreshed_at: s.last_refreshed_at,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect();
+        Ok(SessionListResponse::Ok(Json(SessionList { sessions })))
+    }
+
+    /// Signs one of the user's sessions out (for example a lost phone).
+    ///
+    /// Its tokens stop working on every instance at once and its push device is removed.
+    /// 404 when the user has no such live session (unknown, already ended, or another
+    /// user's).
+    #[oai(path = "/api/shared/sessions/:id", method = "delete")]
+    async fn end(
+        &self,
+        state: Data<&AppState>,
+        auth: AppUserAuth,
+        id: Path<Uuid>,
+    ) -> Result<SessionEndedResponse, ApiError> {
+        if !sessions::end(&state.db, &auth.0, id.0).await.map_err(failed)? {
+            return Err(ApiError::new(ErrorCode::NotFound, "no such session"));
+        }
+        Ok(SessionEndedResponse::Ended)
+    }
+
+    /// Signs out every session of the user except the current one.
+    #[oai(path = "/api/shared/sessions/revoke-others", method = "post")]
+    async fn revoke_others(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<RevokedResponse, ApiError> {
+        let revoked = sessions::end_others(&state.db, &auth.0).await.map_err(failed)?;
+        Ok(RevokedResponse::Ok(Json(Revoked { revoked })))
+    }
+}

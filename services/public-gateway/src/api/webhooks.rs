@@ -1,0 +1,131 @@
+//! Third parties calling us: Xendit's invoice and refund callbacks. Public (Xendit has
+//! no bearer token); each is authenticated by `x-callback-token` instead.
+
+use std::marker::PhantomData;
+
+use halo_shared::payments::callbacks::Outcome;
+use halo_shared::{ApiError, AppState};
+use poem::web::Data;
+use poem::{Request, RequestBody};
+use poem_openapi::param::Header;
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi};
+
+use super::Tag;
+
+#[derive(Default)]
+pub struct WebhooksApi;
+
+/// A JSON body kept as the bytes that arrived, so a malformed one can still be stored;
+/// `T` only documents its shape in the spec.
+pub struct RawJson<T>(pub Vec<u8>, PhantomData<T>);
+
+impl<'a, T: Type> ApiExtractor<'a> for RawJson<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType { content_type: "application/json", schema: T::schema_ref() }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        _request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bytes = body.take()?.into_vec().await.map_err(|e| ApiError::invalid_request(e.to_string()))?;
+        Ok(Self(bytes, PhantomData))
+    }
+}
+
+/// An invoice callback as Xendit sends it (more fields may come; all are stored).
+#[derive(Debug, Object)]
+pub struct XenditInvoiceCallback {
+    /// Xendit's invoice id.
+    pub id: String,
+    /// Our order id.
+    pub external_id: String,
+    /// `PAID`, `SETTLED` or `EXPIRED`.
+    pub status: String,
+    /// Whole rupiah.
+    pub amount: i64,
+    pub paid_amount: Option<i64>,
+    pub paid_at: Option<String>,
+    pub payment_method: Option<String>,
+    pub payment_channel: Option<String>,
+}
+
+/// The refund in a refund callback.
+#[derive(Debug, Object)]
+pub struct XenditRefundData {
+    pub id: String,
+    pub invoice_id: Option<String>,
+    /// Our order id.
+    pub reference_id: String,
+    pub amount: i64,
+    pub status: String,
+}
+
+/// A refund callback as Xendit sends it.
+#[derive(Debug, Object)]
+pub struct XenditRefundCallback {
+    /// `refund.succeeded` or `refund.failed`.
+    pub event: String,
+    pub data: XenditRefundData,
+}
+
+#[derive(ApiResponse)]
+pub enum CallbackResponse {
+    /// Received (stored, and applied at most once).
+    #[oai(status = 200)]
+    Received,
+}
+
+fn answer(outcome: Outcome) -> CallbackResponse {
+    tracing::info!(outcome = ?outcome, "payment callback applied");
+    CallbackResponse::Received
+}
+
+#[OpenApi(tag = "Tag::Webhooks")]
+impl WebhooksApi {
+    /// Xendit invoice callback.
+    ///
+    /// Authenticated by `x-callback-token` (401 otherwise, nothing changes). Every
+    /// authentic callback is stored as it came and answered 200, duplicates and unknown
+    /// invoices included; `PAID`/`SETTLED` moves an unpaid order to `paid` when the amount
+    /// matches (otherwise the order is flagged for staff), `EXPIRED` to `expired`. A
+    /// malformed body is 400 (and stored).
+    #[oai(path = "/api/webhooks/xendit/invoice", method = "post")]
+    async fn xendit_invoice(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "x-callback-token")] token: Header<Option<String>>,
+        body: RawJson<XenditInvoiceCallback>,
+    ) -> Result<CallbackResponse, ApiError> {
+        Ok(answer(state.payments.invoice_callback(&state.db, token.0.as_deref(), &body.0).await?))
+    }
+
+    /// Xendit refund callback.
+    ///
+    /// Authenticated like the invoice callback. `refund.succeeded` moves the order from
+    /// `refund_pending` to `refunded`; `refund.failed` flags it for staff.
+    #[oai(path = "/api/webhooks/xendit/refund", method = "post")]
+    async fn xendit_refund(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "x-callback-token")] token: Header<Option<String>>,
+        body: RawJson<XenditRefundCallback>,
+    ) -> Result<CallbackResponse, ApiError> {
+        Ok(answer(state.payments.refund_callback(&state.db, token.0.as_deref(), &body.0).await?))
+    }
+}

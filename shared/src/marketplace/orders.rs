@@ -1,0 +1,583 @@
+//! Orders and their lifecycle. The state machine (contract §8) is `allowed` below and
+//! nothing else:
+//!
+//! ```text
+//! pending_payment ─► paid (payment confirmed) | expired (invoice expired) | cancelled (customer)
+//! paid            ─► accepted (mitra) | declined (mitra) | cancelled (customer)
+//! declined, cancelled after payment ─► refund_pending ─► refunded (payments)
+//! accepted        ─► completed (mitra)
+//! ```
+//!
+//! Every move is one conditional `UPDATE … WHERE status = ANY(<states the move may leave>)`:
+//! of two racing moves on one order exactly one matches, the other finds the new status
+//! and gets `invalid_state`. The move, its `order_events` row and the notifications to
+//! both parties (an `order.updated` socket event, and a push that is sent only if no
+//! socket took the event) commit together.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::types::ToJSON;
+use poem_openapi::{Enum, Object};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::browse::LISTABLE;
+use super::{text, MarketError};
+use crate::auth::tokens::UserType;
+use crate::pagination::{Cursor, Page};
+use crate::realtime;
+
+const MAX_NOTE: usize = 1000;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// How long an order update waits for an open socket before it is pushed instead.
+const PUSH_UNLESS_SEEN_AFTER_SECS: f64 = 3.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Enum)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Waiting for the customer to pay the invoice.
+    PendingPayment,
+    /// Paid; waiting for the mitra to accept or decline.
+    Paid,
+    /// The invoice expired unpaid.
+    Expired,
+    /// Cancelled by the customer (refunded if it was paid).
+    Cancelled,
+    /// The mitra accepted it.
+    Accepted,
+    /// The mitra declined it (refunded).
+    Declined,
+    /// The mitra completed it.
+    Completed,
+    /// A refund was requested from the payment provider.
+    RefundPending,
+    /// The refund went through.
+    Refunded,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        use OrderStatus::*;
+        match self {
+            PendingPayment => "pending_payment",
+            Paid => "paid",
+            Expired => "expired",
+            Cancelled => "cancelled",
+            Accepted => "accepted",
+            Declined => "declined",
+            Completed => "completed",
+            RefundPending => "refund_pending",
+            Refunded => "refunded",
+        }
+    }
+}
+
+/// Who makes a move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Customer(Uuid),
+    Mitra(Uuid),
+    Staff(Uuid),
+    /// The payment provider's confirmation, expiry or refund report.
+    System,
+}
+
+impl Actor {
+    fn kind(self) -> &'static str {
+        match self {
+            Actor::Customer(_) => "customer",
+            Actor::Mitra(_) => "mitra",
+            Actor::Staff(_) => "cc_user",
+            Actor::System => "system",
+        }
+    }
+
+    fn id(self) -> Option<Uuid> {
+        match self {
+            Actor::Customer(id) | Actor::Mitra(id) | Actor::Staff(id) => Some(id),
+            Actor::System => None,
+        }
+    }
+}
+
+/// The states `to` may be reached from by `actor`; empty when the actor may never make
+/// that move. This is the whole state machine.
+pub fn allowed(to: OrderStatus, actor: Actor) -> &'static [OrderStatus] {
+    use OrderStatus::*;
+    match (to, actor) {
+        (Paid | Expired, Actor::System) => &[PendingPayment],
+        (Cancelled, Actor::Customer(_)) => &[PendingPayment, Paid],
+        (Accepted | Declined, Actor::Mitra(_)) => &[Paid],
+        (Completed, Actor::Mitra(_)) => &[Accepted],
+        (RefundPending, Actor::System) => &[Declined, Cancelled],
+        (RefundPending, Actor::Staff(_)) => &[Paid, Accepted, Completed],
+        (Refunded, Actor::System) => &[RefundPending],
+        _ => &[],
+    }
+}
+
+/// The service as the order copied it.
+#[derive(Debug, Clone, Object)]
+pub struct OrderService {
+    pub id: Uuid,
+    /// The title when the order was made.
+    pub title: String,
+    pub duration_minutes: i32,
+}
+
+/// How the customer pays.
+#[derive(Debug, Clone, Object)]
+pub struct OrderPayment {
+    /// Where the customer pays (the provider's hosted page).
+    #[oai(nullable)]
+    pub invoice_url: Option<String>,
+    /// When the invoice expires.
+    #[oai(nullable)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+/// The only currency: Indonesian rupiah, in whole units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum Currency {
+    #[oai(rename = "IDR")]
+    Idr,
+}
+
+/// An order, as both parties (and the `order.updated` event) see it.
+#[derive(Debug, Clone, Object)]
+pub struct Order {
+    pub id: Uuid,
+    pub status: OrderStatus,
+    pub customer_id: Uuid,
+    pub mitra_id: Uuid,
+    pub service: OrderService,
+    /// Whole rupiah, copied from the service's price when the order was made.
+    pub amount: i64,
+    pub currency: Currency,
+    #[oai(nullable)]
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub payment: OrderPayment,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    status: OrderStatus,
+    customer_id: Uuid,
+    mitra_id: Uuid,
+    service_id: Uuid,
+    service_title: String,
+    duration_minutes: i32,
+    amount: i64,
+    note: Option<String>,
+    invoice_url: Option<String>,
+    invoice_expires_at: Option<DateTime<Utc>>,
+    paid_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Moved {
+    previous: OrderStatus,
+    #[sqlx(flatten)]
+    row: Row,
+}
+
+pub(crate) const COLUMNS: &str = "id, status, customer_id, mitra_id, service_id, service_title, duration_minutes, \
+     amount, note, invoice_url, invoice_expires_at, paid_at, created_at, updated_at";
+
+impl From<Row> for Order {
+    fn from(r: Row) -> Self {
+        Order {
+            id: r.id,
+            status: r.status,
+            customer_id: r.customer_id,
+            mitra_id: r.mitra_id,
+            service: OrderService { id: r.service_id, title: r.service_title, duration_minutes: r.duration_minutes },
+            amount: r.amount,
+            currency: Currency::Idr,
+            note: r.note,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            payment: OrderPayment { invoice_url: r.invoice_url, expires_at: r.invoice_expires_at, paid_at: r.paid_at },
+        }
+    }
+}
+
+/// What a customer asks for.
+pub struct NewOrder<'a> {
+    pub service_id: Uuid,
+    pub note: Option<&'a str>,
+    /// The `Idempotency-Key` header: a retry with the same key returns the same order.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// What writing a new order found.
+pub enum Placed {
+    New(Order),
+    /// An earlier request with the same idempotency key made this one.
+    Existing(Order),
+}
+
+/// The order id: derived from (customer, idempotency key) when there is a key, so a
+/// retry names the same order to the payment provider (`external_id`) even after the
+/// first attempt was rolled back; random otherwise.
+fn order_id(customer_id: Uuid, key: Option<&str>) -> Uuid {
+    match key {
+        Some(key) => {
+            let mut input = customer_id.as_bytes().to_vec();
+            input.extend_from_slice(key.as_bytes());
+            let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest.as_ref()[..16]);
+            uuid::Builder::from_random_bytes(bytes).into_uuid()
+        }
+        None => Uuid::new_v4(),
+    }
+}
+
+/// Checks the request and returns the normalised note and key.
+fn check(new: &NewOrder<'_>) -> Result<(Option<String>, Option<String>), MarketError> {
+    let note = new.note.map(|n| text("note", n, 0, MAX_NOTE)).transpose()?.filter(|n| !n.is_empty());
+    let key = new.idempotency_key.map(str::trim).filter(|k| !k.is_empty());
+    if key.is_some_and(|k| k.len() > MAX_IDEMPOTENCY_KEY || !k.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(MarketError::Invalid(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        )));
+    }
+    Ok((note, key.map(str::to_owned)))
+}
+
+/// Writes a new `pending_payment` order for a listed mitra's active service in the
+/// caller's transaction (the payments module opens its invoice before committing), or
+/// finds the order an earlier request with the same idempotency key made.
+#[tracing::instrument(skip_all, fields(customer_id = %customer_id))]
+pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_>) -> Result<Placed, MarketError> {
+    let (note, key) = check(new)?;
+    if let Some(key) = &key {
+        if let Some(existing) = by_key(&mut *conn, customer_id, key).await? {
+            return Ok(Placed::Existing(existing));
+        }
+    }
+    let anonymous: Option<bool> = sqlx::query_scalar(
+        "SELECT is_anonymous FROM customers
+         WHERE id = $1 AND merged_into IS NULL AND deleted_at IS NULL AND suspended_at IS NULL",
+    )
+    .bind(customer_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match anonymous {
+        None => return Err(MarketError::NotFound("this account no longer exists")),
+        Some(true) => return Err(MarketError::UpgradeRequired),
+        Some(false) => {}
+    }
+    let id = order_id(customer_id, key.as_deref());
+    let created: Option<Row> = sqlx::query_as(&format!(
+        "INSERT INTO orders (id, customer_id, mitra_id, service_id, service_title, duration_minutes, amount, note,
+                             idempotency_key)
+         SELECT $1, $2, s.mitra_id, s.id, s.title, s.duration_minutes, s.price, $4, $5
+         FROM mitra_services s JOIN mitras m ON m.id = s.mitra_id
+         WHERE s.id = $3 AND s.active AND {LISTABLE}
+         ON CONFLICT DO NOTHING
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(customer_id)
+    .bind(new.service_id)
+    .bind(&note)
+    .bind(&key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = created else {
+        // Either the service is not orderable, or a concurrent retry with the same key won
+        // (the insert waited for it to commit).
+        if let Some(key) = &key {
+            if let Some(existing) = by_key(&mut *conn, customer_id, key).await? {
+                return Ok(Placed::Existing(existing));
+            }
+        }
+        return Err(MarketError::NotFound("no such service, or it is not available"));
+    };
+    record(conn, id, None, OrderStatus::PendingPayment, Actor::Customer(customer_id)).await?;
+    tracing::info!(order_id = %id, "order placed");
+    Ok(Placed::New(row.into()))
+}
+
+/// An opened invoice, as the order shows it.
+pub struct InvoiceRef<'a> {
+    pub id: &'a str,
+    pub url: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Records the invoice opened for a new order, in the caller's transaction.
+pub async fn attach_invoice(conn: &mut PgConnection, id: Uuid, invoice: &InvoiceRef<'_>) -> sqlx::Result<Order> {
+    let row: Row = sqlx::query_as(&format!(
+        "UPDATE orders SET invoice_id = $2, invoice_url = $3, invoice_expires_at = $4, updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(invoice.id)
+    .bind(invoice.url)
+    .bind(invoice.expires_at)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.into())
+}
+
+async fn by_key(conn: &mut PgConnection, customer_id: Uuid, key: &str) -> sqlx::Result<Option<Order>> {
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE customer_id = $1 AND idempotency_key = $2"))
+            .bind(customer_id)
+            .bind(key)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(Order::from))
+}
+
+/// What the payment side needs of an order: its status, amount, invoice and refund.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaymentState {
+    pub id: Uuid,
+    pub status: OrderStatus,
+    pub amount: i64,
+    pub invoice_id: Option<String>,
+    pub refund_id: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+const PAYMENT_COLUMNS: &str = "id, status, amount, invoice_id, refund_id, paid_at";
+
+pub async fn payment_state(db: &PgPool, id: Uuid) -> sqlx::Result<Option<PaymentState>> {
+    sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM orders WHERE id = $1")).bind(id).fetch_optional(db).await
+}
+
+/// Orders the payment side must look at again: unpaid for longer than `unpaid_after`,
+/// paid but declined or cancelled with no refund yet, and refunds still pending.
+pub async fn needing_reconciliation(db: &PgPool, unpaid_after: std::time::Duration) -> sqlx::Result<Vec<PaymentState>> {
+    sqlx::query_as(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM orders
+         WHERE (status = 'pending_payment' AND created_at < now() - make_interval(secs => $1))
+            OR (status IN ('declined', 'cancelled') AND paid_at IS NOT NULL AND refund_id IS NULL)
+            OR (status = 'refund_pending')
+         ORDER BY created_at LIMIT 1000"
+    ))
+    .bind(unpaid_after.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// Records the refund the provider accepted for an order.
+pub async fn set_refund(conn: &mut PgConnection, id: Uuid, refund_id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET refund_id = $2 WHERE id = $1").bind(id).bind(refund_id).execute(conn).await?;
+    Ok(())
+}
+
+/// Flags an order for staff (a paid amount that does not match, a failed refund).
+pub async fn flag(db: &PgPool, id: Uuid, issue: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET payment_issue = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(issue)
+        .execute(db)
+        .await?;
+    tracing::warn!(order_id = %id, issue, "order flagged for staff");
+    Ok(())
+}
+
+/// Whose orders a list or read is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Party {
+    Customer(Uuid),
+    Mitra(Uuid),
+}
+
+impl Party {
+    fn column(self) -> (&'static str, Uuid) {
+        match self {
+            Party::Customer(id) => ("customer_id", id),
+            Party::Mitra(id) => ("mitra_id", id),
+        }
+    }
+}
+
+/// One order of `party`; someone else's is `None` (the API's 404).
+pub async fn get(db: &PgPool, party: Party, id: Uuid) -> sqlx::Result<Option<Order>> {
+    let (column, owner) = party.column();
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1 AND {column} = $2"))
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Order::from))
+}
+
+/// A page of `party`'s orders, newest first, optionally of one status.
+pub async fn list(
+    db: &PgPool,
+    party: Party,
+    status: Option<OrderStatus>,
+    page: Page,
+) -> sqlx::Result<(Vec<Order>, Option<String>)> {
+    let (column, owner) = party.column();
+    let mut rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders
+         WHERE {column} = $1 AND ($2::text IS NULL OR status = $2)
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    ))
+    .bind(owner)
+    .bind(status.map(OrderStatus::as_str))
+    .bind(page.after.map(|c| c.at))
+    .bind(page.after.map(|c| c.id))
+    .bind(page.fetch())
+    .fetch_all(db)
+    .await?;
+    let next = page.finish(&mut rows, |r| Cursor { at: r.created_at, id: r.id });
+    Ok((rows.into_iter().map(Order::from).collect(), next))
+}
+
+/// Moves order `id` to `to` on behalf of `actor`, in the caller's transaction: one
+/// conditional update, the event row and both parties' notifications. A party may only
+/// move its own orders (another's is `NotFound`); a move the current status does not
+/// allow is `InvalidState`.
+pub async fn transition(
+    conn: &mut PgConnection,
+    id: Uuid,
+    to: OrderStatus,
+    actor: Actor,
+) -> Result<Order, MarketError> {
+    let from = allowed(to, actor);
+    let party = match actor {
+        Actor::Customer(id) => Some(("customer_id", id)),
+        Actor::Mitra(id) => Some(("mitra_id", id)),
+        Actor::Staff(_) | Actor::System => None,
+    };
+    let owner_check = party.map_or(String::new(), |(column, _)| format!(" AND {column} = $4"));
+    let from_names: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    // `prev` locks the row and reads the status being left; the outer condition is
+    // re-checked against the latest row version, so a racing move that got there first
+    // makes this one match nothing.
+    let moved: Option<Moved> = sqlx::query_as(&format!(
+        "UPDATE orders SET status = $2, updated_at = now(),
+                paid_at = CASE WHEN $2 = 'paid' THEN now() ELSE paid_at END
+         FROM (SELECT status AS previous FROM orders WHERE id = $1 FOR UPDATE) prev
+         WHERE id = $1 AND status = ANY($3){owner_check}
+         RETURNING prev.previous, {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(to.as_str())
+    .bind(&from_names)
+    .bind(party.map(|(_, owner)| owner))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(Moved { previous, row }) = moved else {
+        let visible: Option<OrderStatus> = sqlx::query_scalar(&format!(
+            "SELECT status FROM orders WHERE id = $1{}",
+            party.map_or(String::new(), |(column, _)| format!(" AND {column} = $2"))
+        ))
+        .bind(id)
+        .bind(party.map(|(_, owner)| owner))
+        .fetch_optional(&mut *conn)
+        .await?;
+        return Err(match visible {
+            None => MarketError::NotFound("no such order"),
+            Some(current) => MarketError::InvalidState(format!(
+                "an order that is {} cannot become {}",
+                current.as_str(),
+                to.as_str()
+            )),
+        });
+    };
+    record(conn, id, Some(previous), to, actor).await?;
+    let order = Order::from(row);
+    notify(conn, &order).await?;
+    tracing::info!(order_id = %id, from = previous.as_str(), to = to.as_str(), "order moved");
+    Ok(order)
+}
+
+/// `transition` in a transaction of its own.
+pub async fn apply(db: &PgPool, id: Uuid, to: OrderStatus, actor: Actor) -> Result<Order, MarketError> {
+    let mut tx = db.begin().await?;
+    let order = transition(&mut tx, id, to, actor).await?;
+    tx.commit().await?;
+    Ok(order)
+}
+
+async fn record(
+    conn: &mut PgConnection,
+    id: Uuid,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: Actor,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO order_events (order_id, from_status, to_status, actor_type, actor_id) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(from.map(OrderStatus::as_str))
+    .bind(to.as_str())
+    .bind(actor.kind())
+    .bind(actor.id())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What each party's phone shows for a move.
+fn headline(order: &Order, party: UserType) -> (&'static str, String) {
+    use OrderStatus::*;
+    let what = &order.service.title;
+    match (order.status, party) {
+        (Paid, UserType::Mitra) => ("Pesanan baru", format!("Pesanan {what} sudah dibayar. Terima atau tolak.")),
+        (Paid, _) => ("Pembayaran diterima", format!("Pembayaran untuk {what} sudah kami terima.")),
+        (Accepted, _) => ("Pesanan diterima", format!("Pesanan {what} diterima mitra.")),
+        (Declined, _) => ("Pesanan ditolak", format!("Pesanan {what} ditolak.")),
+        (Completed, _) => ("Pesanan selesai", format!("Pesanan {what} sudah selesai.")),
+        (Cancelled, _) => ("Pesanan dibatalkan", format!("Pesanan {what} dibatalkan.")),
+        (Expired, _) => ("Pembayaran kedaluwarsa", format!("Tagihan untuk {what} sudah kedaluwarsa.")),
+        (RefundPending, _) => ("Pengembalian dana diproses", format!("Dana untuk {what} sedang dikembalikan.")),
+        (Refunded, _) => ("Dana dikembalikan", format!("Dana untuk {what} sudah dikembalikan.")),
+        (PendingPayment, _) => ("Menunggu pembayaran", format!("Pesanan {what} menunggu pembayaran.")),
+    }
+}
+
+/// Tells both parties: an `order.updated` event for their open sockets, and a push to
+/// their devices that is dropped if a socket took the event first.
+async fn notify(conn: &mut PgConnection, order: &Order) -> sqlx::Result<()> {
+    let data: serde_json::Value = order.to_json().unwrap_or_default();
+    for (user_type, user_id) in [(UserType::Customer, order.customer_id), (UserType::Mitra, order.mitra_id)] {
+        let event_id = realtime::publish(&mut *conn, user_type, user_id, "order.updated", &data).await?;
+        let (title, body) = headline(order, user_type);
+        let notification_id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO notifications (id, user_type, user_id, title, body, data, event_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(notification_id)
+        .bind(user_type.as_str())
+        .bind(user_id)
+        .bind(title)
+        .bind(&body)
+        .bind(serde_json::json!({ "order_id": order.id.to_string(), "status": order.status.as_str() }))
+        .bind(event_id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO push_outbox (notification_id, fcm_token, unless_seen, next_attempt_at)
+             SELECT $1, fcm_token, true, now() + make_interval(secs => $4)
+             FROM devices WHERE user_type = $2 AND user_id = $3",
+        )
+        .bind(notification_id)
+        .bind(user_type.as_str())
+        .bind(user_id)
+        .bind(PUSH_UNLESS_SEEN_AFTER_SECS)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Payments through Xendit invoices (contract §9), or a local stub for development.
+//!
+//! ```text
+//! app            gateway                         Xendit
+//!  │ POST orders  │ place order (tx open)          │
+//!  │─────────────►│ POST /v2/invoices ────────────►│  (keyed retry: GET ?external_id= first)
+//!  │              │◄──────────── invoice_url ──────│
+//!  │◄── 201 order │ commit (or roll back → 503)    │
+//!  │  customer pays on invoice_url ───────────────►│
+//!  │              │◄── POST /api/webhooks/xendit/invoice (x-callback-token)
+//!  │              │ store raw, apply once: pending_payment → paid (forward only)
+//!  │◄─ order.updated (socket / push), both parties │
+//!  │  mitra declines / customer cancels a paid order
+//!  │              │ POST /refunds (Idempotency-key from the order) ─►│
+//!  │              │ → refund_pending; refund callback or reconciliation → refunded
+//! ```
+//!
+//! `reconcile-payments` (a scheduled job) asks Xendit about orders whose callbacks never
+//! came and applies the answers through the same code as a callback. Money is whole
+//! rupiah (`i64`) everywhere; every amount crossing the boundary is compared with the
+//! order's.
+
+pub mod callbacks;
+pub mod reconcile;
+pub mod xendit;
+
+use anyhow::Context;
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use self::xendit::XenditClient;
+use crate::marketplace::orders::{self, Actor, InvoiceRef, NewOrder, Order, OrderStatus, Placed};
+use crate::marketplace::MarketError;
+use crate::{ApiError, ErrorCode};
+
+pub const XENDIT_BASE_URL: &str = "https://api.xendit.co";
+
+/// Which provider takes payments.
+#[derive(Debug, Clone)]
+pub enum PaymentProvider {
+    /// Invoices made locally; paid by the documented callback request.
+    Stub,
+    Xendit {
+        secret_key: SecretString,
+        base_url: String,
+    },
+}
+
+/// `PAYMENT_PROVIDER`, `XENDIT_*`, `INVOICE_DURATION_SECONDS`.
+#[derive(Debug, Clone)]
+pub struct PaymentSettings {
+    pub provider: PaymentProvider,
+    /// `XENDIT_CALLBACK_TOKEN`; the stub makes a random one when unset.
+    pub callback_token: Option<SecretString>,
+    pub invoice_duration_secs: u32,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self { provider: PaymentProvider::Stub, callback_token: None, invoice_duration_secs: 3600 }
+    }
+}
+
+enum Provider {
+    Stub,
+    Xendit(XenditClient),
+}
+
+/// The configured provider, the callback token, and the invoice lifetime.
+pub struct Payments {
+    provider: Provider,
+    callback_token: SecretString,
+    invoice_duration_secs: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// The provider failed or timed out; nothing was charged or recorded.
+    #[error("the payment provider is not answering; nothing was charged, try again shortly")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Market(#[from] MarketError),
+}
+
+impl From<sqlx::Error> for PaymentError {
+    fn from(err: sqlx::Error) -> Self {
+        PaymentError::Market(err.into())
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(err: PaymentError) -> Self {
+        match err {
+            PaymentError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "payment provider failed");
+                ApiError::new(ErrorCode::PaymentUnavailable, "the payment provider is not answering; try again shortly")
+            }
+            PaymentError::Market(err) => err.into(),
+        }
+    }
+}
+
+impl Payments {
+    pub fn new(settings: &PaymentSettings, http: reqwest::Client) -> Self {
+        let provider = match &settings.provider {
+            PaymentProvider::Stub => Provider::Stub,
+            PaymentProvider::Xendit { secret_key, base_url } => {
+                Provider::Xendit(XenditClient::new(base_url, secret_key.clone(), http))
+            }
+        };
+        let callback_token = settings.callback_token.clone().unwrap_or_else(|| {
+            let token = Uuid::new_v4().simple().to_string();
+            SecretString::from(token)
+        });
+        Self { provider, callback_token, invoice_duration_secs: settings.invoice_duration_secs }
+    }
+
+    pub fn is_stub(&self) -> bool {
+        matches!(self.provider, Provider::Stub)
+    }
+
+    pub(crate) fn xendit(&self) -> Option<&XenditClient> {
+        match &self.provider {
+            Provider::Xendit(client) => Some(client),
+            Provider::Stub => None,
+        }
+    }
+
+    /// Places an order and opens its invoice in one step: if the provider fails, the
+    /// order is rolled back (503 `payment_unavailable`, nothing left behind).
+    pub async fn checkout(
+        &self,
+        db: &PgPool,
+        customer_id: Uuid,
+        new: &NewOrder<'_>,
+    ) -> Result<(Order, bool), PaymentError> {
+        let mut tx = db.begin().await?;
+        let order = match orders::place(&mut tx, customer_id, new).await? {
+            Placed::Existing(order) => return Ok((order, false)),
+            Placed::New(order) => order,
+        };
+        let retry_possible = new.idempotency_key.is_some();
+        let order = match &self.provider {
+            Provider::Xendit(xendit) => {
+                let invoice = self.xendit_invoice(xendit, &order, retry_possible).await?;
+                let invoice =
+                    InvoiceRef { id: &invoice.id, url: &invoice.invoice_url, expires_at: invoice.expiry_date };
+                orders::attach_invoice(&mut tx, order.id, &invoice).await?
+            }
+            Provider::Stub => {
+                let id = format!("stub-{}", order.id);
+                let url = format!("http://localhost/stub-invoice/{}", order.id);
+                let expires_at = Utc::now() + chrono::Duration::seconds(i64::from(self.invoice_duration_secs));
+                orders::attach_invoice(&mut tx, order.id, &InvoiceRef { id: &id, url: &url, expires_at }).await?
+            }
+        };
+        tx.commit().await?;
+        if self.is_stub() {
+            self.log_stub_invoice(&order);
+        }
+        Ok((order, true))
+    }
+
+    /// Xendit has no idempotency header for invoices: a create that may be a retry first
+    /// looks for the invoice an earlier attempt made for this order id.
+    async fn xendit_invoice(
+        &self,
+        xendit: &XenditClient,
+        order: &Order,
+        retry_possible: bool,
+    ) -> Result<xendit::Invoice, PaymentError> {
+        if retry_possible {
+            let found = xendit.find_invoices(order.id).await.map_err(PaymentError::Unavailable)?;
+            if let Some(invoice) = found.into_iter().find(|i| i.status == "PENDING") {
+                xendit::check_invoice(&invoice, order.id, order.amount).map_err(PaymentError::Unavailable)?;
+                tracing::info!(order_id = %order.id, "reusing the invoice an earlier attempt made");
+                return Ok(invoice);
+            }
+        }
+        xendit
+            .create_invoice(order.id, order.amount, self.invoice_duration_secs)
+            .await
+            .map_err(PaymentError::Unavailable)
+    }
+
+    fn log_stub_invoice(&self, order: &Order) {
+        tracing::info!(
+            "[PAYMENT STUB] order={} amount={} pay: curl -X POST \"$GATEWAY_URL/api/webhooks/xendit/invoice\" \
+             -H 'content-type: application/json' -H 'x-callback-token: {}' \
+             -d '{{\"id\":\"stub-{}\",\"external_id\":\"{}\",\"status\":\"PAID\",\"amount\":{},\"paid_amount\":{}}}'",
+            order.id,
+            order.amount,
+            self.callback_token.expose_secret(),
+            order.id,
+            order.id,
+            order.amount,
+            order.amount
+        );
+    }
+
+    /// Moves an order for a customer or mitra; a paid order that is declined or
+    /// cancelled then has its refund requested. If the provider fails, the move stands
+    /// and reconciliation requests the refund later.
+    pub async fn move_order(
+        &self,
+        db: &PgPool,
+        id: Uuid,
+        to: OrderStatus,
+        actor: Actor,
+    ) -> Result<Order, PaymentError> {
+        let order = orders::apply(db, id, to, actor).await?;
+        if matches!(to, OrderStatus::Declined | OrderStatus::Cancelled) && order.payment.paid_at.is_some() {
+            match self.refund(db, id).await {
+                Ok(Some(refunded)) => return Ok(refunded),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(order_id = %id, error = format!("{err:#}"), "refund not requested yet; reconciliation retries it")
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// Requests the refund of a paid order that was declined or cancelled, once: the
+    /// provider's idempotency key is derived from the order. Returns the moved order, or
+    /// `None` when there is nothing to refund.
+    pub async fn refund(&self, db: &PgPool, id: Uuid) -> anyhow::Result<Option<Order>> {
+        let Some(state) = orders::payment_state(db, id).await? else { return Ok(None) };
+        if state.paid_at.is_none() || !matches!(state.status, OrderStatus::Declined | OrderStatus::Cancelled) {
+            return Ok(None);
+        }
+        let (refund_id, succeeded) = match &self.provider {
+            Provider::Xendit(xendit) => {
+                let invoice = state.invoice_id.as_deref().context("a paid order without an invoice id")?;
+                let refund = xendit.create_refund(id, invoice, state.amount).await?;
+                let succeeded = refund.status == "SUCCEEDED";
+                (refund.id, succeeded)
+            }
+            Provider::Stub => {
+                tracing::info!("[PAYMENT STUB] refund order={id} amount={} (refunded at once)", state.amount);
+                (format!("stub-refund-{id}"), true)
+            }
+        };
+        let mut tx = db.begin().await?;
+        orders::set_refund(&mut tx, id, &refund_id).await?;
+        let mut order = orders::transition(&mut tx, id, OrderStatus::RefundPending, Actor::System).await?;
+        if succeeded {
+            order = orders::transition(&mut tx, id, OrderStatus::Refunded, Actor::System).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(order))
+    }
+
+    /// Whether `presented` is the configured callback token, in constant time.
+    pub fn callback_token_matches(&self, presented: &str) -> bool {
+        // Comparing HMACs under a fresh key takes the same time wherever they differ.
+        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &ring::rand::SystemRandom::new());
+        let Ok(key) = key else { return false };
+        let expected = ring::hmac::sign(&key, self.callback_token.expose_secret().as_bytes());
+        ring::hmac::verify(&key, presented.as_bytes(), expected.as_ref()).is_ok()
+    }
+}

@@ -1,0 +1,68 @@
+//! A user's own view of their sessions: where they are signed in, and ending one or all
+//! but the current one. Ending goes through `auth_sessions.revoked_at`, whose trigger
+//! tells every instance (tokens refused within milliseconds) and removes the session's
+//! push device.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::auth::sessions::RevokeReason;
+use crate::auth::tokens::Claims;
+
+/// One live session as its owner sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LiveSession {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// When its refresh token was last rotated; `None` if it never was.
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// The caller's live sessions (not revoked, not expired), newest first.
+pub async fn list(db: &PgPool, claims: &Claims) -> sqlx::Result<Vec<LiveSession>> {
+    sqlx::query_as(
+        "SELECT id, created_at, CASE WHEN counter > 0 THEN rotated_at END AS last_refreshed_at, user_agent, ip
+         FROM auth_sessions
+         WHERE user_type = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
+         ORDER BY created_at DESC, id",
+    )
+    .bind(claims.user_type.as_str())
+    .bind(claims.sub)
+    .fetch_all(db)
+    .await
+}
+
+/// Ends one of the caller's live sessions. False when the caller has no such live
+/// session, which the API answers 404 whether the id is unknown or someone else's.
+pub async fn end(db: &PgPool, claims: &Claims, session_id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $4
+         WHERE id = $1 AND user_type = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > now()",
+    )
+    .bind(session_id)
+    .bind(claims.user_type.as_str())
+    .bind(claims.sub)
+    .bind(RevokeReason::Logout.as_str())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends every live session of the caller except the one making the request; returns how
+/// many ended.
+pub async fn end_others(db: &PgPool, claims: &Claims) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $4
+         WHERE user_type = $1 AND user_id = $2 AND id <> $3 AND revoked_at IS NULL",
+    )
+    .bind(claims.user_type.as_str())
+    .bind(claims.sub)
+    .bind(claims.session_id)
+    .bind(RevokeReason::Logout.as_str())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
