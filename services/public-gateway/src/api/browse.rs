@@ -67,7 +67,7 @@ impl BrowseApi {
     ///
     /// Approved, not suspended, with at least one active service; in a stable order, so
     /// paging with `cursor` never skips or repeats one while others join or leave.
-    #[oai(path = "/api/client/mitras", method = "get")]
+    #[oai(path = "/api/client/mitras", method = "get", operation_id = "mitrasList")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -86,7 +86,7 @@ impl BrowseApi {
     }
 
     /// One mitra customers can order from; 404 when it is not listed.
-    #[oai(path = "/api/client/mitras/:id", method = "get")]
+    #[oai(path = "/api/client/mitras/:id", method = "get", operation_id = "mitrasGet")]
     async fn one(
         &self,
         state: Data<&AppState>,

@@ -111,14 +111,14 @@ impl MitraMarketApi {
     ///
     /// `unsubmitted` or `rejected` → `pending`. 409 `invalid_state` when already pending
     /// or approved; 400 without a display name.
-    #[oai(path = "/api/mitra/verification", method = "post")]
+    #[oai(path = "/api/mitra/verification", method = "post", operation_id = "mitraVerificationSubmit")]
     async fn submit(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<MitraResponse, ApiError> {
         let profile = marketplace::profile::submit_for_verification(&state.db, auth.0.sub).await?;
         Ok(MitraResponse::Ok(Json(MitraProfile::from(profile))))
     }
 
     /// Goes online or offline.
-    #[oai(path = "/api/mitra/availability", method = "put")]
+    #[oai(path = "/api/mitra/availability", method = "put", operation_id = "mitraAvailabilitySet")]
     async fn availability(
         &self,
         state: Data<&AppState>,
@@ -130,7 +130,7 @@ impl MitraMarketApi {
     }
 
     /// Adds a service.
-    #[oai(path = "/api/mitra/services", method = "post")]
+    #[oai(path = "/api/mitra/services", method = "post", operation_id = "mitraServicesCreate")]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -149,7 +149,7 @@ impl MitraMarketApi {
     }
 
     /// The mitra's own services, active or not.
-    #[oai(path = "/api/mitra/services", method = "get")]
+    #[oai(path = "/api/mitra/services", method = "get", operation_id = "mitraServicesList")]
     async fn list(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<ServiceListResponse, ApiError> {
         let items = services::list_own(&state.db, auth.0.sub).await.map_err(failed)?;
         Ok(ServiceListResponse::Ok(Json(ServiceList { items: items.into_iter().map(Service::from).collect() })))
@@ -158,7 +158,7 @@ impl MitraMarketApi {
     /// Edits or (with `active: false`) deactivates one of the mitra's services.
     ///
     /// 404 for another mitra's service.
-    #[oai(path = "/api/mitra/services/:id", method = "patch")]
+    #[oai(path = "/api/mitra/services/:id", method = "patch", operation_id = "mitraServicesUpdate")]
     async fn edit(
         &self,
         state: Data<&AppState>,

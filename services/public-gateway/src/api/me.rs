@@ -125,7 +125,7 @@ impl MeApi {
     }
 
     /// Changes the signed-in customer's display name.
-    #[oai(path = "/api/client/me", method = "patch", tag = "Tag::Client")]
+    #[oai(path = "/api/client/me", method = "patch", operation_id = "customerMeUpdate", tag = "Tag::Client")]
     async fn client_me_update(
         &self,
         state: Data<&AppState>,
@@ -142,7 +142,7 @@ impl MeApi {
     /// phone, email, name, linked Google/Apple identities and push devices are erased.
     /// The same phone or Google/Apple account can later sign up as a new customer. A
     /// Sign in with Apple grant is revoked at Apple. Anonymous customers can delete too.
-    #[oai(path = "/api/client/me", method = "delete", tag = "Tag::Client")]
+    #[oai(path = "/api/client/me", method = "delete", operation_id = "customerMeDelete", tag = "Tag::Client")]
     async fn client_me_delete(&self, state: Data<&AppState>, auth: CustomerAuth) -> Result<DeletedResponse, ApiError> {
         deletion::delete_customer(&state.db, auth.0.sub, state.apple_grants.is_some()).await?;
         Ok(DeletedResponse::Deleted)
@@ -157,7 +157,7 @@ impl MeApi {
     }
 
     /// Changes the signed-in mitra's display name and/or bio.
-    #[oai(path = "/api/mitra/me", method = "patch", tag = "Tag::Mitra")]
+    #[oai(path = "/api/mitra/me", method = "patch", operation_id = "mitraMeUpdate", tag = "Tag::Mitra")]
     async fn mitra_me_update(
         &self,
         state: Data<&AppState>,
@@ -172,7 +172,7 @@ impl MeApi {
     ///
     /// Every session ends at once, and the phone, name, bio and push devices are erased;
     /// the same phone can later sign up as a new mitra.
-    #[oai(path = "/api/mitra/me", method = "delete", tag = "Tag::Mitra")]
+    #[oai(path = "/api/mitra/me", method = "delete", operation_id = "mitraMeDelete", tag = "Tag::Mitra")]
     async fn mitra_me_delete(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<DeletedResponse, ApiError> {
         deletion::delete_mitra(&state.db, auth.0.sub).await?;
         Ok(DeletedResponse::Deleted)

@@ -90,7 +90,7 @@ impl OrdersApi {
     /// With `Idempotency-Key`, a retry returns the order the first request made. The
     /// order's `payment.invoice_url` is where the customer pays; 503
     /// `payment_unavailable` when the payment provider fails (no order is made).
-    #[oai(path = "/api/client/orders", method = "post")]
+    #[oai(path = "/api/client/orders", method = "post", operation_id = "ordersCreate")]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -113,7 +113,7 @@ impl OrdersApi {
     }
 
     /// The customer's orders, newest first.
-    #[oai(path = "/api/client/orders", method = "get")]
+    #[oai(path = "/api/client/orders", method = "get", operation_id = "ordersListCustomer")]
     async fn client_list(
         &self,
         state: Data<&AppState>,
@@ -127,7 +127,7 @@ impl OrdersApi {
     }
 
     /// One of the customer's orders; 404 for anyone else's.
-    #[oai(path = "/api/client/orders/:id", method = "get")]
+    #[oai(path = "/api/client/orders/:id", method = "get", operation_id = "ordersGetCustomer")]
     async fn client_get(
         &self,
         state: Data<&AppState>,
@@ -138,7 +138,7 @@ impl OrdersApi {
     }
 
     /// Cancels one of the customer's orders (unpaid, or paid and not yet accepted).
-    #[oai(path = "/api/client/orders/:id/cancel", method = "post")]
+    #[oai(path = "/api/client/orders/:id/cancel", method = "post", operation_id = "ordersCancel")]
     async fn cancel(
         &self,
         state: Data<&AppState>,
@@ -149,7 +149,7 @@ impl OrdersApi {
     }
 
     /// The mitra's orders, newest first, optionally of one status.
-    #[oai(path = "/api/mitra/orders", method = "get")]
+    #[oai(path = "/api/mitra/orders", method = "get", operation_id = "ordersListMitra")]
     async fn mitra_list(
         &self,
         state: Data<&AppState>,
@@ -164,7 +164,7 @@ impl OrdersApi {
     }
 
     /// One of the mitra's orders; 404 for anyone else's.
-    #[oai(path = "/api/mitra/orders/:id", method = "get")]
+    #[oai(path = "/api/mitra/orders/:id", method = "get", operation_id = "ordersGetMitra")]
     async fn mitra_get(
         &self,
         state: Data<&AppState>,
@@ -175,13 +175,13 @@ impl OrdersApi {
     }
 
     /// Accepts a paid order.
-    #[oai(path = "/api/mitra/orders/:id/accept", method = "post")]
+    #[oai(path = "/api/mitra/orders/:id/accept", method = "post", operation_id = "ordersAccept")]
     async fn accept(&self, state: Data<&AppState>, auth: MitraAuth, id: Path<Uuid>) -> Result<OrderResponse, ApiError> {
         moved(&state, id.0, OrderStatus::Accepted, Actor::Mitra(auth.0.sub)).await
     }
 
     /// Declines a paid order (the customer is refunded).
-    #[oai(path = "/api/mitra/orders/:id/decline", method = "post")]
+    #[oai(path = "/api/mitra/orders/:id/decline", method = "post", operation_id = "ordersDecline")]
     async fn decline(
         &self,
         state: Data<&AppState>,
@@ -192,7 +192,7 @@ impl OrdersApi {
     }
 
     /// Completes an accepted order.
-    #[oai(path = "/api/mitra/orders/:id/complete", method = "post")]
+    #[oai(path = "/api/mitra/orders/:id/complete", method = "post", operation_id = "ordersComplete")]
     async fn complete(
         &self,
         state: Data<&AppState>,

@@ -72,7 +72,7 @@ impl SessionsApi {
     ///
     /// Live sessions only (not logged out, revoked or expired), newest first; the one
     /// making the request has `current: true`.
-    #[oai(path = "/api/shared/sessions", method = "get")]
+    #[oai(path = "/api/shared/sessions", method = "get", operation_id = "sessionsList")]
     async fn list(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<SessionListResponse, ApiError> {
         let current = auth.0.session_id;
         let sessions = sessions::list(&state.db, &auth.0).await.map_err(failed)?;
@@ -95,7 +95,7 @@ impl SessionsApi {
     /// Its tokens stop working on every instance at once and its push device is removed.
     /// 404 when the user has no such live session (unknown, already ended, or another
     /// user's).
-    #[oai(path = "/api/shared/sessions/:id", method = "delete")]
+    #[oai(path = "/api/shared/sessions/:id", method = "delete", operation_id = "sessionsEnd")]
     async fn end(
         &self,
         state: Data<&AppState>,
@@ -109,7 +109,7 @@ impl SessionsApi {
     }
 
     /// Signs out every session of the user except the current one.
-    #[oai(path = "/api/shared/sessions/revoke-others", method = "post")]
+    #[oai(path = "/api/shared/sessions/revoke-others", method = "post", operation_id = "sessionsRevokeOthers")]
     async fn revoke_others(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<RevokedResponse, ApiError> {
         let revoked = sessions::end_others(&state.db, &auth.0).await.map_err(failed)?;
         Ok(RevokedResponse::Ok(Json(Revoked { revoked })))

@@ -105,7 +105,7 @@ impl WebhooksApi {
     /// invoices included; `PAID`/`SETTLED` moves an unpaid order to `paid` when the amount
     /// matches (otherwise the order is flagged for staff), `EXPIRED` to `expired`. A
     /// malformed body is 400 (and stored).
-    #[oai(path = "/api/webhooks/xendit/invoice", method = "post")]
+    #[oai(path = "/api/webhooks/xendit/invoice", method = "post", operation_id = "webhooksXenditInvoice")]
     async fn xendit_invoice(
         &self,
         state: Data<&AppState>,
@@ -119,7 +119,7 @@ impl WebhooksApi {
     ///
     /// Authenticated like the invoice callback. `refund.succeeded` moves the order from
     /// `refund_pending` to `refunded`; `refund.failed` flags it for staff.
-    #[oai(path = "/api/webhooks/xendit/refund", method = "post")]
+    #[oai(path = "/api/webhooks/xendit/refund", method = "post", operation_id = "webhooksXenditRefund")]
     async fn xendit_refund(
         &self,
         state: Data<&AppState>,
