@@ -67,6 +67,8 @@ pub enum ErrorCode {
     UpgradeRequired,
     /// 503: the payment provider failed; nothing was charged or recorded.
     PaymentUnavailable,
+    /// 403: staff suspended this account; sign-in and refresh are refused.
+    AccountSuspended,
 }
 
 impl ErrorCode {
@@ -79,7 +81,7 @@ impl ErrorCode {
             | SessionExpired | InvalidCredentials | InvalidOtp | OtpExpired | InvalidIdToken => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | AccountDisabled | UpgradeRequired => StatusCode::FORBIDDEN,
+            Forbidden | AccountDisabled | UpgradeRequired | AccountSuspended => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict | InvalidState => StatusCode::CONFLICT,

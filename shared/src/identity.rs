@@ -27,18 +27,26 @@ pub enum CustomerIdentity<'a> {
 pub async fn sign_in_mitra(state: &AppState, phone: &Phone, client: &ClientInfo) -> Result<Issued, AuthError> {
     let new = sessions::prepare(state).await?;
     let mut tx = state.db.begin().await?;
-    let id: Uuid = sqlx::query_scalar(
+    let (id, suspended): (Uuid, bool) = sqlx::query_as(
         "INSERT INTO mitras (id, phone) VALUES ($1, $2)
          ON CONFLICT (phone) DO UPDATE SET updated_at = mitras.updated_at
-         RETURNING id",
+         RETURNING id, suspended_at IS NOT NULL",
     )
     .bind(Uuid::new_v4())
     .bind(phone.as_str())
     .fetch_one(&mut *tx)
     .await?;
-    let issued =
-        sessions::start(&mut tx, state, &new, Account { id, user_type: UserType::Mitra, is_anonymous: false }, client)
-            .await?;
+    if suspended {
+        return Err(AuthError::AccountSuspended);
+    }
+    let issued = sessions::start(
+        &mut tx,
+        state,
+        &new,
+        Account { id, user_type: UserType::Mitra, is_anonymous: false, role: None },
+        client,
+    )
+    .await?;
     tx.commit().await?;
     Ok(issued)
 }
@@ -97,8 +105,16 @@ async fn sign_in_customer_once(
             id
         }
     };
+    let suspended: bool = sqlx::query_scalar("SELECT suspended_at IS NOT NULL FROM customers WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if suspended {
+        // Dropping the transaction undoes any upgrade or merge above.
+        return Err(AuthError::AccountSuspended);
+    }
     fill_profile(&mut tx, id, identity).await?;
-    let account = Account { id, user_type: UserType::Customer, is_anonymous: false };
+    let account = Account { id, user_type: UserType::Customer, is_anonymous: false, role: None };
     let issued = sessions::start(&mut tx, state, new, account, client).await?;
     tx.commit().await?;
     Ok(issued)

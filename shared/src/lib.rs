@@ -1,6 +1,7 @@
 //! Halo Bestie's library: everything both services share. Route handlers in the
 //! services parse input, call one function here, and map its result.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod phone;
 pub mod push;
 pub mod ratelimit;
 pub mod realtime;
+pub mod staffops;
 pub mod state;
 pub mod telemetry;
 pub mod users;

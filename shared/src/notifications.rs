@@ -4,8 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::audit::{self, StaffActor, Target};
 use crate::auth::tokens::UserType;
 use crate::realtime;
 use crate::state::AppState;
@@ -49,7 +51,7 @@ pub struct Notification {
 
 /// Records the notification, raises its socket event and queues one push per device,
 /// all in one transaction.
-pub async fn send(state: &AppState, staff_id: Uuid, new: NewNotification<'_>) -> Result<Notification, NotifyError> {
+pub async fn send(state: &AppState, actor: &StaffActor, new: NewNotification<'_>) -> Result<Notification, NotifyError> {
     let exists_sql = match new.user_type {
         UserType::Customer => {
             "SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND merged_into IS NULL AND deleted_at IS NULL)"
@@ -64,32 +66,86 @@ pub async fn send(state: &AppState, staff_id: Uuid, new: NewNotification<'_>) ->
     }
     let id = Uuid::new_v4();
     let event = json!({ "notification_id": id, "title": new.title, "body": new.body, "data": new.data });
-    let event_id = realtime::publish(&mut *tx, new.user_type, new.user_id, "notification", &event).await?;
+    let delivery = Delivery {
+        notification_id: id,
+        user_type: new.user_type,
+        user_id: new.user_id,
+        event_type: "notification",
+        event: &event,
+        title: new.title,
+        body: new.body,
+        data: &new.data,
+        created_by: Some(actor.id),
+        push_unless_seen: false,
+    };
+    deliver(&mut tx, &delivery).await?;
+    let target = Target { kind: new.user_type.as_str(), id: new.user_id.to_string() };
+    audit::append(
+        &mut tx,
+        actor,
+        "notification.send",
+        Some(target),
+        json!({ "notification_id": id, "title": new.title }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(list(state, Some(id), None).await?.into_iter().next().ok_or(sqlx::Error::RowNotFound)?)
+}
+
+/// One message for one user: an event for their open sockets and, recorded as a
+/// notification, a push to each of their devices.
+pub struct Delivery<'a> {
+    pub notification_id: Uuid,
+    pub user_type: UserType,
+    pub user_id: Uuid,
+    /// The socket event's `type` and `data`.
+    pub event_type: &'a str,
+    pub event: &'a serde_json::Value,
+    /// What the push shows, and its string pairs for the app.
+    pub title: &'a str,
+    pub body: &'a str,
+    pub data: &'a serde_json::Value,
+    /// The staff member who sent it; `None` for the system's own messages.
+    pub created_by: Option<Uuid>,
+    /// Push only if no socket took the event within a few seconds (for updates the app
+    /// shows live anyway); otherwise push at once.
+    pub push_unless_seen: bool,
+}
+
+/// How long a `push_unless_seen` delivery waits for a socket before it is pushed.
+const PUSH_UNLESS_SEEN_AFTER_SECS: f64 = 3.0;
+
+/// Writes a delivery in the caller's transaction; the socket event goes out and the
+/// pushes become due when it commits.
+pub async fn deliver(conn: &mut PgConnection, d: &Delivery<'_>) -> sqlx::Result<()> {
+    let event_id = realtime::publish(&mut *conn, d.user_type, d.user_id, d.event_type, d.event).await?;
     sqlx::query(
         "INSERT INTO notifications (id, user_type, user_id, title, body, data, created_by, event_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(id)
-    .bind(new.user_type.as_str())
-    .bind(new.user_id)
-    .bind(new.title)
-    .bind(new.body)
-    .bind(&new.data)
-    .bind(staff_id)
+    .bind(d.notification_id)
+    .bind(d.user_type.as_str())
+    .bind(d.user_id)
+    .bind(d.title)
+    .bind(d.body)
+    .bind(d.data)
+    .bind(d.created_by)
     .bind(event_id)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "INSERT INTO push_outbox (notification_id, fcm_token)
-         SELECT $1, fcm_token FROM devices WHERE user_type = $2 AND user_id = $3",
+        "INSERT INTO push_outbox (notification_id, fcm_token, unless_seen, next_attempt_at)
+         SELECT $1, fcm_token, $4, now() + make_interval(secs => CASE WHEN $4 THEN $5 ELSE 0 END)
+         FROM devices WHERE user_type = $2 AND user_id = $3",
     )
-    .bind(id)
-    .bind(new.user_type.as_str())
-    .bind(new.user_id)
-    .execute(&mut *tx)
+    .bind(d.notification_id)
+    .bind(d.user_type.as_str())
+    .bind(d.user_id)
+    .bind(d.push_unless_seen)
+    .bind(PUSH_UNLESS_SEEN_AFTER_SECS)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
-    Ok(list(state, Some(id), None).await?.into_iter().next().ok_or(sqlx::Error::RowNotFound)?)
+    Ok(())
 }
 
 /// Notifications, newest first: one by id, or the latest 100 of a user.

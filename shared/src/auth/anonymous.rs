@@ -18,7 +18,7 @@ pub async fn sign_in(state: &AppState, client: &ClientInfo) -> Result<Issued, Au
     AuthError::check(ratelimit::hit(&state.db, &format!("anon:ip:{ip}"), limit, HOUR).await?)?;
 
     let new = sessions::prepare(state).await?;
-    let account = Account { id: uuid::Uuid::new_v4(), user_type: UserType::Customer, is_anonymous: true };
+    let account = Account { id: uuid::Uuid::new_v4(), user_type: UserType::Customer, is_anonymous: true, role: None };
     let mut tx = state.db.begin().await?;
     customers::create_anonymous(&mut tx, account.id).await?;
     let issued = sessions::start(&mut tx, state, &new, account, client).await?;

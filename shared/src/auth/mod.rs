@@ -33,6 +33,8 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("the account is disabled")]
     AccountDisabled,
+    #[error("this account is suspended; contact Halo Bestie support")]
+    AccountSuspended,
     #[error("the ID token failed verification")]
     InvalidIdToken,
     #[error("this sign-in provider is not configured")]
@@ -73,6 +75,7 @@ impl From<AuthError> for ApiError {
             AuthError::SessionExpired => ErrorCode::SessionExpired,
             AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
             AuthError::AccountDisabled => ErrorCode::AccountDisabled,
+            AuthError::AccountSuspended => ErrorCode::AccountSuspended,
             AuthError::InvalidIdToken => ErrorCode::InvalidIdToken,
             AuthError::ProviderNotConfigured => ErrorCode::ProviderNotConfigured,
             AuthError::ProviderUnavailable => ErrorCode::ProviderUnavailable,

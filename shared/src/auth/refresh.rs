@@ -58,11 +58,16 @@ struct SessionRow {
     counter: i64,
     secret_hash: String,
     revoked: bool,
+    /// Revoked by a suspension that still stands: answered 403 `account_suspended`.
+    suspended: bool,
     expired: bool,
     in_grace: bool,
 }
 
 const SELECT_SESSION: &str = "SELECT user_id, user_type, counter, secret_hash, revoked_at IS NOT NULL AS revoked,
+        CASE WHEN revoked_reason = 'suspended' THEN EXISTS (
+            SELECT 1 FROM customers WHERE id = user_id AND suspended_at IS NOT NULL
+            UNION ALL SELECT 1 FROM mitras WHERE id = user_id AND suspended_at IS NOT NULL) ELSE false END AS suspended,
         expires_at <= now() AS expired, rotated_at > now() - make_interval(secs => $2) AS in_grace
  FROM auth_sessions WHERE id = $1";
 
@@ -86,6 +91,9 @@ fn judge(row: &SessionRow, counter: i64, allowed: &[UserType]) -> Result<(UserTy
     // The wrong transport (a staff token on the mobile endpoint) is simply invalid there.
     let user_type = UserType::parse(&row.user_type).filter(|t| allowed.contains(t));
     let user_type = user_type.ok_or(AuthError::InvalidRefreshToken)?;
+    if row.suspended {
+        return Err(AuthError::AccountSuspended);
+    }
     if row.revoked {
         return Err(AuthError::SessionRevoked);
     }
@@ -236,6 +244,7 @@ mod tests {
             counter,
             secret_hash: String::new(),
             revoked: false,
+            suspended: false,
             expired: false,
             in_grace: true,
         }

@@ -80,6 +80,19 @@ async fn staff_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     check(req, &bearer, &[UserType::CcUser])
 }
 
+/// A control-center admin: a staff token whose `role` claim is `admin` (403 otherwise).
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", rename = "bearerAuth", checker = "admin_checker")]
+pub struct AdminAuth(pub Claims);
+
+async fn admin_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
+    let claims = check(req, &bearer, &[UserType::CcUser])?;
+    if claims.role != Some(super::tokens::Role::Admin) {
+        return Err(AuthError::Forbidden.into());
+    }
+    Ok(claims)
+}
+
 /// A customer's bearer token when one is sent, nothing when the request has no
 /// `Authorization` header. A header that is present but bad is still refused (401), so
 /// an app with an expired token refreshes instead of silently signing in afresh.

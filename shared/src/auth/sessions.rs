@@ -59,6 +59,8 @@ pub enum RevokeReason {
     KeyRotation,
     /// The user deleted their account.
     Deleted,
+    /// Staff suspended the user.
+    Suspended,
 }
 
 impl RevokeReason {
@@ -71,6 +73,7 @@ impl RevokeReason {
             RevokeReason::Upgraded => "upgraded",
             RevokeReason::KeyRotation => "key_rotation",
             RevokeReason::Deleted => "deleted",
+            RevokeReason::Suspended => "suspended",
         }
     }
 }
@@ -135,7 +138,8 @@ fn truncate(s: &str, max: usize) -> &str {
 
 pub(super) fn issue(state: &AppState, session_id: Uuid, counter: i64, account: Account) -> Issued {
     let now = chrono::Utc::now().timestamp();
-    let (access_token, access_expires_at) = state.keys.mint(account.id, account.user_type, session_id, now);
+    let (access_token, access_expires_at) =
+        state.keys.mint_with_role(account.id, account.user_type, session_id, account.role, now);
     let secret = state.keys.refresh_secret(session_id, counter);
     Issued {
         access_token,
@@ -159,6 +163,10 @@ pub(super) async fn active_account(
         Standing::Disabled => {
             revoke_in(conn, session_id, RevokeReason::Disabled).await?;
             Err(AuthError::AccountDisabled)
+        }
+        Standing::Suspended => {
+            revoke_in(conn, session_id, RevokeReason::Suspended).await?;
+            Err(AuthError::AccountSuspended)
         }
         Standing::Gone => {
             revoke_in(conn, session_id, RevokeReason::Merged).await?;

@@ -11,8 +11,9 @@ use tokio::sync::OnceCell;
 
 use super::hashing;
 use super::sessions::{self, Issued};
-use super::tokens::UserType;
+use super::tokens::{Claims, UserType};
 use super::AuthError;
+use crate::audit::{self, StaffActor};
 use crate::http::ClientInfo;
 use crate::ratelimit;
 use crate::state::AppState;
@@ -65,11 +66,33 @@ pub async fn login(
     ratelimit::give_back(&state.db, &ip_key).await?;
 
     let new = sessions::prepare(state).await?;
-    let account = Account { id: user.staff.id, user_type: UserType::CcUser, is_anonymous: false };
-    let mut conn = state.db.acquire().await?;
-    let issued = sessions::start(&mut conn, state, &new, account, client).await?;
+    let account =
+        Account { id: user.staff.id, user_type: UserType::CcUser, is_anonymous: false, role: Some(user.staff.role) };
+    let mut tx = state.db.begin().await?;
+    let issued = sessions::start(&mut tx, state, &new, account, client).await?;
+    let actor = StaffActor::new(user.staff.id, client);
+    audit::append(&mut tx, &actor, "staff.login", None, serde_json::json!({ "session_id": issued.session_id })).await?;
+    tx.commit().await?;
     tracing::info!(cc_user_id = %user.staff.id, "staff user signed in");
     Ok((issued, user.staff))
+}
+
+/// Ends the staff member's current session, recorded in the audit log.
+pub async fn logout(state: &AppState, claims: &Claims, client: &ClientInfo) -> Result<(), AuthError> {
+    let mut tx = state.db.begin().await?;
+    sqlx::query(
+        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'logout'
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(claims.session_id)
+    .bind(claims.sub)
+    .execute(&mut *tx)
+    .await?;
+    let actor = StaffActor::new(claims.sub, client);
+    audit::append(&mut tx, &actor, "staff.logout", None, serde_json::json!({ "session_id": claims.session_id }))
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Counts one attempt against both limits before any password is checked; refused (and

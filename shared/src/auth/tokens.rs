@@ -64,6 +64,32 @@ pub struct Claims {
     pub session_id: Uuid,
     pub iat: i64,
     pub exp: i64,
+    /// A staff member's role, so role checks need no query; absent for app users. A
+    /// role change reaches the token at its next refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// The two staff roles: `agent` reads and performs user operations; `admin` also manages
+/// staff, refunds orders and reads the audit log.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum, sqlx::Type, poem_openapi::Enum,
+)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
 }
 
 /// Why a bearer token was refused.
@@ -149,7 +175,19 @@ impl Keys {
 
     /// Signs an access token for one session; returns it with its `exp`.
     pub fn mint(&self, user_id: Uuid, user_type: UserType, session_id: Uuid, now: i64) -> (String, i64) {
-        let claims = Claims { sub: user_id, user_type, session_id, iat: now, exp: now + ACCESS_TOKEN_TTL_SECS };
+        self.mint_with_role(user_id, user_type, session_id, None, now)
+    }
+
+    /// `mint`, with a staff member's role in the token.
+    pub fn mint_with_role(
+        &self,
+        user_id: Uuid,
+        user_type: UserType,
+        session_id: Uuid,
+        role: Option<Role>,
+        now: i64,
+    ) -> (String, i64) {
+        let claims = Claims { sub: user_id, user_type, session_id, iat: now, exp: now + ACCESS_TOKEN_TTL_SECS, role };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.current.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.current.encoding)

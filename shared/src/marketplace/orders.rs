@@ -23,13 +23,11 @@ use uuid::Uuid;
 use super::browse::LISTABLE;
 use super::{text, MarketError};
 use crate::auth::tokens::UserType;
+use crate::notifications::{self, Delivery};
 use crate::pagination::{Cursor, Page};
-use crate::realtime;
 
 const MAX_NOTE: usize = 1000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
-/// How long an order update waits for an open socket before it is pushed instead.
-const PUSH_UNLESS_SEEN_AFTER_SECS: f64 = 3.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Enum)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
@@ -549,35 +547,23 @@ fn headline(order: &Order, party: UserType) -> (&'static str, String) {
 /// Tells both parties: an `order.updated` event for their open sockets, and a push to
 /// their devices that is dropped if a socket took the event first.
 async fn notify(conn: &mut PgConnection, order: &Order) -> sqlx::Result<()> {
-    let data: serde_json::Value = order.to_json().unwrap_or_default();
+    let event: serde_json::Value = order.to_json().unwrap_or_default();
+    let data = serde_json::json!({ "order_id": order.id.to_string(), "status": order.status.as_str() });
     for (user_type, user_id) in [(UserType::Customer, order.customer_id), (UserType::Mitra, order.mitra_id)] {
-        let event_id = realtime::publish(&mut *conn, user_type, user_id, "order.updated", &data).await?;
         let (title, body) = headline(order, user_type);
-        let notification_id = Uuid::new_v4();
-        sqlx::query(
-            "INSERT INTO notifications (id, user_type, user_id, title, body, data, event_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(notification_id)
-        .bind(user_type.as_str())
-        .bind(user_id)
-        .bind(title)
-        .bind(&body)
-        .bind(serde_json::json!({ "order_id": order.id.to_string(), "status": order.status.as_str() }))
-        .bind(event_id)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "INSERT INTO push_outbox (notification_id, fcm_token, unless_seen, next_attempt_at)
-             SELECT $1, fcm_token, true, now() + make_interval(secs => $4)
-             FROM devices WHERE user_type = $2 AND user_id = $3",
-        )
-        .bind(notification_id)
-        .bind(user_type.as_str())
-        .bind(user_id)
-        .bind(PUSH_UNLESS_SEEN_AFTER_SECS)
-        .execute(&mut *conn)
-        .await?;
+        let delivery = Delivery {
+            notification_id: Uuid::new_v4(),
+            user_type,
+            user_id,
+            event_type: "order.updated",
+            event: &event,
+            title,
+            body: &body,
+            data: &data,
+            created_by: None,
+            push_unless_seen: true,
+        };
+        notifications::deliver(conn, &delivery).await?;
     }
     Ok(())
 }

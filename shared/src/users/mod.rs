@@ -11,7 +11,7 @@ pub mod staff;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::tokens::UserType;
+use crate::auth::tokens::{Role, UserType};
 
 /// The part of a user every token pair reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub struct Account {
     pub id: Uuid,
     pub user_type: UserType,
     pub is_anonymous: bool,
+    /// Staff only: carried in the access token.
+    pub role: Option<Role>,
 }
 
 /// Why a user may no longer hold a session.
@@ -27,45 +29,53 @@ pub enum Standing {
     Active(Account),
     /// Staff user switched off by an admin.
     Disabled,
+    /// Customer or mitra suspended by staff.
+    Suspended,
     /// Deleted by its owner, or an anonymous customer merged into another.
     Gone,
 }
 
 /// Whether the user can still hold a session, read inside the caller's transaction.
 pub async fn standing(conn: &mut PgConnection, user_type: UserType, id: Uuid) -> sqlx::Result<Standing> {
-    let account = |is_anonymous| Standing::Active(Account { id, user_type, is_anonymous });
+    let account = |is_anonymous| Standing::Active(Account { id, user_type, is_anonymous, role: None });
     Ok(match user_type {
         UserType::Customer => {
-            let row: Option<(bool, bool)> = sqlx::query_as(
-                "SELECT is_anonymous, merged_into IS NOT NULL OR deleted_at IS NOT NULL FROM customers WHERE id = $1",
+            let row: Option<(bool, bool, bool)> = sqlx::query_as(
+                "SELECT is_anonymous, merged_into IS NOT NULL OR deleted_at IS NOT NULL, suspended_at IS NOT NULL
+                 FROM customers WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(conn)
             .await?;
             match row {
-                Some((is_anonymous, false)) => account(is_anonymous),
+                Some((is_anonymous, false, false)) => account(is_anonymous),
+                Some((_, false, true)) => Standing::Suspended,
                 _ => Standing::Gone,
             }
         }
         UserType::Mitra => {
-            let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM mitras WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id)
-                .fetch_optional(conn)
-                .await?;
-            if found.is_some() {
-                account(false)
-            } else {
-                Standing::Gone
+            let row: Option<bool> =
+                sqlx::query_scalar("SELECT suspended_at IS NOT NULL FROM mitras WHERE id = $1 AND deleted_at IS NULL")
+                    .bind(id)
+                    .fetch_optional(conn)
+                    .await?;
+            match row {
+                Some(false) => account(false),
+                Some(true) => Standing::Suspended,
+                None => Standing::Gone,
             }
         }
         UserType::CcUser => {
-            let row: Option<bool> = sqlx::query_scalar("SELECT disabled_at IS NOT NULL FROM cc_users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(conn)
-                .await?;
+            let row: Option<(bool, Role)> =
+                sqlx::query_as("SELECT disabled_at IS NOT NULL, role FROM cc_users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(conn)
+                    .await?;
             match row {
-                Some(false) => account(false),
-                Some(true) => Standing::Disabled,
+                Some((false, role)) => {
+                    Standing::Active(Account { id, user_type, is_anonymous: false, role: Some(role) })
+                }
+                Some((true, _)) => Standing::Disabled,
                 None => Standing::Gone,
             }
         }

@@ -16,7 +16,7 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub struct Staff {
     pub id: Uuid,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub display_name: Option<String>,
     pub disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -30,27 +30,18 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-/// The two staff roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
-    Admin,
-    Agent,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-        }
-    }
-}
+pub use crate::auth::tokens::Role;
 
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
 const COLUMNS: &str = "id, email, role, display_name, disabled_at, created_at";
+
+/// Every staff user, oldest first.
+pub async fn list(db: &PgPool) -> sqlx::Result<Vec<Staff>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM cc_users ORDER BY created_at, id")).fetch_all(db).await
+}
 
 pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Staff>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM cc_users WHERE id = $1")).bind(id).fetch_optional(db).await
@@ -85,6 +76,14 @@ pub async fn create(
     password: &str,
     bcrypt_cost: u32,
 ) -> Result<Uuid, CreateError> {
+    let email = checked_email(email)?;
+    let hash = password_hash(password, bcrypt_cost).await?;
+    let mut conn = db.acquire().await.context("connecting")?;
+    insert(&mut conn, &email, role, display_name, &hash).await
+}
+
+/// A normalised email that looks like one.
+pub fn checked_email(email: &str) -> Result<String, CreateError> {
     let email = normalize_email(email);
     let plausible = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
@@ -92,24 +91,40 @@ pub async fn create(
     if !plausible {
         return Err(CreateError::InvalidEmail(email));
     }
+    Ok(email)
+}
+
+/// The bcrypt hash of a new password, which must be long enough. Run it before opening
+/// a transaction: it costs a quarter of a second of CPU.
+pub async fn password_hash(password: &str, bcrypt_cost: u32) -> Result<String, CreateError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(CreateError::PasswordTooShort);
     }
-    let hash = hashing::hash(password.to_owned(), bcrypt_cost).await?;
+    Ok(hashing::hash(password.to_owned(), bcrypt_cost).await?)
+}
+
+/// Inserts a staff user with an already checked email and hashed password.
+pub async fn insert(
+    conn: &mut sqlx::PgConnection,
+    email: &str,
+    role: Role,
+    display_name: Option<&str>,
+    hash: &str,
+) -> Result<Uuid, CreateError> {
     let id = Uuid::new_v4();
     let inserted =
         sqlx::query("INSERT INTO cc_users (id, email, password_hash, role, display_name) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
-            .bind(&email)
-            .bind(&hash)
+            .bind(email)
+            .bind(hash)
             .bind(role.as_str())
             .bind(display_name.map(str::trim).filter(|n| !n.is_empty()))
-            .execute(db)
+            .execute(conn)
             .await;
     match inserted {
         Ok(_) => Ok(id),
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("cc_users_email_key") => {
-            Err(CreateError::DuplicateEmail(email))
+            Err(CreateError::DuplicateEmail(email.to_owned()))
         }
         Err(e) => Err(CreateError::Unexpected(anyhow::Error::new(e).context("inserting cc user"))),
     }

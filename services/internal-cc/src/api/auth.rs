@@ -1,8 +1,8 @@
 use halo_shared::auth::scheme::StaffAuth;
-use halo_shared::auth::sessions::{self, Issued, RevokeReason, REFRESH_TOKEN_TTL_SECS};
+use halo_shared::auth::sessions::{Issued, REFRESH_TOKEN_TTL_SECS};
 use halo_shared::auth::{staff as staff_auth, AuthError};
 use halo_shared::http::client_info_of;
-use halo_shared::users::staff::{self, Staff};
+use halo_shared::users::staff::{self, Role, Staff};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem::Request;
@@ -31,8 +31,7 @@ pub struct LoginRequest {
 pub struct StaffUser {
     pub id: Uuid,
     pub email: String,
-    /// `admin` or `agent`.
-    pub role: String,
+    pub role: Role,
     #[oai(nullable)]
     pub display_name: Option<String>,
 }
@@ -134,10 +133,8 @@ impl StaffAuthApi {
 
     /// Logout: revokes the session and clears the refresh cookie.
     #[oai(path = "/internal/auth/logout", method = "post")]
-    async fn logout(&self, state: Data<&AppState>, auth: StaffAuth) -> Result<LogoutResponse, ApiError> {
-        sessions::revoke(&state.db, auth.0.sub, auth.0.session_id, RevokeReason::Logout)
-            .await
-            .map_err(AuthError::from)?;
+    async fn logout(&self, state: Data<&AppState>, req: &Request, auth: StaffAuth) -> Result<LogoutResponse, ApiError> {
+        staff_auth::logout(&state, &auth.0, &client_info_of(req)).await?;
         Ok(LogoutResponse::LoggedOut(cookie("", 0, state.settings.cookie_secure)))
     }
 

@@ -3,10 +3,13 @@
 mod auth;
 mod health;
 mod notifications;
+mod staff;
+mod users;
 
 use poem_openapi::Tags;
 
-pub type Api = (health::HealthApi, auth::StaffAuthApi, notifications::NotificationsApi);
+pub type Api =
+    (health::HealthApi, auth::StaffAuthApi, notifications::NotificationsApi, users::UsersApi, staff::StaffApi);
 
 pub fn api() -> Api {
     Api::default()
@@ -20,4 +23,8 @@ pub enum Tag {
     Auth,
     /// Messages to customers and mitra, by socket and push.
     Notifications,
+    /// Customers and mitra: search, detail, suspension, verification, sessions.
+    Users,
+    /// Staff management and the audit log (admins).
+    Staff,
 }

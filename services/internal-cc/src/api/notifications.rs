@@ -1,10 +1,13 @@
 use chrono::{DateTime, Utc};
+use halo_shared::audit::StaffActor;
 use halo_shared::auth::scheme::StaffAuth;
 use halo_shared::auth::tokens::UserType;
 use halo_shared::auth::AuthError;
+use halo_shared::http::client_info_of;
 use halo_shared::notifications::{self, NewNotification, Notification, NotifyError};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
+use poem::Request;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
@@ -114,6 +117,7 @@ impl NotificationsApi {
     async fn send(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         auth: StaffAuth,
         body: Json<SendNotification>,
     ) -> Result<SentResponse, ApiError> {
@@ -123,7 +127,8 @@ impl NotificationsApi {
         };
         let data = serde_json::to_value(body.data.clone().unwrap_or_default()).unwrap_or_default();
         let new = NewNotification { user_type, user_id: body.user_id, title: &body.title, body: &body.body, data };
-        let sent = notifications::send(&state, auth.0.sub, new).await.map_err(failed)?;
+        let actor = StaffActor::new(auth.0.sub, &client_info_of(req));
+        let sent = notifications::send(&state, &actor, new).await.map_err(failed)?;
         Ok(SentResponse::Created(Json(sent.into())))
     }
 

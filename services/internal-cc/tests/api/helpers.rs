@@ -78,3 +78,23 @@ impl TestApp {
         .expect("session row")
     }
 }
+
+/// Runs the realtime listener (instant revocation) for `app` until the guard drops.
+pub async fn listen(app: &TestApp) -> ListenerGuard {
+    let handle = halo_shared::realtime::listener::spawn(&app.state);
+    for _ in 0..500 {
+        if app.state.realtime.is_listening() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    ListenerGuard(handle)
+}
+
+pub struct ListenerGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

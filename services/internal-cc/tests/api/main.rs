@@ -12,3 +12,4 @@ mod notifications;
 mod revoke_sessions;
 mod staff_abuse;
 mod staff_auth;
+mod staff_ops;

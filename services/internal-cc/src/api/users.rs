@@ -1,0 +1,418 @@
+//! Customers and mitra, as agents find and help them.
+
+use chrono::{DateTime, Utc};
+use halo_shared::audit::StaffActor;
+use halo_shared::auth::scheme::StaffAuth;
+use halo_shared::auth::tokens::UserType;
+use halo_shared::http::client_info_of;
+use halo_shared::pagination::Page;
+use halo_shared::staffops::users::{self, CustomerItem, MitraItem, Search};
+use halo_shared::staffops::StaffError;
+use halo_shared::users::mitras::VerificationStatus;
+use halo_shared::users::sessions::LiveSession;
+use halo_shared::{ApiError, AppState, ErrorCode};
+use poem::web::Data;
+use poem::Request;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::Tag;
+
+#[derive(Default)]
+pub struct UsersApi;
+
+/// Where an account stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+    Deleted,
+}
+
+fn status(s: &str) -> AccountStatus {
+    match s {
+        "suspended" => AccountStatus::Suspended,
+        "deleted" => AccountStatus::Deleted,
+        _ => AccountStatus::Active,
+    }
+}
+
+/// A customer in staff lists.
+#[derive(Debug, Object)]
+pub struct Customer {
+    pub id: Uuid,
+    #[oai(nullable)]
+    pub phone: Option<String>,
+    #[oai(nullable)]
+    pub email: Option<String>,
+    #[oai(nullable)]
+    pub display_name: Option<String>,
+    pub is_anonymous: bool,
+    pub status: AccountStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<CustomerItem> for Customer {
+    fn from(c: CustomerItem) -> Self {
+        Self {
+            id: c.id,
+            phone: c.phone,
+            email: c.email,
+            display_name: c.display_name,
+            is_anonymous: c.is_anonymous,
+            status: status(&c.status),
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// A mitra in staff lists.
+#[derive(Debug, Object)]
+pub struct Mitra {
+    pub id: Uuid,
+    #[oai(nullable)]
+    pub phone: Option<String>,
+    #[oai(nullable)]
+    pub display_name: Option<String>,
+    pub status: AccountStatus,
+    pub verification_status: VerificationStatus,
+    pub is_online: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<MitraItem> for Mitra {
+    fn from(m: MitraItem) -> Self {
+        Self {
+            id: m.id,
+            phone: m.phone,
+            display_name: m.display_name,
+            status: status(&m.status),
+            verification_status: m.verification_status,
+            is_online: m.is_online,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A live session of a user.
+#[derive(Debug, Object)]
+pub struct Session {
+    pub id: Uuid,
+    /// Always false here (the session of the staff member's own request is not listed).
+    pub current: bool,
+    pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub user_agent: Option<String>,
+    #[oai(nullable)]
+    pub ip: Option<String>,
+}
+
+impl From<LiveSession> for Session {
+    fn from(s: LiveSession) -> Self {
+        Self {
+            id: s.id,
+            current: false,
+            created_at: s.created_at,
+            last_refreshed_at: s.last_refreshed_at,
+            user_agent: s.user_agent,
+            ip: s.ip,
+        }
+    }
+}
+
+/// How a customer signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Identity {
+    Phone,
+    Google,
+    Apple,
+}
+
+/// A customer with live sessions and sign-in identities.
+#[derive(Debug, Object)]
+pub struct CustomerDetail {
+    #[oai(flatten)]
+    pub customer: Customer,
+    pub sessions: Vec<Session>,
+    pub identities: Vec<Identity>,
+}
+
+/// A mitra with live sessions.
+#[derive(Debug, Object)]
+pub struct MitraDetail {
+    #[oai(flatten)]
+    pub mitra: Mitra,
+    pub sessions: Vec<Session>,
+}
+
+#[derive(Debug, Object)]
+pub struct CustomerPage {
+    pub items: Vec<Customer>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct MitraPage {
+    pub items: Vec<Mitra>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+/// Why a user is suspended (kept, and shown in the audit log).
+#[derive(Debug, Object)]
+pub struct Suspension {
+    pub reason: String,
+}
+
+/// Staff's decision on a pending mitra.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Object)]
+pub struct VerificationDecision {
+    pub decision: Decision,
+    /// Shown to the mitra; up to 1000 characters.
+    pub note: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum CustomerPageResponse {
+    #[oai(status = 200)]
+    Ok(Json<CustomerPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum MitraPageResponse {
+    #[oai(status = 200)]
+    Ok(Json<MitraPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum CustomerDetailResponse {
+    #[oai(status = 200)]
+    Ok(Json<CustomerDetail>),
+}
+
+#[derive(ApiResponse)]
+pub enum MitraDetailResponse {
+    #[oai(status = 200)]
+    Ok(Json<MitraDetail>),
+}
+
+#[derive(ApiResponse)]
+pub enum CustomerResponse {
+    #[oai(status = 200)]
+    Ok(Json<Customer>),
+}
+
+#[derive(ApiResponse)]
+pub enum MitraResponse {
+    #[oai(status = 200)]
+    Ok(Json<Mitra>),
+}
+
+#[derive(ApiResponse)]
+pub enum SessionEndedResponse {
+    /// The session has ended on every instance.
+    #[oai(status = 204)]
+    Ended,
+}
+
+fn failed(err: sqlx::Error) -> ApiError {
+    StaffError::from(err).into()
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such user")
+}
+
+fn actor(req: &Request, auth: &StaffAuth) -> StaffActor {
+    StaffActor::new(auth.0.sub, &client_info_of(req))
+}
+
+async fn customer(state: &AppState, id: Uuid) -> Result<Customer, ApiError> {
+    Ok(users::customer(&state.db, id).await.map_err(failed)?.ok_or_else(not_found)?.into())
+}
+
+async fn mitra(state: &AppState, id: Uuid) -> Result<Mitra, ApiError> {
+    Ok(users::mitra(&state.db, id).await.map_err(failed)?.ok_or_else(not_found)?.into())
+}
+
+#[OpenApi(tag = "Tag::Users")]
+impl UsersApi {
+    /// Finds customers.
+    ///
+    /// `query` matches an id, an email, a phone in any written form (or its first
+    /// digits), or the start of a name. Newest first, paged with `cursor`.
+    #[oai(path = "/internal/customers", method = "get", operation_id = "ccCustomersList")]
+    async fn customers(
+        &self,
+        state: Data<&AppState>,
+        _auth: StaffAuth,
+        query: Query<Option<String>>,
+        /// 1–100, default 20.
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<CustomerPageResponse, ApiError> {
+        let page = Page::parse(limit.0, cursor.0.as_deref())?;
+        let (items, next_cursor) =
+            users::customers(&state.db, &Search::parse(query.0.as_deref()), page).await.map_err(failed)?;
+        let items = items.into_iter().map(Customer::from).collect();
+        Ok(CustomerPageResponse::Ok(Json(CustomerPage { items, next_cursor })))
+    }
+
+    /// One customer, with live sessions and sign-in identities.
+    #[oai(path = "/internal/customers/:id", method = "get", operation_id = "ccCustomersGet")]
+    async fn customer(
+        &self,
+        state: Data<&AppState>,
+        _auth: StaffAuth,
+        id: Path<Uuid>,
+    ) -> Result<CustomerDetailResponse, ApiError> {
+        let customer = customer(&state, id.0).await?;
+        let sessions = users::live_sessions(&state.db, UserType::Customer, id.0).await.map_err(failed)?;
+        let identities = users::identities(&state.db, id.0).await.map_err(failed)?;
+        let identities = identities
+            .iter()
+            .filter_map(|i| match i.as_str() {
+                "phone" => Some(Identity::Phone),
+                "google" => Some(Identity::Google),
+                "apple" => Some(Identity::Apple),
+                _ => None,
+            })
+            .collect();
+        let sessions = sessions.into_iter().map(Session::from).collect();
+        Ok(CustomerDetailResponse::Ok(Json(CustomerDetail { customer, sessions, identities })))
+    }
+
+    /// Finds mitra (same `query` rules as customers), optionally by verification status.
+    #[oai(path = "/internal/mitras", method = "get", operation_id = "ccMitrasList")]
+    async fn mitras(
+        &self,
+        state: Data<&AppState>,
+        _auth: StaffAuth,
+        query: Query<Option<String>>,
+        verification_status: Query<Option<VerificationStatus>>,
+        /// 1–100, default 20.
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<MitraPageResponse, ApiError> {
+        let page = Page::parse(limit.0, cursor.0.as_deref())?;
+        let search = Search::parse(query.0.as_deref());
+        let (items, next_cursor) =
+            users::mitras(&state.db, &search, verification_status.0, page).await.map_err(failed)?;
+        Ok(MitraPageResponse::Ok(Json(MitraPage { items: items.into_iter().map(Mitra::from).collect(), next_cursor })))
+    }
+
+    /// One mitra, with live sessions.
+    #[oai(path = "/internal/mitras/:id", method = "get", operation_id = "ccMitrasGet")]
+    async fn mitra(
+        &self,
+        state: Data<&AppState>,
+        _auth: StaffAuth,
+        id: Path<Uuid>,
+    ) -> Result<MitraDetailResponse, ApiError> {
+        let mitra = mitra(&state, id.0).await?;
+        let sessions = users::live_sessions(&state.db, UserType::Mitra, id.0).await.map_err(failed)?;
+        Ok(MitraDetailResponse::Ok(Json(MitraDetail {
+            mitra,
+            sessions: sessions.into_iter().map(Session::from).collect(),
+        })))
+    }
+
+    /// Suspends a customer: every session ends at once; sign-in and refresh answer 403
+    /// `account_suspended` until reinstated.
+    #[oai(path = "/internal/customers/:id/suspend", method = "post", operation_id = "ccCustomersSuspend")]
+    async fn suspend_customer(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: StaffAuth,
+        id: Path<Uuid>,
+        body: Json<Suspension>,
+    ) -> Result<CustomerResponse, ApiError> {
+        users::suspend(&state.db, &actor(req, &auth), UserType::Customer, id.0, &body.reason).await?;
+        Ok(CustomerResponse::Ok(Json(customer(&state, id.0).await?)))
+    }
+
+    /// Lifts a customer's suspension (their old sessions stay ended).
+    #[oai(path = "/internal/customers/:id/reinstate", method = "post", operation_id = "ccCustomersReinstate")]
+    async fn reinstate_customer(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: StaffAuth,
+        id: Path<Uuid>,
+    ) -> Result<CustomerResponse, ApiError> {
+        users::reinstate(&state.db, &actor(req, &auth), UserType::Customer, id.0).await?;
+        Ok(CustomerResponse::Ok(Json(customer(&state, id.0).await?)))
+    }
+
+    /// Suspends a mitra: as for customers, and the mitra disappears from customers' lists.
+    #[oai(path = "/internal/mitras/:id/suspend", method = "post", operation_id = "ccMitrasSuspend")]
+    async fn suspend_mitra(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: StaffAuth,
+        id: Path<Uuid>,
+        body: Json<Suspension>,
+    ) -> Result<MitraResponse, ApiError> {
+        users::suspend(&state.db, &actor(req, &auth), UserType::Mitra, id.0, &body.reason).await?;
+        Ok(MitraResponse::Ok(Json(mitra(&state, id.0).await?)))
+    }
+
+    /// Lifts a mitra's suspension.
+    #[oai(path = "/internal/mitras/:id/reinstate", method = "post", operation_id = "ccMitrasReinstate")]
+    async fn reinstate_mitra(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: StaffAuth,
+        id: Path<Uuid>,
+    ) -> Result<MitraResponse, ApiError> {
+        users::reinstate(&state.db, &actor(req, &auth), UserType::Mitra, id.0).await?;
+        Ok(MitraResponse::Ok(Json(mitra(&state, id.0).await?)))
+    }
+
+    /// Approves or rejects a pending mitra; the mitra is told by socket and push.
+    ///
+    /// 409 `invalid_state` unless the mitra's verification is `pending`.
+    #[oai(path = "/internal/mitras/:id/verification", method = "post", operation_id = "ccMitrasDecideVerification")]
+    async fn decide(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: StaffAuth,
+        id: Path<Uuid>,
+        body: Json<VerificationDecision>,
+    ) -> Result<MitraResponse, ApiError> {
+        let approve = body.decision == Decision::Approve;
+        users::decide_verification(&state.db, &actor(req, &auth), id.0, approve, body.note.as_deref()).await?;
+        Ok(MitraResponse::Ok(Json(mitra(&state, id.0).await?)))
+    }
+
+    /// Ends one session of anyone, instantly on every instance.
+    #[oai(path = "/internal/sessions/:id", method = "delete", operation_id = "ccSessionsRevoke")]
+    async fn end_session(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: StaffAuth,
+        id: Path<Uuid>,
+    ) -> Result<SessionEndedResponse, ApiError> {
+        users::end_session(&state.db, &actor(req, &auth), id.0).await?;
+        Ok(SessionEndedResponse::Ended)
+    }
+}

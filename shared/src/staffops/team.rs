@@ -1,0 +1,112 @@
+//! Staff management (admins only): create staff, change a role, rename, disable.
+//! Disabling ends the member's sessions at once; a role change reaches their token at
+//! its next refresh. The control center can never be left without an active admin, and
+//! admins cannot demote or disable themselves.
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{StaffActor, StaffError};
+use crate::audit::{self, Target};
+use crate::auth::sessions::{revoke_all, RevokeReason};
+use crate::auth::tokens::{Role, UserType};
+use crate::users::staff::{self, CreateError, Staff};
+
+impl From<CreateError> for StaffError {
+    fn from(err: CreateError) -> Self {
+        match err {
+            CreateError::InvalidEmail(_) | CreateError::PasswordTooShort => StaffError::Invalid(err.to_string()),
+            CreateError::DuplicateEmail(_) => StaffError::Conflict(err.to_string()),
+            CreateError::Unexpected(cause) => StaffError::Unexpected(cause),
+        }
+    }
+}
+
+/// A new staff member.
+pub struct NewStaff<'a> {
+    pub email: &'a str,
+    pub role: Role,
+    pub display_name: Option<&'a str>,
+    pub password: &'a str,
+}
+
+pub async fn create(
+    db: &PgPool,
+    actor: &StaffActor,
+    new: &NewStaff<'_>,
+    bcrypt_cost: u32,
+) -> Result<Staff, StaffError> {
+    let email = staff::checked_email(new.email)?;
+    let hash = staff::password_hash(new.password, bcrypt_cost).await?;
+    let mut tx = db.begin().await?;
+    let id = staff::insert(&mut tx, &email, new.role, new.display_name, &hash).await?;
+    let details = serde_json::json!({ "email": email, "role": new.role.as_str() });
+    audit::append(&mut tx, actor, "staff.create", Some(Target { kind: "cc_user", id: id.to_string() }), details)
+        .await?;
+    tx.commit().await?;
+    staff::get(db, id).await?.ok_or(StaffError::NotFound("no such staff member"))
+}
+
+/// What an admin changes about a staff member; `None` leaves it.
+#[derive(Debug, Default)]
+pub struct StaffChange<'a> {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub display_name: Option<&'a str>,
+}
+
+pub async fn change(db: &PgPool, actor: &StaffActor, id: Uuid, change: &StaffChange<'_>) -> Result<Staff, StaffError> {
+    let name = change.display_name.map(str::trim);
+    if name.is_some_and(|n| n.is_empty() || n.chars().count() > 80 || n.chars().any(char::is_control)) {
+        return Err(StaffError::Invalid("display_name must be 1 to 80 characters, no control characters".into()));
+    }
+    let mut tx = db.begin().await?;
+    // Lock every active admin first: two admins demoting each other at once must not
+    // both succeed and leave none.
+    let admins = active_admins(&mut tx).await?;
+    let current = locked(&mut tx, id).await?.ok_or(StaffError::NotFound("no such staff member"))?;
+    let demoted = current.role == Role::Admin && change.role.is_some_and(|r| r != Role::Admin);
+    let disabling = current.disabled_at.is_none() && change.disabled == Some(true);
+    if id == actor.id && (demoted || disabling) {
+        return Err(StaffError::Conflict("admins cannot demote or disable themselves".into()));
+    }
+    if (demoted || (disabling && current.role == Role::Admin)) && admins.iter().all(|a| *a == id) {
+        return Err(StaffError::Conflict("this would leave the control center without an active admin".into()));
+    }
+    sqlx::query(
+        "UPDATE cc_users SET role = COALESCE($2, role), display_name = COALESCE($3, display_name),
+                disabled_at = CASE WHEN $4 IS NULL THEN disabled_at WHEN $4 THEN COALESCE(disabled_at, now()) END,
+                updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(change.role.map(Role::as_str))
+    .bind(name)
+    .bind(change.disabled)
+    .execute(&mut *tx)
+    .await?;
+    let ended = if disabling { revoke_all(&mut tx, UserType::CcUser, id, RevokeReason::Disabled).await? } else { 0 };
+    let details = serde_json::json!({
+        "role": change.role.map(Role::as_str), "disabled": change.disabled, "display_name": name,
+        "sessions_ended": ended,
+    });
+    audit::append(&mut tx, actor, "staff.change", Some(Target { kind: "cc_user", id: id.to_string() }), details)
+        .await?;
+    tx.commit().await?;
+    staff::get(db, id).await?.ok_or(StaffError::NotFound("no such staff member"))
+}
+
+async fn active_admins(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM cc_users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE")
+        .fetch_all(conn)
+        .await
+}
+
+async fn locked(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Staff>> {
+    sqlx::query_as(
+        "SELECT id, email, role, display_name, disabled_at, created_at FROM cc_users WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
