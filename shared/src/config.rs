@@ -93,6 +93,10 @@ pub struct CommonServeArgs {
     /// Google Cloud project id, used to link log lines to traces.
     #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
     pub google_cloud_project: Option<String>,
+    /// Per-IP limits count IPv6 clients by this prefix length (one subscriber holds a /64).
+    #[arg(long, env = "IPV6_RATE_LIMIT_PREFIX", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub ipv6_rate_limit_prefix: u8,
 }
 
 impl CommonServeArgs {
@@ -113,6 +117,7 @@ impl CommonServeArgs {
             request_timeout: Duration::from_secs(self.request_timeout_seconds.max(1)),
             trusted_proxy_hops: self.trusted_proxy_hops,
             gcp_project: self.google_cloud_project.clone().filter(|p| !p.is_empty()),
+            ipv6_rate_limit_prefix: self.ipv6_rate_limit_prefix,
             ..EdgeConfig::default()
         }
     }

@@ -1,7 +1,7 @@
 //! Middleware wrapped around every route of both services, outermost first:
 //! request id → request log → error mapper → (CORS) → error mapper → body limit and timeout.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,8 @@ pub struct EdgeConfig {
     pub trusted_proxy_hops: usize,
     /// `GOOGLE_CLOUD_PROJECT`, to write trace ids in the form Cloud Logging links.
     pub gcp_project: Option<String>,
+    /// IPv6 clients are counted by this prefix (`IPV6_RATE_LIMIT_PREFIX`, /64 by default).
+    pub ipv6_rate_limit_prefix: u8,
 }
 
 impl Default for EdgeConfig {
@@ -34,16 +36,50 @@ impl Default for EdgeConfig {
             request_timeout: Duration::from_secs(30),
             trusted_proxy_hops: 1,
             gcp_project: None,
+            ipv6_rate_limit_prefix: DEFAULT_IPV6_PREFIX,
         }
     }
 }
 
-/// Who sent the request, as far as we can trust it. Recorded on sessions and used as
-/// the key of per-IP limits.
-#[derive(Debug, Clone, Default)]
+/// One IPv6 subscriber usually holds a whole /64, so counting single addresses would let
+/// it rotate past every per-IP limit.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// Who sent the request, as far as we can trust it. Recorded on sessions; every per-IP
+/// limit keys on [`ClientInfo::rate_limit_key`], never on `ip` directly.
+#[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The prefix length IPv6 addresses are counted by.
+    pub ipv6_prefix: u8,
+}
+
+impl Default for ClientInfo {
+    fn default() -> Self {
+        Self { ip: None, user_agent: None, ipv6_prefix: DEFAULT_IPV6_PREFIX }
+    }
+}
+
+impl ClientInfo {
+    /// The key per-IP limits count this client under: an IPv4 address as is, an IPv6
+    /// address as its network (`2001:db8:1:2::/64`), `unknown` without an address.
+    pub fn rate_limit_key(&self) -> String {
+        rate_limit_key(self.ip, self.ipv6_prefix)
+    }
+}
+
+/// See [`ClientInfo::rate_limit_key`]. IPv4-mapped IPv6 addresses count as IPv4.
+pub fn rate_limit_key(ip: Option<IpAddr>, ipv6_prefix: u8) -> String {
+    match ip.map(|ip| ip.to_canonical()) {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let prefix = ipv6_prefix.clamp(1, 128);
+            let mask = u128::MAX << (128 - u32::from(prefix));
+            format!("{}/{prefix}", Ipv6Addr::from(u128::from(v6) & mask))
+        }
+    }
 }
 
 /// The client of a request that passed through the edge.
@@ -105,6 +141,7 @@ async fn log_request<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<Edge
     let client = ClientInfo {
         ip: client_ip(&req, config.trusted_proxy_hops),
         user_agent: header_str(&req, header::USER_AGENT.as_str()).map(str::to_owned),
+        ipv6_prefix: config.ipv6_rate_limit_prefix,
     };
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let trace = trace_id(&req).map(|t| match &config.gcp_project {
@@ -185,19 +222,28 @@ fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 
 /// The client address. Behind Cloud Run, Google's front end appends the address it saw
 /// to `X-Forwarded-For`; everything to the left of the entries our own proxies appended
-/// was written by the client and can be forged. So we take the entry `trusted_proxy_hops`
-/// from the right (1 on Cloud Run), and fall back to the socket peer when there is no header.
+/// was written by the client and can be forged. So we join every header line (a proxy
+/// may add its own line instead of appending) and take the entry `trusted_proxy_hops`
+/// from the right (1 on Cloud Run). With fewer entries than hops the request skipped one
+/// of our proxies and every entry is the client's own writing: use the socket peer.
 fn client_ip(req: &Request, trusted_proxy_hops: usize) -> Option<IpAddr> {
-    if trusted_proxy_hops > 0 {
-        if let Some(xff) = header_str(req, "x-forwarded-for") {
-            let entries: Vec<&str> = xff.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-            let index = entries.len().saturating_sub(trusted_proxy_hops);
-            if let Some(ip) = entries.get(index).and_then(|s| s.parse().ok()) {
-                return Some(ip);
-            }
-        }
+    let peer = req.remote_addr().as_socket_addr().map(|addr| addr.ip());
+    if trusted_proxy_hops == 0 {
+        return peer;
     }
-    req.remote_addr().as_socket_addr().map(|addr| addr.ip())
+    let entries: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|line| line.to_str().ok())
+        .flat_map(|line| line.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    match entries.len().checked_sub(trusted_proxy_hops) {
+        Some(index) => entries.get(index).and_then(|s| s.parse().ok()).or(peer),
+        None => peer,
+    }
 }
 
 /// Trace id from W3C `traceparent`, else from Google's `X-Cloud-Trace-Context`.
@@ -248,6 +294,26 @@ mod tests {
         let r = req(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7")], "/");
         assert_eq!(client_ip(&r, 1), Some("203.0.113.7".parse().expect("ip")));
         assert_eq!(client_ip(&r, 2), Some("6.6.6.6".parse().expect("ip")));
+    }
+
+    #[test]
+    fn client_ip_joins_every_header_line_and_never_takes_an_entry_beyond_the_hops() {
+        let r = req(&[("x-forwarded-for", "198.51.100.1"), ("x-forwarded-for", "203.0.113.9")], "/");
+        assert_eq!(client_ip(&r, 1), Some("203.0.113.9".parse().expect("ip")));
+        let r = req(&[("x-forwarded-for", "6.6.6.6")], "/");
+        assert_eq!(client_ip(&r, 2), None, "no socket peer in this request, and never the forged entry");
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_prefix_and_ipv4_by_address() {
+        let key = |ip: &str, prefix| rate_limit_key(Some(ip.parse().expect("ip")), prefix);
+        assert_eq!(key("2001:db8:1:2:aaaa::1", 64), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:bbbb::9", 64), key("2001:db8:1:2:aaaa::1", 64));
+        assert_ne!(key("2001:db8:1:3::1", 64), key("2001:db8:1:2::1", 64));
+        assert_eq!(key("2001:db8:1:2ff::1", 56), "2001:db8:1:200::/56");
+        assert_eq!(key("203.0.113.7", 64), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7", 64), "203.0.113.7");
+        assert_eq!(rate_limit_key(None, 64), "unknown");
     }
 
     #[test]

@@ -6,5 +6,5 @@ mod edge;
 pub mod health;
 mod server;
 
-pub use edge::{client_info_of, with_edge, ClientInfo, EdgeConfig};
+pub use edge::{client_info_of, rate_limit_key, with_edge, ClientInfo, EdgeConfig, DEFAULT_IPV6_PREFIX};
 pub use server::{shutdown_signal, Server};

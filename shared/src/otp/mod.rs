@@ -99,7 +99,7 @@ pub async fn request(
     client: &ClientInfo,
 ) -> Result<Requested, OtpError> {
     let s = &state.settings.otp;
-    let ip = client.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = client.rate_limit_key();
     let limits = [
         (format!("otp:ip-hour:{ip}"), s.sends_per_ip_per_hour, HOUR),
         (format!("otp:cooldown:{}:{phone}", user_type.as_str()), 1, s.resend_secs),

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod client_address;
 mod deploy;
 mod edge;
 mod forged_tokens;
