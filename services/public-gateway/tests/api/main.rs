@@ -11,6 +11,7 @@ mod edge;
 mod forged_tokens;
 mod otp;
 mod push;
+mod push_handover;
 mod realtime;
 mod sessions;
 mod social;
