@@ -81,6 +81,9 @@ where
             if let Err(err) = ratelimit::purge_expired(&pool).await {
                 tracing::warn!(error = %err, "purging expired rate-limit counters failed");
             }
+            if let Err(err) = realtime::ticket::purge_expired(&pool).await {
+                tracing::warn!(error = %err, "purging expired WebSocket tickets failed");
+            }
         }
     });
     let stop = async {

@@ -20,6 +20,12 @@ pub fn authenticate(state: &AppState, token: &str, allowed: &[UserType]) -> Resu
         TokenError::Expired => AuthError::TokenExpired,
         TokenError::Invalid => AuthError::InvalidToken,
     })?;
+    admit(state, claims, allowed)
+}
+
+/// The checks after the signature: the session is not revoked, the user type fits.
+pub fn admit(state: &AppState, claims: Claims, allowed: &[UserType]) -> Result<Claims, AuthError> {
+    let now = chrono::Utc::now().timestamp();
     // Revocations reach every instance through the realtime listener: still no query.
     if state.realtime.revoked.contains(claims.session_id, now) {
         return Err(AuthError::SessionRevoked);

@@ -260,8 +260,10 @@ fn trace_id(req: &Request) -> Option<String> {
 }
 
 /// Query parameters whose values must never reach a log line.
-const SECRET_PARAMS: &[&str] = &["access_token", "refresh_token", "token", "code", "id_token"];
+const SECRET_PARAMS: &[&str] = &["access_token", "refresh_token", "token", "code", "id_token", "ticket"];
 
+/// The URL for the log line. Names are compared after percent-decoding, as the query
+/// extractor decodes them: `?access%5Ftoken=` authenticates, so it must be redacted too.
 fn redacted_url(req: &Request) -> String {
     let path = req.uri().path();
     let Some(query) = req.uri().query() else {
@@ -270,11 +272,34 @@ fn redacted_url(req: &Request) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if SECRET_PARAMS.contains(&name) => format!("{name}=REDACTED"),
+            Some((name, _)) if SECRET_PARAMS.contains(&percent_decoded(name).as_str()) => format!("{name}=REDACTED"),
             _ => pair.to_owned(),
         })
         .collect();
     format!("{path}?{}", query.join("&"))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one name (`+` is a space).
+fn percent_decoded(name: &str) -> String {
+    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        match b {
+            b'%' => match (hex(bytes.get(i)), hex(bytes.get(i + 1))) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -328,5 +353,16 @@ mod tests {
     fn secret_query_parameters_are_redacted_from_logged_urls() {
         let r = req(&[], "/api/shared/ws?access_token=eyJ.secret&x=1");
         assert_eq!(redacted_url(&r), "/api/shared/ws?access_token=REDACTED&x=1");
+    }
+
+    #[test]
+    fn percent_encoded_secret_names_are_redacted_too() {
+        let r = req(&[], "/api/shared/ws?access%5Ftoken=eyJ.secret&%61ccess_token=eyJ.two&ticket=t1&x=%");
+        assert_eq!(
+            redacted_url(&r),
+            "/api/shared/ws?access%5Ftoken=REDACTED&%61ccess_token=REDACTED&ticket=REDACTED&x=%"
+        );
+        assert_eq!(percent_decoded("a%2"), "a%2");
+        assert_eq!(percent_decoded("a+b%41"), "a bA");
     }
 }

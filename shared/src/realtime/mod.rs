@@ -6,6 +6,7 @@ pub mod hub;
 pub mod listener;
 pub mod revoked;
 pub mod socket;
+pub mod ticket;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ mod schemas;
 mod session;
 mod social;
 pub mod ws;
+mod ws_ticket;
 
 use poem_openapi::Tags;
 
@@ -19,6 +20,7 @@ pub type Api = (
     me::MeApi,
     devices::DevicesApi,
     ws::RealtimeSchemas,
+    ws_ticket::RealtimeTicketApi,
 );
 
 pub fn api() -> Api {

@@ -16,3 +16,4 @@ mod realtime;
 mod sessions;
 mod social;
 mod startup;
+mod ws_ticket;

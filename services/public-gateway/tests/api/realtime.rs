@@ -17,9 +17,13 @@ use uuid::Uuid;
 
 use crate::helpers::{app_on, send, spawn_app, spawn_app_with, TestApp};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(addr: std::net::SocketAddr, bearer: Option<&str>, query: &str) -> Result<Socket, (u16, Value)> {
+pub(crate) async fn connect(
+    addr: std::net::SocketAddr,
+    bearer: Option<&str>,
+    query: &str,
+) -> Result<Socket, (u16, Value)> {
     let mut request = format!("ws://{addr}/api/shared/ws{query}").into_client_request().unwrap();
     if let Some(token) = bearer {
         request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -35,7 +39,7 @@ async fn connect(addr: std::net::SocketAddr, bearer: Option<&str>, query: &str) 
 }
 
 /// The next JSON event, skipping pings; panics after 5 s.
-async fn next_event(socket: &mut Socket) -> Value {
+pub(crate) async fn next_event(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("an event in time");
         match message.expect("socket open").expect("frame") {
@@ -47,7 +51,7 @@ async fn next_event(socket: &mut Socket) -> Value {
 }
 
 /// The close code the server sends next, skipping events and pings.
-async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
+pub(crate) async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
     loop {
         let message = tokio::time::timeout(within, socket.next()).await.expect("a close in time");
         match message {
@@ -59,7 +63,7 @@ async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
     }
 }
 
-async fn customer(app: &TestApp) -> (String, Uuid, Uuid) {
+pub(crate) async fn customer(app: &TestApp) -> (String, Uuid, Uuid) {
     let pair = app.anonymous().await;
     let claims = app.claims(&pair.str("access_token"));
     (pair.str("access_token"), claims.sub, claims.session_id)

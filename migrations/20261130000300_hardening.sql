@@ -1,0 +1,15 @@
+-- Single-use WebSocket tickets (POST /api/shared/ws/ticket), so apps that cannot set a
+-- header on the upgrade need not put an access token in a URL that proxies log. Only a
+-- SHA-256 of the ticket is stored; one conditional DELETE … RETURNING consumes it, so a
+-- ticket opens at most one socket on any instance.
+CREATE TABLE ws_tickets (
+    ticket_hash bytea PRIMARY KEY,
+    user_type   text NOT NULL,
+    user_id     uuid NOT NULL,
+    session_id  uuid NOT NULL REFERENCES auth_sessions (id) ON DELETE CASCADE,
+    -- The access token the ticket was bought with: the socket closes when it expires.
+    token_iat   bigint NOT NULL,
+    token_exp   bigint NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX ws_tickets_expires_idx ON ws_tickets (expires_at);
