@@ -83,6 +83,8 @@ pub struct Settings {
     pub apple: OidcSettings,
     /// `WS_HEARTBEAT_SECONDS`: ping interval; a socket silent for two is closed.
     pub ws_heartbeat: std::time::Duration,
+    /// `WS_MAX_PER_SESSION`, `WS_MAX_PER_USER`, `WS_MAX_PER_IP`: sockets per instance.
+    pub ws_caps: crate::realtime::hub::Caps,
 }
 
 impl Default for Settings {
@@ -99,6 +101,7 @@ impl Default for Settings {
             google: OidcSettings { client_ids: Vec::new(), jwks_url: GOOGLE_JWKS_URL.into() },
             apple: OidcSettings { client_ids: Vec::new(), jwks_url: APPLE_JWKS_URL.into() },
             ws_heartbeat: std::time::Duration::from_secs(30),
+            ws_caps: crate::realtime::hub::Caps::default(),
         }
     }
 }

@@ -41,6 +41,15 @@ struct ServeArgs {
     /// Seconds between WebSocket pings; a socket silent for two is closed.
     #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = 30)]
     ws_heartbeat_seconds: u64,
+    /// WebSockets one instance holds per session (0: no cap).
+    #[arg(long, env = "WS_MAX_PER_SESSION", default_value_t = 5)]
+    ws_max_per_session: usize,
+    /// WebSockets one instance holds per user (0: no cap).
+    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = 10)]
+    ws_max_per_user: usize,
+    /// WebSockets one instance holds per client address (IPv6: per prefix; 0: no cap).
+    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 50)]
+    ws_max_per_ip: usize,
     /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
     #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = 30)]
     anon_signins_per_ip_per_hour: u32,
@@ -69,6 +78,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         google: args.oidc.google(),
         apple: args.oidc.apple(),
         ws_heartbeat: std::time::Duration::from_secs(args.ws_heartbeat_seconds.max(1)),
+        ws_caps: halo_shared::realtime::hub::Caps {
+            per_session: args.ws_max_per_session,
+            per_user: args.ws_max_per_user,
+            per_ip: args.ws_max_per_ip,
+        },
         ..Settings::default()
     };
     let build = |state: halo_shared::AppState, edge| {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use halo_shared::auth::scheme::{authenticate, bearer_token};
 use halo_shared::auth::tokens::UserType;
 use halo_shared::auth::AuthError;
+use halo_shared::http::client_info_of;
 use halo_shared::realtime::{socket, ticket, ConnectionReady, NotificationEvent, ServerEvent};
 use halo_shared::{ApiError, AppState};
 use poem::http::Method;
@@ -53,8 +54,15 @@ pub async fn ws(
     let Some(upgrade) = upgrade else {
         return ApiError::invalid_request("expected a WebSocket upgrade request").into_response();
     };
+    let connection = match socket::open(&state, &claims, &client_info_of(req)) {
+        Ok(connection) => connection,
+        Err(err) => return ApiError::from(err).into_response(),
+    };
     let state = state.0.clone();
-    upgrade.config(socket::config()).on_upgrade(move |stream| socket::serve(state, claims, stream)).into_response()
+    upgrade
+        .config(socket::config())
+        .on_upgrade(move |stream| socket::serve(state, claims, connection, stream))
+        .into_response()
 }
 
 /// Documents the socket in the spec (the route itself is the plain handler above).
@@ -65,10 +73,12 @@ const WS_DESCRIPTION: &str = "The realtime socket for both apps (WebSocket upgra
 `Authorization: Bearer <access token>` or, where headers cannot be set, a single-use `?ticket=` from \
 `POST /api/shared/ws/ticket` (valid 30 s). `?access_token=` still works but puts the token in URLs that \
 platform request logs keep; prefer the header or a ticket. A bad token or ticket gets the usual 401 JSON \
-and no upgrade. After the upgrade every server message is a `ServerEvent` as JSON \
+and no upgrade. Each instance holds at most a few sockets per session, per user and per client \
+address; one more gets 429 `rate_limited` JSON (with `Retry-After`) and no upgrade. After the upgrade every server message is a `ServerEvent` as JSON \
 text, starting with `connection.ready`. The server pings every 30 s; a socket silent for two intervals is \
 closed. Close codes: 4001 token_expired (reconnect with a fresh token), 4003 session_revoked (sign in \
-again), 4008 heartbeat_timeout and 1001 going_away (reconnect).";
+again), 4008 heartbeat_timeout, 1013 too slow (the client did not read its events) and 1001 going_away \
+(reconnect).";
 
 impl poem_openapi::OpenApi for RealtimeSchemas {
     fn meta() -> Vec<MetaApi> {

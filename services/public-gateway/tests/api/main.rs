@@ -16,4 +16,5 @@ mod realtime;
 mod sessions;
 mod social;
 mod startup;
+mod ws_caps;
 mod ws_ticket;
