@@ -26,6 +26,8 @@ pub enum ConfigError {
     WeakJwtSecret(usize),
     #[error("OTP_HTTP_URL is not set: OTP_PROVIDER=http needs the SMS gateway's URL")]
     MissingOtpUrl,
+    #[error("{0} on Cloud Run (K_SERVICE is set): stubs are for local development; configure the real provider, or for a throwaway staging project only set ALLOW_STUB_PROVIDERS_IN_PRODUCTION=true")]
+    StubInProduction(&'static str),
 }
 
 /// Where the database is.
@@ -90,6 +92,10 @@ pub struct CommonServeArgs {
     /// 0 trusts only the socket address).
     #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 1)]
     pub trusted_proxy_hops: usize,
+    /// Lets stub providers (`OTP_PROVIDER=stub`, …) run on Cloud Run. Never in production.
+    #[arg(long, env = "ALLOW_STUB_PROVIDERS_IN_PRODUCTION", default_value_t = false, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_stub_providers_in_production: bool,
     /// Google Cloud project id, used to link log lines to traces.
     #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
     pub google_cloud_project: Option<String>,

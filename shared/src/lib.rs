@@ -17,6 +17,7 @@ pub mod push;
 pub mod ratelimit;
 pub mod realtime;
 pub mod state;
+pub mod stubs;
 pub mod telemetry;
 pub mod users;
 

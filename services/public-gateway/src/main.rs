@@ -2,8 +2,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use halo_shared::cli;
-use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, PushArgs};
+use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, OtpProviderKind, PushArgs};
 use halo_shared::push;
+use halo_shared::stubs::StubPolicy;
 use halo_shared::telemetry::{self, LogFormat};
 use halo_shared::Settings;
 
@@ -71,6 +72,10 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let stubs = StubPolicy::from_env(args.common.allow_stub_providers_in_production);
+    if args.otp.otp_provider == OtpProviderKind::Stub {
+        stubs.allow("OTP_PROVIDER=stub")?;
+    }
     let settings = Settings {
         refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
         anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
