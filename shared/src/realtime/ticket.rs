@@ -66,7 +66,7 @@ pub async fn redeem(state: &AppState, ticket: &str, allowed: &[UserType]) -> Res
     if exp <= chrono::Utc::now().timestamp() {
         return Err(AuthError::TokenExpired);
     }
-    admit(state, claims, allowed)
+    admit(state, claims, allowed).await
 }
 
 /// Drops tickets nobody used; run now and then.

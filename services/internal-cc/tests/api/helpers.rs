@@ -15,6 +15,16 @@ pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static>>,
     pub state: AppState,
     pub db: TestDb,
+    _listener: AbortOnDrop,
+}
+
+/// Stops the realtime listener (which `serve` runs too) when the test app goes away.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -25,7 +35,10 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let db = testing::fresh_database().await;
     let state = AppState::new(db.another_pool(), testing::JWT_SECRET, settings);
     let client = TestClient::new(internal_cc::app(state.clone(), EdgeConfig::default()));
-    TestApp { client, state, db }
+    let listener = AbortOnDrop(halo_shared::realtime::listener::spawn(&state));
+    // As in production, where /internal/readyz holds traffic back until this is done.
+    assert!(state.realtime.wait_loaded(std::time::Duration::from_secs(10)).await, "the listener did not start");
+    TestApp { client, state, db, _listener: listener }
 }
 
 /// The value of the `cc_refresh_token` cookie in a reply's `Set-Cookie`.

@@ -43,7 +43,7 @@ pub async fn ws(
 ) -> Response {
     let token = bearer_token(req).map(str::to_owned).or_else(|| params.0.access_token.clone());
     let claims = match (token, &params.0.ticket) {
-        (Some(token), _) => authenticate(&state, &token, APP_USERS),
+        (Some(token), _) => authenticate(&state, &token, APP_USERS).await,
         (None, Some(ticket)) => ticket::redeem(&state, ticket, APP_USERS).await,
         (None, None) => Err(AuthError::InvalidToken),
     };

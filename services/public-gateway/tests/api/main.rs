@@ -13,6 +13,7 @@ mod otp;
 mod push;
 mod push_handover;
 mod realtime;
+mod revocation;
 mod sessions;
 mod social;
 mod startup;

@@ -100,7 +100,7 @@ async fn a_revocation_between_the_handshake_and_the_registration_still_refuses_t
     app.listening().await;
     let (token, _, session) = customer(&app).await;
     // The handshake authenticated this token ...
-    let claims = authenticate(&app.state, &token, &[UserType::Customer]).expect("valid before logout");
+    let claims = authenticate(&app.state, &token, &[UserType::Customer]).await.expect("valid before logout");
     // ... then the logout lands (on any instance) before the socket registers.
     assert_eq!(app.logout(&token).await.status, poem::http::StatusCode::NO_CONTENT);
     for _ in 0..500 {
