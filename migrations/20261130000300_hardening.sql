@@ -13,3 +13,13 @@ CREATE TABLE ws_tickets (
     expires_at  timestamptz NOT NULL
 );
 CREATE INDEX ws_tickets_expires_idx ON ws_tickets (expires_at);
+
+-- Google and Apple ID tokens already used to sign in, until they expire: a captured
+-- token replayed within its lifetime is refused instead of minting another session.
+CREATE TABLE id_token_uses (
+    token_hash  bytea PRIMARY KEY,
+    provider    text NOT NULL,
+    subject     text NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX id_token_uses_expires_idx ON id_token_uses (expires_at);

@@ -216,8 +216,9 @@ fn is_unique_violation(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Signs a customer in with a Google or Apple ID token. Apple's `full_name` (sent by the
-/// app on the first authorization only) fills an empty display name.
+/// Signs a customer in with a Google or Apple ID token, within the per-IP hourly limit;
+/// each token signs in once (see `oidc::replay`). Apple's `full_name` (sent by the app
+/// on the first authorization only) fills an empty display name.
 pub async fn sign_in_with_id_token(
     state: &AppState,
     provider: Provider,
@@ -232,7 +233,12 @@ pub async fn sign_in_with_id_token(
         Provider::Apple => state.apple.as_ref(),
     }
     .ok_or(AuthError::ProviderNotConfigured)?;
+    // Counted before the token is checked: a bad token costs a signature check too.
+    let limit = state.settings.id_token_signins_per_ip_per_hour;
+    let key = format!("id-token:ip:{}", client.rate_limit_key());
+    AuthError::check(crate::ratelimit::hit(&state.db, &key, limit, 3600).await?)?;
     let mut identity = verifier.verify(id_token, raw_nonce).await?;
+    crate::oidc::replay::first_use(&state.db, id_token, &identity).await?;
     if let Some(name) = full_name.map(str::trim).filter(|n| !n.is_empty()) {
         identity.name = Some(name.to_owned());
     }

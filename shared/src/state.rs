@@ -70,6 +70,8 @@ pub struct Settings {
     pub password_bcrypt_cost: u32,
     /// `ANON_SIGNINS_PER_IP_PER_HOUR`.
     pub anon_signins_per_ip_per_hour: u32,
+    /// `ID_TOKEN_SIGNINS_PER_IP_PER_HOUR`: Google and Apple sign-ins per client address.
+    pub id_token_signins_per_ip_per_hour: u32,
     /// `LOGIN_FAILURES_PER_EMAIL`, per 15 minutes.
     pub login_failures_per_email: u32,
     /// `LOGIN_FAILURES_PER_IP`, per 15 minutes.
@@ -93,6 +95,7 @@ impl Default for Settings {
             refresh_token_bcrypt_cost: 10,
             password_bcrypt_cost: 12,
             anon_signins_per_ip_per_hour: 30,
+            id_token_signins_per_ip_per_hour: 60,
             login_failures_per_email: 5,
             login_failures_per_ip: 20,
             cookie_secure: true,

@@ -54,6 +54,9 @@ struct ServeArgs {
     /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
     #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = 30)]
     anon_signins_per_ip_per_hour: u32,
+    /// Google and Apple sign-ins allowed per client IP per hour (0: no limit).
+    #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = 60)]
+    id_token_signins_per_ip_per_hour: u32,
 }
 
 #[tokio::main]
@@ -79,6 +82,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
         anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
+        id_token_signins_per_ip_per_hour: args.id_token_signins_per_ip_per_hour,
         otp: args.otp.settings()?,
         google: args.oidc.google(),
         apple: args.oidc.apple(),

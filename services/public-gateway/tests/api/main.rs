@@ -16,6 +16,7 @@ mod realtime;
 mod revocation;
 mod sessions;
 mod social;
+mod social_replay;
 mod startup;
 mod ws_caps;
 mod ws_ticket;
