@@ -23,3 +23,12 @@ CREATE TABLE id_token_uses (
     expires_at  timestamptz NOT NULL
 );
 CREATE INDEX id_token_uses_expires_idx ON id_token_uses (expires_at);
+
+-- Codes sent per number, for the rolling 24-hour cap (OTP_SENDS_PER_PHONE_PER_DAY): each
+-- send frees its slot 24 hours after it was made, instead of a fixed day that one
+-- burst can fill right after it starts.
+CREATE TABLE otp_phone_sends (
+    phone   text NOT NULL,
+    sent_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX otp_phone_sends_phone_idx ON otp_phone_sends (phone, sent_at);

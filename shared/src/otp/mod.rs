@@ -1,6 +1,7 @@
 //! Phone sign-in with one-time codes: request a code (limited per phone and per IP),
 //! verify it (a keyed hash compared in constant time, a few tries, consumed once).
 
+mod daily;
 pub mod provider;
 
 use anyhow::Context;
@@ -87,10 +88,11 @@ pub struct Requested {
 }
 
 const HOUR: u32 = 3600;
-const DAY: u32 = 24 * HOUR;
 
 /// Sends a new code to `phone` for the app of `user_type`, unless a limit says no.
-/// Every limit is counted in one transaction, so a refused request counts nothing.
+/// Every limit is counted in one transaction, so a refused request counts nothing. The
+/// per-number daily cap rolls (see `daily`). Verifying never looks at these caps: a code
+/// already sent stays usable however many requests were refused after it.
 #[tracing::instrument(skip_all, fields(user_type = user_type.as_str()))]
 pub async fn request(
     state: &AppState,
@@ -104,7 +106,6 @@ pub async fn request(
         (format!("otp:ip-hour:{ip}"), s.sends_per_ip_per_hour, HOUR),
         (format!("otp:cooldown:{}:{phone}", user_type.as_str()), 1, s.resend_secs),
         (format!("otp:phone-hour:{phone}"), s.sends_per_phone_per_hour, HOUR),
-        (format!("otp:phone-day:{phone}"), s.sends_per_phone_per_day, DAY),
     ];
     let code = random_code()?;
     let mut tx = state.db.begin().await?;
@@ -112,6 +113,9 @@ pub async fn request(
         if let Outcome::Limited { retry_after_secs } = ratelimit::hit(&mut *tx, key, *max, *window).await? {
             return Err(AuthError::RateLimited { retry_after_secs }.into());
         }
+    }
+    if let Outcome::Limited { retry_after_secs } = daily::hit(&mut tx, phone, s.sends_per_phone_per_day).await? {
+        return Err(AuthError::RateLimited { retry_after_secs }.into());
     }
     // A new code retires every earlier one of this app and phone.
     sqlx::query(

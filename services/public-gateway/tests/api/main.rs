@@ -10,6 +10,7 @@ mod deploy;
 mod edge;
 mod forged_tokens;
 mod otp;
+mod otp_lockout;
 mod push;
 mod push_handover;
 mod realtime;
