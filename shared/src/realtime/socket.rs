@@ -4,8 +4,9 @@
 //! [`open`] registers before the upgrade, so a socket over a cap is refused with 429 JSON
 //! instead of being upgraded, and then looks at the revoked set once more: a revocation
 //! that landed after the handshake's check but before registration found no socket to
-//! close, so it must be caught here. Every write is bounded by the heartbeat interval: a
-//! client that stops reading is dropped instead of pinning the loop (and its memory).
+//! close, so it must be caught here. Every write is bounded (a heartbeat interval, at
+//! least 5 s): a client that stops reading is dropped instead of pinning the loop (and
+//! its memory).
 //!
 //! Close codes the apps act on:
 //! - 4001 `token_expired`: reconnect with a fresh access token.
@@ -31,6 +32,10 @@ use crate::state::AppState;
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 pub const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4008;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// A write may take a heartbeat interval, but never less than this (a busy host is not a
+/// slow client).
+const MIN_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a refused socket is told to wait before trying again.
 const CAP_RETRY_AFTER_SECS: u64 = 30;
@@ -71,6 +76,7 @@ pub fn open(state: &AppState, claims: &Claims, client: &ClientInfo) -> Result<Co
 /// Serves one upgraded socket, registered by [`open`], until it closes.
 pub async fn serve(state: AppState, claims: Claims, connection: Connection, socket: WebSocketStream) {
     let heartbeat = state.settings.ws_heartbeat;
+    let write_timeout = heartbeat.max(MIN_WRITE_TIMEOUT);
     let Connection { registration, events: mut outbound, close: mut close_requested } = connection;
     let (mut sink, mut incoming) = socket.split();
     // A write that cannot finish within a heartbeat means the client stopped reading.
@@ -85,7 +91,7 @@ pub async fn serve(state: AppState, claims: Claims, connection: Connection, sock
             "expires_at": chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
         }),
     );
-    if !bounded_send(&mut sink, Message::Text(ready.to_string()), heartbeat).await {
+    if !bounded_send(&mut sink, Message::Text(ready.to_string()), write_timeout).await {
         return;
     }
 
@@ -105,7 +111,7 @@ pub async fn serve(state: AppState, claims: Claims, connection: Connection, sock
             () = &mut expiry => break Some((CLOSE_TOKEN_EXPIRED, "token_expired")),
             message = outbound.recv() => match message {
                 Some(text) => {
-                    if !bounded_send(&mut sink, Message::Text(text.to_string()), heartbeat).await {
+                    if !bounded_send(&mut sink, Message::Text(text.to_string()), write_timeout).await {
                         break None;
                     }
                 }
@@ -115,7 +121,7 @@ pub async fn serve(state: AppState, claims: Claims, connection: Connection, sock
                 if last_heard.elapsed() > heartbeat * 2 {
                     break Some((CLOSE_HEARTBEAT_TIMEOUT, "heartbeat_timeout"));
                 }
-                if !bounded_send(&mut sink, Message::Ping(Vec::new()), heartbeat).await {
+                if !bounded_send(&mut sink, Message::Ping(Vec::new()), write_timeout).await {
                     break None;
                 }
             }
@@ -128,9 +134,9 @@ pub async fn serve(state: AppState, claims: Claims, connection: Connection, sock
     };
     drop(registration);
     if let Some((code, reason)) = close {
-        bounded_send(&mut sink, Message::close_with(code, reason), heartbeat).await;
+        bounded_send(&mut sink, Message::close_with(code, reason), write_timeout).await;
     }
-    let _ = tokio::time::timeout(heartbeat, sink.close()).await;
+    let _ = tokio::time::timeout(write_timeout, sink.close()).await;
 }
 
 /// Sends one message, giving up after `within`; true when it was sent.
