@@ -165,6 +165,9 @@ pub struct OtpArgs {
     pub otp_sends_per_phone_per_day: u32,
     #[arg(long, env = "OTP_SENDS_PER_IP_PER_HOUR", default_value_t = 20)]
     pub otp_sends_per_ip_per_hour: u32,
+    /// Comma-separated ISO country codes whose numbers get codes (empty: any country).
+    #[arg(long, env = "OTP_ALLOWED_COUNTRIES", value_delimiter = ',', default_value = "ID")]
+    pub otp_allowed_countries: Vec<String>,
 }
 
 impl OtpArgs {
@@ -184,6 +187,7 @@ impl OtpArgs {
             sends_per_phone_per_day: self.otp_sends_per_phone_per_day,
             sends_per_ip_per_hour: self.otp_sends_per_ip_per_hour,
             provider,
+            allowed_countries: non_empty(&self.otp_allowed_countries),
         })
     }
 }

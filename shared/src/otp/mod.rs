@@ -28,6 +28,8 @@ pub struct OtpSettings {
     pub sends_per_phone_per_day: u32,
     pub sends_per_ip_per_hour: u32,
     pub provider: provider::ProviderConfig,
+    /// `OTP_ALLOWED_COUNTRIES`: ISO codes of the countries codes are sent to (empty: any).
+    pub allowed_countries: Vec<String>,
 }
 
 impl Default for OtpSettings {
@@ -40,6 +42,7 @@ impl Default for OtpSettings {
             sends_per_phone_per_day: 10,
             sends_per_ip_per_hour: 20,
             provider: provider::ProviderConfig::Stub,
+            allowed_countries: vec!["ID".to_owned()],
         }
     }
 }
@@ -52,6 +55,8 @@ pub enum OtpError {
     OtpExpired,
     #[error("the code could not be sent; try again shortly")]
     DeliveryFailed,
+    #[error("phone sign-in is not available for numbers of this country")]
+    CountryNotAllowed,
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
@@ -75,6 +80,7 @@ impl From<OtpError> for ApiError {
             OtpError::InvalidOtp => ApiError::new(ErrorCode::InvalidOtp, message),
             OtpError::OtpExpired => ApiError::new(ErrorCode::OtpExpired, message),
             OtpError::DeliveryFailed => ApiError::new(ErrorCode::Unavailable, message),
+            OtpError::CountryNotAllowed => ApiError::invalid_request(message),
             OtpError::Auth(inner) => inner.into(),
         }
     }
@@ -101,6 +107,11 @@ pub async fn request(
     client: &ClientInfo,
 ) -> Result<Requested, OtpError> {
     let s = &state.settings.otp;
+    // International SMS is the usual pumping target: send only where the apps operate.
+    let country = phone.country().unwrap_or_default();
+    if !s.allowed_countries.is_empty() && !s.allowed_countries.iter().any(|c| c.eq_ignore_ascii_case(&country)) {
+        return Err(OtpError::CountryNotAllowed);
+    }
     let ip = client.rate_limit_key();
     let limits = [
         (format!("otp:ip-hour:{ip}"), s.sends_per_ip_per_hour, HOUR),

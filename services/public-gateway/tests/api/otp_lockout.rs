@@ -1,5 +1,6 @@
-//! Targeted lockouts: someone who fills a number's daily cap holds its owner off only
-//! until the oldest of those sends is a day old, and never blocks a code already sent.
+//! Targeted lockouts and SMS pumping: someone who fills a number's daily cap holds its
+//! owner off only until the oldest of those sends is a day old, and never blocks a code
+//! already sent; numbers outside the allowed countries get no SMS at all.
 
 use poem::http::StatusCode;
 
@@ -62,4 +63,22 @@ async fn a_code_already_sent_still_verifies_after_the_number_hits_its_send_cap()
     }
     let signed_in = app.verify_otp("client", VICTIM, &code, None).await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+}
+
+#[tokio::test]
+async fn numbers_outside_the_allowed_countries_get_no_code_and_count_nothing() {
+    let app = spawn_app_with(relaxed()).await;
+    let foreign = app.request_otp("client", "+60 12-345 6789").await;
+    assert_eq!((foreign.status, foreign.error_code()), (StatusCode::BAD_REQUEST, "invalid_request"));
+    let written: i64 =
+        sqlx::query_scalar("SELECT (SELECT count(*) FROM otp_challenges) + (SELECT count(*) FROM rate_limits)")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(written, 0);
+
+    let mut settings = relaxed();
+    settings.otp.allowed_countries = vec!["ID".into(), "MY".into()];
+    let open = spawn_app_with(settings).await;
+    assert_eq!(open.request_otp("client", "+60 12-345 6789").await.status, StatusCode::ACCEPTED);
 }
