@@ -115,6 +115,12 @@ where
             if let Err(err) = ratelimit::purge_expired(&pool).await {
                 tracing::warn!(error = %err, "purging expired rate-limit counters failed");
             }
+            if let Err(err) = realtime::ticket::purge_expired(&pool).await {
+                tracing::warn!(error = %err, "purging expired WebSocket tickets failed");
+            }
+            if let Err(err) = crate::oidc::replay::purge_expired(&pool).await {
+                tracing::warn!(error = %err, "purging expired ID-token records failed");
+            }
         }
     });
     let stop = async {

@@ -36,8 +36,8 @@ pub enum ConfigError {
     BadApplePrivateKey(String),
     #[error("PAYMENT_PROVIDER=xendit needs XENDIT_SECRET_KEY (the API key) and XENDIT_CALLBACK_TOKEN (the dashboard's callback verification token)")]
     MissingXenditCredentials,
-    #[error("PAYMENT_PROVIDER=stub on Cloud Run (K_SERVICE is set): the stub takes no money and logs how to mark any order paid. Configure Xendit, or set ALLOW_STUB_PROVIDERS_IN_PRODUCTION=true for a deliberate test deployment")]
-    StubInProduction,
+    #[error("{0} on Cloud Run (K_SERVICE is set): stubs are for local development; configure the real provider, or for a throwaway staging project only set ALLOW_STUB_PROVIDERS_IN_PRODUCTION=true")]
+    StubInProduction(&'static str),
 }
 
 /// Where the database is.
@@ -115,9 +115,17 @@ pub struct CommonServeArgs {
     /// 0 trusts only the socket address).
     #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 1)]
     pub trusted_proxy_hops: usize,
+    /// Lets stub providers (`OTP_PROVIDER=stub`, …) run on Cloud Run. Never in production.
+    #[arg(long, env = "ALLOW_STUB_PROVIDERS_IN_PRODUCTION", default_value_t = false, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_stub_providers_in_production: bool,
     /// Google Cloud project id, used to link log lines to traces.
     #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
     pub google_cloud_project: Option<String>,
+    /// Per-IP limits count IPv6 clients by this prefix length (one subscriber holds a /64).
+    #[arg(long, env = "IPV6_RATE_LIMIT_PREFIX", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub ipv6_rate_limit_prefix: u8,
 }
 
 impl CommonServeArgs {
@@ -150,6 +158,7 @@ impl CommonServeArgs {
             request_timeout: Duration::from_secs(self.request_timeout_seconds.max(1)),
             trusted_proxy_hops: self.trusted_proxy_hops,
             gcp_project: self.google_cloud_project.clone().filter(|p| !p.is_empty()),
+            ipv6_rate_limit_prefix: self.ipv6_rate_limit_prefix,
             ..EdgeConfig::default()
         }
     }
@@ -191,6 +200,9 @@ pub struct OtpArgs {
     pub otp_sends_per_phone_per_day: u32,
     #[arg(long, env = "OTP_SENDS_PER_IP_PER_HOUR", default_value_t = 20)]
     pub otp_sends_per_ip_per_hour: u32,
+    /// Comma-separated ISO country codes whose numbers get codes (empty: any country).
+    #[arg(long, env = "OTP_ALLOWED_COUNTRIES", value_delimiter = ',', default_value = "ID")]
+    pub otp_allowed_countries: Vec<String>,
 }
 
 impl OtpArgs {
@@ -210,6 +222,7 @@ impl OtpArgs {
             sends_per_phone_per_day: self.otp_sends_per_phone_per_day,
             sends_per_ip_per_hour: self.otp_sends_per_ip_per_hour,
             provider,
+            allowed_countries: non_empty(&self.otp_allowed_countries),
         })
     }
 }
@@ -350,14 +363,12 @@ pub struct PaymentArgs {
     #[arg(long, env = "INVOICE_DURATION_SECONDS", default_value_t = 3600,
           value_parser = clap::value_parser!(u32).range(60..=31_536_000))]
     pub invoice_duration_seconds: u32,
-    /// Lets the stub run on Cloud Run (a deliberate, throwaway test deployment only).
-    #[arg(long, env = "ALLOW_STUB_PROVIDERS_IN_PRODUCTION", default_value_t = false, action = clap::ArgAction::Set,
-          value_parser = clap::builder::BoolishValueParser::new())]
-    pub allow_stub_providers_in_production: bool,
 }
 
 impl PaymentArgs {
-    pub fn settings(&self) -> Result<PaymentSettings, ConfigError> {
+    /// The payment settings; the stub only where `stubs` allows it (never on Cloud Run
+    /// without the opt-in).
+    pub fn settings(&self, stubs: &crate::stubs::StubPolicy) -> Result<PaymentSettings, ConfigError> {
         let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty()).map(SecretString::from);
         let key = set(&self.xendit_secret_key);
         let callback_token = set(&self.xendit_callback_token);
@@ -374,9 +385,7 @@ impl PaymentArgs {
                 _ => return Err(ConfigError::MissingXenditCredentials),
             },
             PaymentProviderKind::Stub => {
-                if std::env::var_os("K_SERVICE").is_some() && !self.allow_stub_providers_in_production {
-                    return Err(ConfigError::StubInProduction);
-                }
+                stubs.allow("PAYMENT_PROVIDER=stub")?;
                 PaymentProvider::Stub
             }
         };

@@ -232,8 +232,9 @@ fn is_unique_violation(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Signs a customer in with a Google or Apple ID token. Apple's `full_name` (sent by the
-/// app on the first authorization only) fills an empty display name.
+/// Signs a customer in with a Google or Apple ID token, within the per-IP hourly limit;
+/// each token signs in once (see `oidc::replay`). Apple's `full_name` (sent by the app
+/// on the first authorization only) fills an empty display name.
 pub async fn sign_in_with_id_token(
     state: &AppState,
     provider: Provider,
@@ -243,16 +244,34 @@ pub async fn sign_in_with_id_token(
     anonymous: Option<&Claims>,
     client: &ClientInfo,
 ) -> Result<Issued, AuthError> {
+    let identity = verified_identity(state, provider, id_token, raw_nonce, full_name, client).await?;
+    sign_in_customer(state, CustomerIdentity::Provider(&identity), anonymous, client).await
+}
+
+/// The identity an ID token proves: limited per client address, verified, used once.
+async fn verified_identity(
+    state: &AppState,
+    provider: Provider,
+    id_token: &str,
+    raw_nonce: Option<&str>,
+    full_name: Option<&str>,
+    client: &ClientInfo,
+) -> Result<VerifiedIdentity, AuthError> {
     let verifier = match provider {
         Provider::Google => state.google.as_ref(),
         Provider::Apple => state.apple.as_ref(),
     }
     .ok_or(AuthError::ProviderNotConfigured)?;
+    // Counted before the token is checked: a bad token costs a signature check too.
+    let limit = state.settings.id_token_signins_per_ip_per_hour;
+    let key = format!("id-token:ip:{}", client.rate_limit_key());
+    AuthError::check(crate::ratelimit::hit(&state.db, &key, limit, 3600).await?)?;
     let mut identity = verifier.verify(id_token, raw_nonce).await?;
+    crate::oidc::replay::first_use(&state.db, id_token, &identity).await?;
     if let Some(name) = full_name.map(str::trim).filter(|n| !n.is_empty()) {
         identity.name = Some(name.to_owned());
     }
-    sign_in_customer(state, CustomerIdentity::Provider(&identity), anonymous, client).await
+    Ok(identity)
 }
 
 /// Signs a customer in with Sign in with Apple. With an `authorization_code` and Apple
@@ -270,11 +289,7 @@ pub async fn sign_in_with_apple(
     anonymous: Option<&Claims>,
     client: &ClientInfo,
 ) -> Result<Issued, AuthError> {
-    let verifier = state.apple.as_ref().ok_or(AuthError::ProviderNotConfigured)?;
-    let mut identity = verifier.verify(id_token, raw_nonce).await?;
-    if let Some(name) = full_name.map(str::trim).filter(|n| !n.is_empty()) {
-        identity.name = Some(name.to_owned());
-    }
+    let identity = verified_identity(state, Provider::Apple, id_token, raw_nonce, full_name, client).await?;
     let grant = match (authorization_code, state.apple_grants.as_ref()) {
         (Some(code), Some(apple)) => match apple.exchange_code(&identity.client_id, code).await {
             Ok(sealed) => Some(sealed),

@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod staffops;
 pub mod state;
+pub mod stubs;
 pub mod telemetry;
 pub mod users;
 

@@ -40,6 +40,12 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number's country as an ISO 3166 code (`ID`, `GB`, …), when it has one.
+    pub fn country(&self) -> Option<String> {
+        let number = phonenumber::parse(None, &self.0).ok()?;
+        number.country().id().map(|id| id.as_ref().to_owned())
+    }
 }
 
 impl fmt::Display for Phone {
@@ -51,6 +57,12 @@ impl fmt::Display for Phone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_knows_its_country() {
+        assert_eq!(Phone::parse("081234567890").expect("valid").country().as_deref(), Some("ID"));
+        assert_eq!(Phone::parse("+60 12-345 6789").expect("valid").country().as_deref(), Some("MY"));
+    }
 
     #[test]
     fn indonesian_written_forms_normalise_to_one_e164_number() {

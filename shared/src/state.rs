@@ -98,6 +98,8 @@ pub struct Settings {
     pub password_bcrypt_cost: u32,
     /// `ANON_SIGNINS_PER_IP_PER_HOUR`.
     pub anon_signins_per_ip_per_hour: u32,
+    /// `ID_TOKEN_SIGNINS_PER_IP_PER_HOUR`: Google and Apple sign-ins per client address.
+    pub id_token_signins_per_ip_per_hour: u32,
     /// `LOGIN_FAILURES_PER_EMAIL`, per 15 minutes.
     pub login_failures_per_email: u32,
     /// `LOGIN_FAILURES_PER_IP`, per 15 minutes.
@@ -119,6 +121,8 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// `WS_HEARTBEAT_SECONDS`: ping interval; a socket silent for two is closed.
     pub ws_heartbeat: std::time::Duration,
+    /// `WS_MAX_PER_SESSION`, `WS_MAX_PER_USER`, `WS_MAX_PER_IP`: sockets per instance.
+    pub ws_caps: crate::realtime::hub::Caps,
 }
 
 impl Default for Settings {
@@ -127,6 +131,7 @@ impl Default for Settings {
             refresh_token_bcrypt_cost: 10,
             password_bcrypt_cost: 12,
             anon_signins_per_ip_per_hour: 30,
+            id_token_signins_per_ip_per_hour: 60,
             login_failures_per_email: 5,
             login_failures_per_ip: 20,
             refresh_per_session_per_minute: 30,
@@ -139,6 +144,7 @@ impl Default for Settings {
             apple_grants: None,
             payments: PaymentSettings::default(),
             ws_heartbeat: std::time::Duration::from_secs(30),
+            ws_caps: crate::realtime::hub::Caps::default(),
         }
     }
 }

@@ -163,10 +163,40 @@ impl std::io::Write for CapturedLogs {
 /// With `#[tokio::test]`, that is everything a request handled in-process logs.
 pub fn capture_logs() -> (tracing::subscriber::DefaultGuard, CapturedLogs) {
     use tracing_subscriber::layer::SubscriberExt;
+    static ASK_EVERY_TIME: std::sync::Once = std::sync::Once::new();
+    ASK_EVERY_TIME.call_once(|| {
+        // Without a global subscriber, a callsite first reached on a thread that is not
+        // capturing can be cached as "never" and then skip a capturing thread's event.
+        let _ = tracing::subscriber::set_global_default(AskEveryTime);
+    });
     let logs = CapturedLogs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::registry().with(crate::telemetry::CloudJsonLayer::new(move || writer.clone()));
     (tracing::subscriber::set_default(subscriber), logs)
+}
+
+/// A global subscriber that records nothing but keeps every callsite's interest at
+/// "sometimes", so each event asks the current thread's (capturing) subscriber.
+struct AskEveryTime;
+
+impl tracing::Subscriber for AskEveryTime {
+    fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// The operations of an OpenAPI document that need no bearer token: no security

@@ -2,8 +2,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use halo_shared::cli;
-use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, PaymentArgs, PushArgs};
+use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, OtpProviderKind, PaymentArgs, PushArgs};
 use halo_shared::push;
+use halo_shared::stubs::StubPolicy;
 use halo_shared::telemetry::{self, LogFormat};
 use halo_shared::Settings;
 
@@ -56,9 +57,21 @@ struct ServeArgs {
     /// Seconds between WebSocket pings; a socket silent for two is closed.
     #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = 30)]
     ws_heartbeat_seconds: u64,
+    /// WebSockets one instance holds per session (0: no cap).
+    #[arg(long, env = "WS_MAX_PER_SESSION", default_value_t = 5)]
+    ws_max_per_session: usize,
+    /// WebSockets one instance holds per user (0: no cap).
+    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = 10)]
+    ws_max_per_user: usize,
+    /// WebSockets one instance holds per client address (IPv6: per prefix; 0: no cap).
+    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 50)]
+    ws_max_per_ip: usize,
     /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
     #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = 30)]
     anon_signins_per_ip_per_hour: u32,
+    /// Google and Apple sign-ins allowed per client IP per hour (0: no limit).
+    #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = 60)]
+    id_token_signins_per_ip_per_hour: u32,
 }
 
 #[tokio::main]
@@ -80,17 +93,27 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let stubs = StubPolicy::from_env(args.common.allow_stub_providers_in_production);
+    if args.otp.otp_provider == OtpProviderKind::Stub {
+        stubs.allow("OTP_PROVIDER=stub")?;
+    }
     let settings = Settings {
         refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
         refresh_per_session_per_minute: args.common.refresh_per_session_per_minute,
         refresh_per_ip_per_minute: args.common.refresh_per_ip_per_minute,
         anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
+        id_token_signins_per_ip_per_hour: args.id_token_signins_per_ip_per_hour,
         otp: args.otp.settings()?,
         google: args.oidc.google(),
         apple: args.oidc.apple(),
         apple_grants: args.oidc.apple_grants()?,
-        payments: args.payments.settings()?,
+        payments: args.payments.settings(&stubs)?,
         ws_heartbeat: std::time::Duration::from_secs(args.ws_heartbeat_seconds.max(1)),
+        ws_caps: halo_shared::realtime::hub::Caps {
+            per_session: args.ws_max_per_session,
+            per_user: args.ws_max_per_user,
+            per_ip: args.ws_max_per_ip,
+        },
         ..Settings::default()
     };
     let build = |state: halo_shared::AppState, edge| {
@@ -123,7 +146,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
     let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
     let http = halo_shared::state::http_client();
-    let payments = halo_shared::payments::Payments::new(&args.payments.settings()?, http);
+    let payments = halo_shared::payments::Payments::new(&args.payments.settings(&StubPolicy::from_env(false))?, http);
     let changed = halo_shared::payments::reconcile::run(&pool, &payments).await?;
     println!("{changed}");
     tracing::info!(changed, "payments reconciled");

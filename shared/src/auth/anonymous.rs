@@ -13,7 +13,7 @@ const HOUR: u32 = 3600;
 /// Creates an anonymous customer and signs it in, within the per-IP hourly limit.
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(state: &AppState, client: &ClientInfo) -> Result<Issued, AuthError> {
-    let ip = client.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = client.rate_limit_key();
     let limit = state.settings.anon_signins_per_ip_per_hour;
     AuthError::check(ratelimit::hit(&state.db, &format!("anon:ip:{ip}"), limit, HOUR).await?)?;
 

@@ -45,6 +45,8 @@ pub enum AuthError {
     RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+    #[error("sessions cannot be checked right now; try again shortly")]
+    RevocationsUnavailable,
 }
 
 impl AuthError {
@@ -79,6 +81,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidIdToken => ErrorCode::InvalidIdToken,
             AuthError::ProviderNotConfigured => ErrorCode::ProviderNotConfigured,
             AuthError::ProviderUnavailable => ErrorCode::ProviderUnavailable,
+            AuthError::RevocationsUnavailable => ErrorCode::Unavailable,
             AuthError::RateLimited { retry_after_secs } => return ApiError::rate_limited(*retry_after_secs),
             AuthError::Unexpected(cause) => return ApiError::internal(cause),
         };

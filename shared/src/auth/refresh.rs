@@ -120,7 +120,7 @@ pub async fn refresh(
     client: &ClientInfo,
 ) -> Result<Issued, AuthError> {
     let presented = parse(token).ok_or(AuthError::InvalidRefreshToken)?;
-    let ip = client.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = client.rate_limit_key();
     let per_ip = state.settings.refresh_per_ip_per_minute;
     AuthError::check(ratelimit::hit(&state.db, &format!("refresh:ip:{ip}"), per_ip, LIMIT_WINDOW_SECS).await?)?;
 

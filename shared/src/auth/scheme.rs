@@ -1,8 +1,11 @@
 //! Request authentication for poem-openapi. Every guard verifies the bearer token's
-//! signature and claims only (no database query) and then checks the user type; they
+//! signature and claims, checks the in-memory revoked set (no database query while the
+//! realtime listener is current; see [`admit`]) and then the user type; they
 //! share one name in the spec (`bearerAuth`). A route without one of these guards is
 //! public, and each service lists its public operations explicitly (a test holds the
 //! spec to that list).
+
+use std::time::Duration;
 
 use poem::{Request, RequestBody};
 use poem_openapi::auth::Bearer;
@@ -14,20 +17,60 @@ use super::AuthError;
 use crate::state::AppState;
 
 /// Verifies `token` and admits only the `allowed` user types.
-pub fn authenticate(state: &AppState, token: &str, allowed: &[UserType]) -> Result<Claims, AuthError> {
+pub async fn authenticate(state: &AppState, token: &str, allowed: &[UserType]) -> Result<Claims, AuthError> {
     let now = chrono::Utc::now().timestamp();
     let claims = state.keys.verify(token, now).map_err(|e| match e {
         TokenError::Expired => AuthError::TokenExpired,
         TokenError::Invalid => AuthError::InvalidToken,
     })?;
-    // Revocations reach every instance through the realtime listener: still no query.
-    if state.realtime.revoked.contains(claims.session_id, now) {
+    admit(state, claims, allowed).await
+}
+
+/// How long a request waits for a new instance's first load of the revoked sessions.
+const FIRST_LOAD_WAIT: Duration = Duration::from_secs(2);
+
+/// The checks after the signature: the session is not revoked, the user type fits.
+///
+/// Revocations reach every instance through the realtime listener, so normally this is
+/// no query. When the revoked set cannot be trusted (a new instance before its first
+/// load, or the listener disconnected for more than a few seconds) it fails closed: it
+/// asks the database about this session, and answers 503 if the database cannot say.
+pub async fn admit(state: &AppState, claims: Claims, allowed: &[UserType]) -> Result<Claims, AuthError> {
+    let realtime = &state.realtime;
+    if realtime.revoked.contains(claims.session_id, chrono::Utc::now().timestamp()) {
         return Err(AuthError::SessionRevoked);
     }
     if !allowed.contains(&claims.user_type) {
         return Err(AuthError::Forbidden);
     }
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    if !realtime.revocations_current(now_ms()) {
+        let loaded_now = !realtime.is_loaded() && realtime.wait_loaded(FIRST_LOAD_WAIT).await;
+        if !(loaded_now && realtime.revocations_current(now_ms())) {
+            session_is_live(state, claims.session_id).await?;
+        }
+        if realtime.revoked.contains(claims.session_id, chrono::Utc::now().timestamp()) {
+            return Err(AuthError::SessionRevoked);
+        }
+    }
     Ok(claims)
+}
+
+/// The database's word on a session, for when the revoked set cannot be trusted. A
+/// session with no row is refused too.
+async fn session_is_live(state: &AppState, session_id: uuid::Uuid) -> Result<(), AuthError> {
+    let revoked: Option<bool> = sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM auth_sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(&state.db)
+        .await
+        .map_err(|err| {
+            tracing::warn!(error = %err, "checking a session while revocations are not current failed");
+            AuthError::RevocationsUnavailable
+        })?;
+    match revoked {
+        Some(false) => Ok(()),
+        _ => Err(AuthError::SessionRevoked),
+    }
 }
 
 /// The token of an `Authorization: Bearer …` header, if the request has one.
@@ -37,11 +80,11 @@ pub fn bearer_token(req: &Request) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
-fn check(req: &Request, bearer: &Bearer, allowed: &[UserType]) -> poem::Result<Claims> {
+async fn check(req: &Request, bearer: &Bearer, allowed: &[UserType]) -> poem::Result<Claims> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| AuthError::Unexpected(anyhow::anyhow!("AppState is not attached to the routes")))?;
-    Ok(authenticate(state, &bearer.token, allowed)?)
+    Ok(authenticate(state, &bearer.token, allowed).await?)
 }
 
 /// A customer (client app).
@@ -50,7 +93,7 @@ fn check(req: &Request, bearer: &Bearer, allowed: &[UserType]) -> poem::Result<C
 pub struct CustomerAuth(pub Claims);
 
 async fn customer_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    check(req, &bearer, &[UserType::Customer])
+    check(req, &bearer, &[UserType::Customer]).await
 }
 
 /// A mitra (mitra app).
@@ -59,7 +102,7 @@ async fn customer_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims>
 pub struct MitraAuth(pub Claims);
 
 async fn mitra_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    check(req, &bearer, &[UserType::Mitra])
+    check(req, &bearer, &[UserType::Mitra]).await
 }
 
 /// A user of either mobile app (customer or mitra).
@@ -68,7 +111,7 @@ async fn mitra_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
 pub struct AppUserAuth(pub Claims);
 
 async fn app_user_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    check(req, &bearer, &[UserType::Customer, UserType::Mitra])
+    check(req, &bearer, &[UserType::Customer, UserType::Mitra]).await
 }
 
 /// A control-center user (staff).
@@ -77,7 +120,7 @@ async fn app_user_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims>
 pub struct StaffAuth(pub Claims);
 
 async fn staff_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    check(req, &bearer, &[UserType::CcUser])
+    check(req, &bearer, &[UserType::CcUser]).await
 }
 
 /// A control-center admin: a staff token whose `role` claim is `admin` (403 otherwise).
@@ -86,7 +129,7 @@ async fn staff_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
 pub struct AdminAuth(pub Claims);
 
 async fn admin_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    let claims = check(req, &bearer, &[UserType::CcUser])?;
+    let claims = check(req, &bearer, &[UserType::CcUser]).await?;
     if claims.role != Some(super::tokens::Role::Admin) {
         return Err(AuthError::Forbidden.into());
     }

@@ -45,7 +45,7 @@ pub async fn login(
     client: &ClientInfo,
 ) -> Result<(Issued, Staff), AuthError> {
     let email = staff::normalize_email(email);
-    let ip = client.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = client.rate_limit_key();
     let email_key = format!("login-fail:email:{email}");
     let ip_key = format!("login-fail:ip:{ip}");
     reserve_attempt(state, &email_key, &ip_key).await?;

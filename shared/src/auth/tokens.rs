@@ -273,7 +273,14 @@ mod tests {
         let claims = keys.verify(&token, 1_000_000_000_000).expect("valid");
         assert_eq!(
             claims,
-            Claims { sub: user, user_type: UserType::Mitra, session_id: session, iat: 1_000_000_000_000, exp }
+            Claims {
+                sub: user,
+                user_type: UserType::Mitra,
+                session_id: session,
+                iat: 1_000_000_000_000,
+                exp,
+                role: None
+            }
         );
     }
 
@@ -311,6 +318,7 @@ mod tests {
             sub: Uuid::new_v4(),
             user_type: UserType::Customer,
             session_id: Uuid::new_v4(),
+            role: None,
             iat,
             exp: iat + ACCESS_TOKEN_TTL_SECS,
         };

@@ -1,7 +1,6 @@
 //! Middleware wrapped around every route of both services, outermost first:
 //! request id → request log → error mapper → (CORS) → error mapper → body limit and timeout.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +9,7 @@ use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Result};
 use tracing::Instrument;
 
+use super::client::{client_ip, ClientInfo, DEFAULT_IPV6_PREFIX};
 use crate::error::{render_error, ApiError, ErrorCode};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -25,6 +25,8 @@ pub struct EdgeConfig {
     pub trusted_proxy_hops: usize,
     /// `GOOGLE_CLOUD_PROJECT`, to write trace ids in the form Cloud Logging links.
     pub gcp_project: Option<String>,
+    /// IPv6 clients are counted by this prefix (`IPV6_RATE_LIMIT_PREFIX`, /64 by default).
+    pub ipv6_rate_limit_prefix: u8,
 }
 
 impl Default for EdgeConfig {
@@ -34,16 +36,9 @@ impl Default for EdgeConfig {
             request_timeout: Duration::from_secs(30),
             trusted_proxy_hops: 1,
             gcp_project: None,
+            ipv6_rate_limit_prefix: DEFAULT_IPV6_PREFIX,
         }
     }
-}
-
-/// Who sent the request, as far as we can trust it. Recorded on sessions and used as
-/// the key of per-IP limits.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
 }
 
 /// The client of a request that passed through the edge.
@@ -105,6 +100,7 @@ async fn log_request<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<Edge
     let client = ClientInfo {
         ip: client_ip(&req, config.trusted_proxy_hops),
         user_agent: header_str(&req, header::USER_AGENT.as_str()).map(str::to_owned),
+        ipv6_prefix: config.ipv6_rate_limit_prefix,
     };
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let trace = trace_id(&req).map(|t| match &config.gcp_project {
@@ -183,23 +179,6 @@ fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The client address. Behind Cloud Run, Google's front end appends the address it saw
-/// to `X-Forwarded-For`; everything to the left of the entries our own proxies appended
-/// was written by the client and can be forged. So we take the entry `trusted_proxy_hops`
-/// from the right (1 on Cloud Run), and fall back to the socket peer when there is no header.
-fn client_ip(req: &Request, trusted_proxy_hops: usize) -> Option<IpAddr> {
-    if trusted_proxy_hops > 0 {
-        if let Some(xff) = header_str(req, "x-forwarded-for") {
-            let entries: Vec<&str> = xff.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-            let index = entries.len().saturating_sub(trusted_proxy_hops);
-            if let Some(ip) = entries.get(index).and_then(|s| s.parse().ok()) {
-                return Some(ip);
-            }
-        }
-    }
-    req.remote_addr().as_socket_addr().map(|addr| addr.ip())
-}
-
 /// Trace id from W3C `traceparent`, else from Google's `X-Cloud-Trace-Context`.
 fn trace_id(req: &Request) -> Option<String> {
     if let Some(tp) = header_str(req, "traceparent") {
@@ -214,8 +193,10 @@ fn trace_id(req: &Request) -> Option<String> {
 }
 
 /// Query parameters whose values must never reach a log line.
-const SECRET_PARAMS: &[&str] = &["access_token", "refresh_token", "token", "code", "id_token"];
+const SECRET_PARAMS: &[&str] = &["access_token", "refresh_token", "token", "code", "id_token", "ticket"];
 
+/// The URL for the log line. Names are compared after percent-decoding, as the query
+/// extractor decodes them: `?access%5Ftoken=` authenticates, so it must be redacted too.
 fn redacted_url(req: &Request) -> String {
     let path = req.uri().path();
     let Some(query) = req.uri().query() else {
@@ -224,11 +205,34 @@ fn redacted_url(req: &Request) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if SECRET_PARAMS.contains(&name) => format!("{name}=REDACTED"),
+            Some((name, _)) if SECRET_PARAMS.contains(&percent_decoded(name).as_str()) => format!("{name}=REDACTED"),
             _ => pair.to_owned(),
         })
         .collect();
     format!("{path}?{}", query.join("&"))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one name (`+` is a space).
+fn percent_decoded(name: &str) -> String {
+    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        match b {
+            b'%' => match (hex(bytes.get(i)), hex(bytes.get(i + 1))) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -244,13 +248,6 @@ mod tests {
     }
 
     #[test]
-    fn client_ip_is_the_entry_our_front_end_appended() {
-        let r = req(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7")], "/");
-        assert_eq!(client_ip(&r, 1), Some("203.0.113.7".parse().expect("ip")));
-        assert_eq!(client_ip(&r, 2), Some("6.6.6.6".parse().expect("ip")));
-    }
-
-    #[test]
     fn trace_id_comes_from_traceparent_or_cloud_trace_context() {
         let r = req(&[("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01")], "/");
         assert_eq!(trace_id(&r).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
@@ -262,5 +259,16 @@ mod tests {
     fn secret_query_parameters_are_redacted_from_logged_urls() {
         let r = req(&[], "/api/shared/ws?access_token=eyJ.secret&x=1");
         assert_eq!(redacted_url(&r), "/api/shared/ws?access_token=REDACTED&x=1");
+    }
+
+    #[test]
+    fn percent_encoded_secret_names_are_redacted_too() {
+        let r = req(&[], "/api/shared/ws?access%5Ftoken=eyJ.secret&%61ccess_token=eyJ.two&ticket=t1&x=%");
+        assert_eq!(
+            redacted_url(&r),
+            "/api/shared/ws?access%5Ftoken=REDACTED&%61ccess_token=REDACTED&ticket=REDACTED&x=%"
+        );
+        assert_eq!(percent_decoded("a%2"), "a%2");
+        assert_eq!(percent_decoded("a+b%41"), "a bA");
     }
 }

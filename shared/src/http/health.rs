@@ -27,7 +27,8 @@ pub enum ReadyResponse {
     /// The database answered within a second; the instance can take traffic.
     #[oai(status = 200)]
     Ready(Json<HealthBody>),
-    /// The database did not answer within a second.
+    /// The database did not answer within a second, or (services that authenticate)
+    /// this instance has not loaded the revoked sessions yet.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }
@@ -44,4 +45,18 @@ pub async fn ready(db: &PgPool) -> ReadyResponse {
             error: ErrorDetail { code: ErrorCode::Unavailable, message: "the database is not answering".into() },
         }))
     }
+}
+
+/// Readiness of an instance that authenticates requests: it must also have loaded the
+/// revoked sessions once, or it would accept a logged-out session's tokens.
+pub async fn ready_to_authenticate(db: &PgPool, realtime: &crate::realtime::Realtime) -> ReadyResponse {
+    if !realtime.is_loaded() {
+        return ReadyResponse::Unavailable(Json(ErrorBody {
+            error: ErrorDetail {
+                code: ErrorCode::Unavailable,
+                message: "the revoked sessions are not loaded yet".into(),
+            },
+        }));
+    }
+    ready(db).await
 }

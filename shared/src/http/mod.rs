@@ -2,9 +2,11 @@
 //! address, body limit, timeout and the JSON error mapper, plus the listener with
 //! graceful shutdown.
 
+mod client;
 mod edge;
 pub mod health;
 mod server;
 
-pub use edge::{client_info_of, with_edge, ClientInfo, EdgeConfig};
+pub use client::{rate_limit_key, ClientInfo, DEFAULT_IPV6_PREFIX};
+pub use edge::{client_info_of, with_edge, EdgeConfig};
 pub use server::{shutdown_signal, Server};

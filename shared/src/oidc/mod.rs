@@ -3,6 +3,7 @@
 
 pub mod apple;
 pub mod keys;
+pub mod replay;
 
 use jsonwebtoken::{Algorithm, Validation};
 use ring::digest;
@@ -61,6 +62,8 @@ pub struct VerifiedIdentity {
     /// Only when the provider says it is verified.
     pub email: Option<String>,
     pub name: Option<String>,
+    /// The token's `exp` (epoch seconds): how long a replay of it must be remembered.
+    pub expires_at: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +74,7 @@ struct IdClaims {
     #[serde(default)]
     aud: serde_json::Value,
     iat: i64,
+    exp: i64,
     #[serde(default)]
     email: Option<String>,
     #[serde(default, deserialize_with = "bool_or_string")]
@@ -110,8 +114,10 @@ impl IdTokenVerifier {
         Some(Self { provider, validation, keys: KeySet::new(settings.jwks_url.clone(), http) })
     }
 
-    /// Verifies `token`. For Apple, `raw_nonce` is what the app generated: the token must
-    /// then carry its hex SHA-256, and a token carrying a nonce needs the app's.
+    /// Verifies `token`. `raw_nonce` is the nonce the app generated. When either the app
+    /// or the token has one, both must, and they must match: Apple's token carries the
+    /// nonce's hex SHA-256; Google's carries what the app set (the raw nonce, or its hex
+    /// SHA-256 for apps that hash it as for Apple).
     pub async fn verify(&self, token: &str, raw_nonce: Option<&str>) -> Result<VerifiedIdentity, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidIdToken)?;
         if header.alg != Algorithm::RS256 {
@@ -128,16 +134,25 @@ impl IdTokenVerifier {
         if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 || claims.sub.is_empty() {
             return Err(AuthError::InvalidIdToken);
         }
-        if self.provider == Provider::Apple {
-            match (claims.nonce.as_deref(), raw_nonce) {
-                (None, None) => {}
-                (Some(hashed), Some(raw)) if hashed.eq_ignore_ascii_case(&sha256_hex(raw)) => {}
-                _ => return Err(AuthError::InvalidIdToken),
-            }
+        let nonce_matches = |carried: &str, raw: &str| match self.provider {
+            Provider::Apple => carried.eq_ignore_ascii_case(&sha256_hex(raw)),
+            Provider::Google => carried == raw || carried.eq_ignore_ascii_case(&sha256_hex(raw)),
+        };
+        match (claims.nonce.as_deref(), raw_nonce) {
+            (None, None) => {}
+            (Some(carried), Some(raw)) if nonce_matches(carried, raw) => {}
+            _ => return Err(AuthError::InvalidIdToken),
         }
         let email = claims.email.filter(|_| claims.email_verified == Some(true)).map(|e| e.trim().to_lowercase());
         let client_id = claims.aud.as_str().unwrap_or_default().to_owned();
-        Ok(VerifiedIdentity { provider: self.provider, subject: claims.sub, client_id, email, name: claims.name })
+        Ok(VerifiedIdentity {
+            provider: self.provider,
+            subject: claims.sub,
+            client_id,
+            email,
+            name: claims.name,
+            expires_at: claims.exp,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Phone sign-in with one-time codes: request a code (limited per phone and per IP),
 //! verify it (a keyed hash compared in constant time, a few tries, consumed once).
 
+mod daily;
 pub mod provider;
 
 use anyhow::Context;
@@ -27,6 +28,8 @@ pub struct OtpSettings {
     pub sends_per_phone_per_day: u32,
     pub sends_per_ip_per_hour: u32,
     pub provider: provider::ProviderConfig,
+    /// `OTP_ALLOWED_COUNTRIES`: ISO codes of the countries codes are sent to (empty: any).
+    pub allowed_countries: Vec<String>,
 }
 
 impl Default for OtpSettings {
@@ -39,6 +42,7 @@ impl Default for OtpSettings {
             sends_per_phone_per_day: 10,
             sends_per_ip_per_hour: 20,
             provider: provider::ProviderConfig::Stub,
+            allowed_countries: vec!["ID".to_owned()],
         }
     }
 }
@@ -51,6 +55,8 @@ pub enum OtpError {
     OtpExpired,
     #[error("the code could not be sent; try again shortly")]
     DeliveryFailed,
+    #[error("phone sign-in is not available for numbers of this country")]
+    CountryNotAllowed,
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
@@ -74,6 +80,7 @@ impl From<OtpError> for ApiError {
             OtpError::InvalidOtp => ApiError::new(ErrorCode::InvalidOtp, message),
             OtpError::OtpExpired => ApiError::new(ErrorCode::OtpExpired, message),
             OtpError::DeliveryFailed => ApiError::new(ErrorCode::Unavailable, message),
+            OtpError::CountryNotAllowed => ApiError::invalid_request(message),
             OtpError::Auth(inner) => inner.into(),
         }
     }
@@ -87,10 +94,11 @@ pub struct Requested {
 }
 
 const HOUR: u32 = 3600;
-const DAY: u32 = 24 * HOUR;
 
 /// Sends a new code to `phone` for the app of `user_type`, unless a limit says no.
-/// Every limit is counted in one transaction, so a refused request counts nothing.
+/// Every limit is counted in one transaction, so a refused request counts nothing. The
+/// per-number daily cap rolls (see `daily`). Verifying never looks at these caps: a code
+/// already sent stays usable however many requests were refused after it.
 #[tracing::instrument(skip_all, fields(user_type = user_type.as_str()))]
 pub async fn request(
     state: &AppState,
@@ -99,12 +107,16 @@ pub async fn request(
     client: &ClientInfo,
 ) -> Result<Requested, OtpError> {
     let s = &state.settings.otp;
-    let ip = client.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    // International SMS is the usual pumping target: send only where the apps operate.
+    let country = phone.country().unwrap_or_default();
+    if !s.allowed_countries.is_empty() && !s.allowed_countries.iter().any(|c| c.eq_ignore_ascii_case(&country)) {
+        return Err(OtpError::CountryNotAllowed);
+    }
+    let ip = client.rate_limit_key();
     let limits = [
         (format!("otp:ip-hour:{ip}"), s.sends_per_ip_per_hour, HOUR),
         (format!("otp:cooldown:{}:{phone}", user_type.as_str()), 1, s.resend_secs),
         (format!("otp:phone-hour:{phone}"), s.sends_per_phone_per_hour, HOUR),
-        (format!("otp:phone-day:{phone}"), s.sends_per_phone_per_day, DAY),
     ];
     let code = random_code()?;
     let mut tx = state.db.begin().await?;
@@ -112,6 +124,9 @@ pub async fn request(
         if let Outcome::Limited { retry_after_secs } = ratelimit::hit(&mut *tx, key, *max, *window).await? {
             return Err(AuthError::RateLimited { retry_after_secs }.into());
         }
+    }
+    if let Outcome::Limited { retry_after_secs } = daily::hit(&mut tx, phone, s.sends_per_phone_per_day).await? {
+        return Err(AuthError::RateLimited { retry_after_secs }.into());
     }
     // A new code retires every earlier one of this app and phone.
     sqlx::query(

@@ -43,15 +43,27 @@ pub struct Claimed {
     pub data: serde_json::Value,
 }
 
-/// Leases up to `batch` due rows.
+/// Leases up to `batch` due rows. A row is sent only while its token still belongs to a
+/// device of the notification's user: after a logout (the device row is gone) or a
+/// hand-over (another user's session registered the same token) the due row is marked
+/// failed instead, so the next user of a shared phone never sees the previous one's push.
 pub async fn claim(db: &PgPool, settings: &WorkerSettings) -> sqlx::Result<Vec<Claimed>> {
     sqlx::query_as(
-        "WITH claimed AS (
+        "WITH due AS (
+             SELECT o.id, EXISTS (SELECT 1 FROM devices d JOIN notifications n ON n.id = o.notification_id
+                                  WHERE d.fcm_token = o.fcm_token
+                                    AND d.user_type = n.user_type AND d.user_id = n.user_id) AS owned
+             FROM push_outbox o
+             WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+               AND (o.lease_until IS NULL OR o.lease_until < now())
+             ORDER BY o.next_attempt_at LIMIT $2 FOR UPDATE OF o SKIP LOCKED),
+         dropped AS (
+             UPDATE push_outbox SET status = 'failed', lease_until = NULL,
+                    last_error = 'device_gone: the session signed out or the token changed hands'
+             WHERE id IN (SELECT id FROM due WHERE NOT owned)),
+         claimed AS (
              UPDATE push_outbox SET lease_until = now() + make_interval(secs => $1), attempts = attempts + 1
-             WHERE id IN (SELECT id FROM push_outbox
-                          WHERE status = 'pending' AND next_attempt_at <= now()
-                            AND (lease_until IS NULL OR lease_until < now())
-                          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+             WHERE id IN (SELECT id FROM due WHERE owned)
              RETURNING id, notification_id, fcm_token, attempts)
          SELECT c.id, c.notification_id, c.fcm_token, c.attempts, n.title, n.body, n.data
          FROM claimed c JOIN notifications n ON n.id = c.notification_id ORDER BY c.id",

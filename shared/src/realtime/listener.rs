@@ -2,9 +2,14 @@
 //! records revocations, and after every (re)connection catches up from the tables:
 //! revocations from `auth_sessions`, events from `user_events` by id, so news raised
 //! while it was disconnected is not lost.
+//!
+//! Revocations are replayed from the last one this instance knows about (the newest
+//! `revoked_at` seen, or the database's clock at the last catch-up), less a margin for
+//! transactions that committed late: `revoked_at` is the revoking transaction's start.
+//! Until the first catch-up, and while the connection is down for more than a few
+//! seconds, authentication does not trust the set (see `Realtime::revocations_current`).
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -65,12 +70,23 @@ impl Delivered {
     }
 }
 
+/// How far before the last revocation seen a reconnect's replay starts.
+const REPLAY_MARGIN_SECS: i64 = 120;
+
+/// Where the listener stands: events delivered, and revocations known up to when.
+struct Progress {
+    delivered: Delivered,
+    /// The newest revocation time this instance knows it has seen everything before.
+    revoked_up_to: Option<DateTime<Utc>>,
+}
+
 /// Runs until the task is aborted, reconnecting with backoff (0.5 s doubling to 30 s).
 pub async fn run(state: AppState) {
-    let mut delivered = Delivered { order: VecDeque::new(), set: HashSet::new(), max: -1 };
+    let delivered = Delivered { order: VecDeque::new(), set: HashSet::new(), max: -1 };
+    let mut progress = Progress { delivered, revoked_up_to: None };
     let mut backoff = Duration::from_millis(500);
     loop {
-        match listen_once(&state, &mut delivered).await {
+        match listen_once(&state, &mut progress).await {
             Ok(()) => backoff = Duration::from_millis(500),
             Err(err) => {
                 tracing::warn!(
@@ -86,23 +102,23 @@ pub async fn run(state: AppState) {
 }
 
 /// One connection's life: LISTEN, catch up, then deliver until the connection drops.
-async fn listen_once(state: &AppState, delivered: &mut Delivered) -> anyhow::Result<()> {
+async fn listen_once(state: &AppState, progress: &mut Progress) -> anyhow::Result<()> {
     let mut listener = PgListener::connect_with(&state.db).await?;
     listener.listen(CHANNEL).await?;
-    catch_up(state, delivered).await?;
-    state.realtime.listening.store(true, Ordering::Release);
-    let result = deliver(state, delivered, &mut listener).await;
-    state.realtime.listening.store(false, Ordering::Release);
+    catch_up(state, progress).await?;
+    state.realtime.mark_caught_up();
+    let result = deliver(state, progress, &mut listener).await;
+    state.realtime.mark_down(Utc::now().timestamp_millis());
     result
 }
 
-async fn deliver(state: &AppState, delivered: &mut Delivered, listener: &mut PgListener) -> anyhow::Result<()> {
+async fn deliver(state: &AppState, progress: &mut Progress, listener: &mut PgListener) -> anyhow::Result<()> {
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             notice = listener.try_recv() => match notice? {
                 Some(notification) => match serde_json::from_str::<Notice>(notification.payload()) {
-                    Ok(notice) => handle(state, delivered, notice).await,
+                    Ok(notice) => handle(state, progress, notice).await,
                     Err(err) => tracing::warn!(error = %err, "unreadable realtime notice"),
                 },
                 // The connection dropped; a new one catches up on what was missed.
@@ -113,15 +129,27 @@ async fn deliver(state: &AppState, delivered: &mut Delivered, listener: &mut PgL
     }
 }
 
-async fn catch_up(state: &AppState, delivered: &mut Delivered) -> anyhow::Result<()> {
-    let revoked: Vec<(Uuid, DateTime<Utc>)> =
-        sqlx::query_as("SELECT id, revoked_at FROM auth_sessions WHERE revoked_at > now() - make_interval(secs => $1)")
-            .bind(REMEMBER_SECS as f64)
-            .fetch_all(&state.db)
-            .await?;
+async fn catch_up(state: &AppState, progress: &mut Progress) -> anyhow::Result<()> {
+    // Taken first: whatever is revoked after this moment arrives by NOTIFY (we listen
+    // already) or by the next catch-up, which starts from here less the margin.
+    let db_now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&state.db).await?;
+    let since = progress.revoked_up_to.map(|t| t - chrono::Duration::seconds(REPLAY_MARGIN_SECS));
+    let revoked: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, revoked_at FROM auth_sessions
+         WHERE revoked_at > GREATEST(now() - make_interval(secs => $1), COALESCE($2, '-infinity'))",
+    )
+    .bind(REMEMBER_SECS as f64)
+    .bind(since)
+    .fetch_all(&state.db)
+    .await?;
+    if progress.revoked_up_to.is_some() && !revoked.is_empty() {
+        tracing::info!(sessions = revoked.len(), "realtime listener replayed revocations");
+    }
     for (session_id, revoked_at) in revoked {
         revoke(state, session_id, revoked_at);
     }
+    progress.revoked_up_to = progress.revoked_up_to.max(Some(db_now));
+    let delivered = &mut progress.delivered;
 
     if delivered.max < 0 {
         // First start: nothing of the past is owed to sockets that did not exist yet.
@@ -139,7 +167,7 @@ async fn catch_up(state: &AppState, delivered: &mut Delivered) -> anyhow::Result
         tracing::info!(events = missed.len(), "realtime listener catching up");
     }
     for (id, user_type, user_id, event_type, at, data) in missed {
-        handle(state, delivered, Notice::Event { id, user_type, user_id, event_type, at, data: Some(data) }).await;
+        handle(state, progress, Notice::Event { id, user_type, user_id, event_type, at, data: Some(data) }).await;
     }
     Ok(())
 }
@@ -149,9 +177,13 @@ fn revoke(state: &AppState, session_id: Uuid, revoked_at: DateTime<Utc>) {
     state.realtime.hub.close_session(session_id, CLOSE_SESSION_REVOKED, "session_revoked");
 }
 
-async fn handle(state: &AppState, delivered: &mut Delivered, notice: Notice) {
+async fn handle(state: &AppState, progress: &mut Progress, notice: Notice) {
+    let delivered = &mut progress.delivered;
     match notice {
-        Notice::Revoked { session_id, revoked_at } => revoke(state, session_id, revoked_at),
+        Notice::Revoked { session_id, revoked_at } => {
+            revoke(state, session_id, revoked_at);
+            progress.revoked_up_to = progress.revoked_up_to.max(Some(revoked_at));
+        }
         Notice::Event { id, user_type, user_id, event_type, at, data } => {
             let Some(user_type) = UserType::parse(&user_type) else { return };
             if !delivered.first_time(id) || !state.realtime.hub.has_user(user_type, user_id) {

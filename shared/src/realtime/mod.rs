@@ -6,7 +6,9 @@ pub mod hub;
 pub mod listener;
 pub mod revoked;
 pub mod socket;
+pub mod ticket;
 
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -22,12 +24,58 @@ pub struct Realtime {
     pub hub: Arc<hub::Hub>,
     pub revoked: revoked::RevokedSessions,
     /// True while the listener is connected and caught up.
-    pub listening: std::sync::atomic::AtomicBool,
+    pub listening: AtomicBool,
+    /// True once the revoked set was loaded from the database the first time.
+    loaded: AtomicBool,
+    loaded_notify: tokio::sync::Notify,
+    /// When the listener last lost its connection (ms since the epoch).
+    down_since_ms: AtomicI64,
 }
+
+/// How long the revoked set is trusted after the listener's connection dropped; after
+/// that, authentication asks the database (see `auth::scheme`).
+pub const STALE_AFTER_MS: i64 = 3000;
 
 impl Realtime {
     pub fn is_listening(&self) -> bool {
-        self.listening.load(std::sync::atomic::Ordering::Acquire)
+        self.listening.load(Ordering::Acquire)
+    }
+
+    /// Whether the revoked set has been loaded at least once (readiness).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// The listener is connected and has caught up (also at the first load).
+    pub fn mark_caught_up(&self) {
+        self.listening.store(true, Ordering::Release);
+        if !self.loaded.swap(true, Ordering::AcqRel) {
+            self.loaded_notify.notify_waiters();
+        }
+    }
+
+    /// The listener lost its connection at `now_ms`.
+    pub fn mark_down(&self, now_ms: i64) {
+        self.down_since_ms.store(now_ms, Ordering::Release);
+        self.listening.store(false, Ordering::Release);
+    }
+
+    /// Whether the revoked set alone can be trusted now: the listener is up, or went down
+    /// less than [`STALE_AFTER_MS`] ago after a first load.
+    pub fn revocations_current(&self, now_ms: i64) -> bool {
+        self.is_listening()
+            || (self.is_loaded() && now_ms - self.down_since_ms.load(Ordering::Acquire) < STALE_AFTER_MS)
+    }
+
+    /// Waits up to `within` for the first load; true when loaded.
+    pub async fn wait_loaded(&self, within: std::time::Duration) -> bool {
+        let notified = self.loaded_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_loaded() {
+            return true;
+        }
+        tokio::time::timeout(within, notified).await.is_ok() || self.is_loaded()
     }
 }
 

@@ -16,9 +16,10 @@ impl HealthApi {
         health::alive()
     }
 
-    /// Readiness: the database answers within a second (else 503).
+    /// Readiness: the database answers within a second and this instance has loaded the
+    /// revoked sessions (else 503).
     #[oai(path = "/internal/readyz", method = "get")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
-        health::ready(&state.db).await
+        health::ready_to_authenticate(&state.db, &state.realtime).await
     }
 }

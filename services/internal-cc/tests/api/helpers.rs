@@ -16,6 +16,16 @@ pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static>>,
     pub state: AppState,
     pub db: TestDb,
+    _listener: AbortOnDrop,
+}
+
+/// Stops the realtime listener (which `serve` runs too) when the test app goes away.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -23,15 +33,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
-    app_with_keys(testing::fresh_database().await, Keys::new(testing::JWT_SECRET), settings)
+    app_with_keys(testing::fresh_database().await, Keys::new(testing::JWT_SECRET), settings).await
 }
 
 /// An instance over an existing database with its own key ring: the same deployment
 /// after a key rotation.
-pub fn app_with_keys(db: TestDb, keys: Keys, settings: Settings) -> TestApp {
+pub async fn app_with_keys(db: TestDb, keys: Keys, settings: Settings) -> TestApp {
     let state = AppState::with_keys(db.another_pool(), keys, settings);
     let client = TestClient::new(internal_cc::app(state.clone(), EdgeConfig::default()));
-    TestApp { client, state, db }
+    let listener = AbortOnDrop(halo_shared::realtime::listener::spawn(&state));
+    // As in production, where /internal/readyz holds traffic back until this is done.
+    assert!(state.realtime.wait_loaded(std::time::Duration::from_secs(10)).await, "the listener did not start");
+    TestApp { client, state, db, _listener: listener }
 }
 
 /// The value of the `cc_refresh_token` cookie in a reply's `Set-Cookie`.
@@ -76,25 +89,5 @@ impl TestApp {
         .fetch_one(&self.db.pool)
         .await
         .expect("session row")
-    }
-}
-
-/// Runs the realtime listener (instant revocation) for `app` until the guard drops.
-pub async fn listen(app: &TestApp) -> ListenerGuard {
-    let handle = halo_shared::realtime::listener::spawn(&app.state);
-    for _ in 0..500 {
-        if app.state.realtime.is_listening() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    ListenerGuard(handle)
-}
-
-pub struct ListenerGuard(tokio::task::JoinHandle<()>);
-
-impl Drop for ListenerGuard {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -21,14 +21,14 @@ async fn staff_tokens_and_cookies_survive_a_rotation_and_die_with_the_removed_ke
     let login = before.login("rota@halobestie.id", PASSWORD).await;
     let settings = || Settings { cc_allowed_origins: vec![SPA.into()], ..testing::settings() };
 
-    let after = app_with_keys(before.db.clone(), Keys::with_previous(NEW_SECRET, &[JWT_SECRET]), settings());
+    let after = app_with_keys(before.db.clone(), Keys::with_previous(NEW_SECRET, &[JWT_SECRET]), settings()).await;
     let me = after.get_with("/internal/auth/me", &login.str("access_token")).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
     let refreshed = after.refresh_with_cookie(&refresh_cookie(&login)).await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
     assert_eq!(kid_of(&refreshed.str("access_token")), Keys::new(NEW_SECRET).current_kid());
 
-    let removed = app_with_keys(before.db.clone(), Keys::new(NEW_SECRET), settings());
+    let removed = app_with_keys(before.db.clone(), Keys::new(NEW_SECRET), settings()).await;
     let old = removed.get_with("/internal/auth/me", &login.str("access_token")).await;
     assert_eq!((old.status, old.error_code()), (StatusCode::UNAUTHORIZED, "invalid_token"));
     let new = removed.get_with("/internal/auth/me", &refreshed.str("access_token")).await;

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod cli;
+mod client_address;
 mod edge;
 mod key_rotation;
 mod notifications;

@@ -218,7 +218,6 @@ async fn a_customer_detail_shows_live_sessions_and_identities() {
 #[tokio::test]
 async fn suspending_ends_every_session_at_once_and_is_audited_and_reinstating_lifts_it() {
     let app = spawn_app().await;
-    let _listener = crate::helpers::listen(&app).await;
     let (agent_id, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
     let customer = app.customer_row(Some("+6281234567003"), None, None).await;
     let (session, token) = app.app_session(UserType::Customer, customer).await;

@@ -13,8 +13,9 @@ pub struct DevicesApi;
 
 #[derive(Debug, Object)]
 pub struct DeviceRegistration {
-    /// The FCM registration token of this app install.
-    #[oai(validator(min_length = 1, max_length = 4096))]
+    /// The FCM registration token of this app install (real ones are ~160–200 characters;
+    /// the cap keeps every token within what the unique index can hold).
+    #[oai(validator(min_length = 1, max_length = 1024))]
     pub fcm_token: String,
     pub platform: Platform,
 }

@@ -13,23 +13,28 @@ mod sessions;
 mod social;
 mod webhooks;
 pub mod ws;
+mod ws_ticket;
 
 use poem_openapi::Tags;
 
-pub type Api = (
+/// Sign-in and the account: health, sessions, devices and the realtime socket.
+type AccountApi = (
     health::HealthApi,
     session::SessionApi,
     otp::OtpApi,
     social::SocialApi,
     me::MeApi,
     sessions::SessionsApi,
-    marketplace::MitraMarketApi,
-    browse::BrowseApi,
-    orders::OrdersApi,
-    webhooks::WebhooksApi,
     devices::DevicesApi,
     ws::RealtimeSchemas,
+    ws_ticket::RealtimeTicketApi,
 );
+
+/// The marketplace: mitra services, browsing, orders and payment callbacks.
+type MarketApi = (marketplace::MitraMarketApi, browse::BrowseApi, orders::OrdersApi, webhooks::WebhooksApi);
+
+/// Every operation (a tuple of tuples: `Default` stops at twelve members).
+pub type Api = (AccountApi, MarketApi);
 
 pub fn api() -> Api {
     Api::default()

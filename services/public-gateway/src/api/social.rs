@@ -17,9 +17,13 @@ pub struct SocialApi;
 
 #[derive(Debug, Object)]
 pub struct GoogleSignIn {
-    /// The ID token from Google Sign-In.
+    /// The ID token from Google Sign-In. Each token signs in once.
     #[oai(validator(min_length = 1, max_length = 8192))]
     pub id_token: String,
+    /// The nonce the app set on the Google request; the token must carry it (as set, or
+    /// its hex SHA-256). Required when the token carries a nonce.
+    #[oai(validator(max_length = 256))]
+    pub nonce: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -43,8 +47,9 @@ pub struct AppleSignIn {
 #[OpenApi(tag = "Tag::Auth")]
 impl SocialApi {
     /// Sign in with Google (public, or with an anonymous customer's bearer to upgrade or
-    /// merge it, as for phone sign-in). 401 `invalid_id_token`; 503
-    /// `provider_not_configured` or `provider_unavailable`.
+    /// merge it, as for phone sign-in). Send `nonce` when the app set one. 401
+    /// `invalid_id_token` (also for a token already used); 429 `rate_limited` (per client
+    /// address); 503 `provider_not_configured` or `provider_unavailable`.
     #[oai(path = "/api/client/auth/google", method = "post")]
     async fn google(
         &self,
@@ -58,7 +63,7 @@ impl SocialApi {
             &state,
             Provider::Google,
             &body.id_token,
-            None,
+            body.nonce.as_deref(),
             None,
             auth.0.as_ref(),
             &client,

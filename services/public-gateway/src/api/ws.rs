@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use halo_shared::auth::scheme::{authenticate, bearer_token};
 use halo_shared::auth::tokens::UserType;
 use halo_shared::auth::AuthError;
-use halo_shared::realtime::{socket, ConnectionReady, NotificationEvent, ServerEvent};
+use halo_shared::http::client_info_of;
+use halo_shared::realtime::{socket, ticket, ConnectionReady, NotificationEvent, ServerEvent};
 use halo_shared::{ApiError, AppState};
 use poem::http::Method;
 use poem::web::websocket::WebSocket;
@@ -25,10 +26,14 @@ use serde::Deserialize;
 pub struct WsParams {
     /// For clients that cannot set headers on the upgrade request.
     access_token: Option<String>,
+    /// A single-use ticket from `POST /api/shared/ws/ticket` (keeps tokens out of URLs).
+    ticket: Option<String>,
 }
 
-/// Authenticates the upgrade (bearer header, or `?access_token=`) before accepting it:
-/// a bad token gets the usual 401 JSON and no upgrade.
+const APP_USERS: &[UserType] = &[UserType::Customer, UserType::Mitra];
+
+/// Authenticates the upgrade (bearer header, `?access_token=` or `?ticket=`) before
+/// accepting it: a bad token gets the usual 401 JSON and no upgrade.
 #[handler]
 pub async fn ws(
     req: &Request,
@@ -37,18 +42,27 @@ pub async fn ws(
     upgrade: Option<WebSocket>,
 ) -> Response {
     let token = bearer_token(req).map(str::to_owned).or_else(|| params.0.access_token.clone());
-    let claims = match token
-        .ok_or(AuthError::InvalidToken)
-        .and_then(|token| authenticate(&state, &token, &[UserType::Customer, UserType::Mitra]))
-    {
+    let claims = match (token, &params.0.ticket) {
+        (Some(token), _) => authenticate(&state, &token, APP_USERS).await,
+        (None, Some(ticket)) => ticket::redeem(&state, ticket, APP_USERS).await,
+        (None, None) => Err(AuthError::InvalidToken),
+    };
+    let claims = match claims {
         Ok(claims) => claims,
         Err(err) => return ApiError::from(err).into_response(),
     };
     let Some(upgrade) = upgrade else {
         return ApiError::invalid_request("expected a WebSocket upgrade request").into_response();
     };
+    let connection = match socket::open(&state, &claims, &client_info_of(req)) {
+        Ok(connection) => connection,
+        Err(err) => return ApiError::from(err).into_response(),
+    };
     let state = state.0.clone();
-    upgrade.config(socket::config()).on_upgrade(move |stream| socket::serve(state, claims, stream)).into_response()
+    upgrade
+        .config(socket::config())
+        .on_upgrade(move |stream| socket::serve(state, claims, connection, stream))
+        .into_response()
 }
 
 /// Documents the socket in the spec (the route itself is the plain handler above).
@@ -56,11 +70,15 @@ pub async fn ws(
 pub struct RealtimeSchemas;
 
 const WS_DESCRIPTION: &str = "The realtime socket for both apps (WebSocket upgrade). Authenticate with \
-`Authorization: Bearer <access token>` or, where headers cannot be set, `?access_token=`; a bad token \
-gets the usual 401 JSON and no upgrade. After the upgrade every server message is a `ServerEvent` as JSON \
+`Authorization: Bearer <access token>` or, where headers cannot be set, a single-use `?ticket=` from \
+`POST /api/shared/ws/ticket` (valid 30 s). `?access_token=` still works but puts the token in URLs that \
+platform request logs keep; prefer the header or a ticket. A bad token or ticket gets the usual 401 JSON \
+and no upgrade. Each instance holds at most a few sockets per session, per user and per client \
+address; one more gets 429 `rate_limited` JSON (with `Retry-After`) and no upgrade. After the upgrade every server message is a `ServerEvent` as JSON \
 text, starting with `connection.ready`. The server pings every 30 s; a socket silent for two intervals is \
 closed. Close codes: 4001 token_expired (reconnect with a fresh token), 4003 session_revoked (sign in \
-again), 4008 heartbeat_timeout and 1001 going_away (reconnect).";
+again), 4008 heartbeat_timeout, 1013 too slow (the client did not read its events) and 1001 going_away \
+(reconnect).";
 
 impl poem_openapi::OpenApi for RealtimeSchemas {
     fn meta() -> Vec<MetaApi> {
@@ -90,16 +108,31 @@ impl poem_openapi::OpenApi for RealtimeSchemas {
             summary: Some("Realtime events (WebSocket)"),
             description: Some(WS_DESCRIPTION),
             external_docs: None,
-            params: vec![MetaOperationParam {
-                name: "access_token".into(),
-                schema: String::schema_ref(),
-                in_type: MetaParamIn::Query,
-                description: Some("The access token, for clients that cannot set the Authorization header".into()),
-                required: false,
-                deprecated: false,
-                explode: true,
-                style: None,
-            }],
+            params: vec![
+                MetaOperationParam {
+                    name: "access_token".into(),
+                    schema: String::schema_ref(),
+                    in_type: MetaParamIn::Query,
+                    description: Some(
+                        "The access token, for clients that cannot set the Authorization header (prefer `ticket`)"
+                            .into(),
+                    ),
+                    required: false,
+                    deprecated: false,
+                    explode: true,
+                    style: None,
+                },
+                MetaOperationParam {
+                    name: "ticket".into(),
+                    schema: String::schema_ref(),
+                    in_type: MetaParamIn::Query,
+                    description: Some("A single-use ticket from `POST /api/shared/ws/ticket`".into()),
+                    required: false,
+                    deprecated: false,
+                    explode: true,
+                    style: None,
+                },
+            ],
             request: None,
             responses: MetaResponses { responses },
             deprecated: false,

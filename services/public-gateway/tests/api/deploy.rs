@@ -90,6 +90,37 @@ fn the_public_gateway_is_open_to_the_internet_and_sources_its_secrets() {
 }
 
 #[test]
+fn no_deploy_file_ships_a_stub_provider_or_the_opt_in_that_would_let_one_start() {
+    let mut files = 0;
+    for entry in std::fs::read_dir(format!("{ROOT}/deploy")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        files += 1;
+        let doc = YamlLoader::load_from_str(&std::fs::read_to_string(&path).unwrap()).unwrap().remove(0);
+        for container_path in [SERVICE_CONTAINER, JOB_CONTAINER] {
+            let Some(env) = at(&doc, container_path)["env"].as_vec() else { continue };
+            for entry in env {
+                let name = entry["name"].as_str().unwrap_or_default();
+                let value = entry["value"].as_str().unwrap_or_default();
+                assert_ne!(name, "ALLOW_STUB_PROVIDERS_IN_PRODUCTION", "{path:?} sets the stub opt-in");
+                assert!(
+                    !(name.ends_with("_PROVIDER") && value.eq_ignore_ascii_case("stub")),
+                    "{path:?} sets {name}=stub"
+                );
+            }
+        }
+    }
+    assert!(files >= 4, "the deploy YAML files were not found");
+    let gateway = load("public-gateway.yaml");
+    let env = env_names(at(&gateway, SERVICE_CONTAINER));
+    for name in ["OTP_PROVIDER", "OTP_HTTP_URL", "OTP_HTTP_TOKEN"] {
+        assert!(env.contains(name), "public-gateway.yaml does not set {name}");
+    }
+}
+
+#[test]
 fn the_control_center_is_internal_only_and_listens_on_all_interfaces_inside_its_container() {
     let doc = check_service("internal-cc.yaml", "internal-cc", "internal");
     let env = at(&doc, &[SERVICE_CONTAINER, &["env"]].concat());

@@ -14,6 +14,7 @@ async fn healthz_answers_ok_and_readyz_checks_the_database() {
     let app = spawn_app().await;
     let health = send(app.client.get("/healthz")).await;
     assert_eq!((health.status, health.body), (StatusCode::OK, json!({ "status": "ok" })));
+    app.listening().await;
     let ready = send(app.client.get("/readyz")).await;
     assert_eq!((ready.status, ready.body), (StatusCode::OK, json!({ "status": "ok" })));
 }

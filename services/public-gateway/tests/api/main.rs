@@ -5,17 +5,24 @@
 
 mod helpers;
 
+mod client_address;
 mod deploy;
 mod edge;
 mod forged_tokens;
 mod key_rotation;
 mod marketplace;
 mod otp;
+mod otp_lockout;
 mod payments;
 mod push;
+mod push_handover;
 mod realtime;
 mod refresh_abuse;
+mod revocation;
 mod self_service;
 mod sessions;
 mod social;
+mod social_replay;
 mod startup;
+mod ws_caps;
+mod ws_ticket;

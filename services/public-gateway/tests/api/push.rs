@@ -15,12 +15,12 @@ use crate::helpers::{spawn_app, TestApp};
 
 const SEND_PATH: &str = "/v1/projects/halo-test/messages:send";
 
-struct Fakes {
-    fcm: MockServer,
+pub(crate) struct Fakes {
+    pub(crate) fcm: MockServer,
     metadata: MockServer,
 }
 
-async fn fakes() -> Fakes {
+pub(crate) async fn fakes() -> Fakes {
     let metadata = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/computeMetadata/v1/instance/service-accounts/default/token"))
@@ -33,7 +33,7 @@ async fn fakes() -> Fakes {
     Fakes { fcm: MockServer::start().await, metadata }
 }
 
-fn client(app: &TestApp, fakes: &Fakes) -> FcmClient {
+pub(crate) fn client(app: &TestApp, fakes: &Fakes) -> FcmClient {
     let settings = FcmSettings {
         project_id: "halo-test".into(),
         base_url: fakes.fcm.uri(),
@@ -42,13 +42,13 @@ fn client(app: &TestApp, fakes: &Fakes) -> FcmClient {
     FcmClient::new(settings, app.state.http.clone())
 }
 
-async fn fcm_answers(fakes: &Fakes, response: ResponseTemplate) {
+pub(crate) async fn fcm_answers(fakes: &Fakes, response: ResponseTemplate) {
     fakes.fcm.reset().await;
     Mock::given(method("POST")).and(path(SEND_PATH)).respond_with(response).mount(&fakes.fcm).await;
 }
 
 /// A customer with one registered device, and a notification queued for it.
-async fn queued(app: &TestApp, fcm_token: &str) -> Uuid {
+pub(crate) async fn queued(app: &TestApp, fcm_token: &str) -> Uuid {
     let pair = app.anonymous().await;
     let claims = app.claims(&pair.str("access_token"));
     sqlx::query("INSERT INTO devices (session_id, user_type, user_id, fcm_token, platform) VALUES ($1, 'customer', $2, $3, 'android')")
@@ -72,7 +72,7 @@ async fn queued(app: &TestApp, fcm_token: &str) -> Uuid {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    notifications::send(&app.state, staff, new).await.unwrap().id
+    notifications::send(&app.state, &halo_shared::audit::StaffActor { id: staff, ip: None }, new).await.unwrap().id
 }
 
 async fn outbox(app: &TestApp) -> (String, i32, f64, Option<String>) {

@@ -51,7 +51,7 @@ pub(crate) async fn next_event(socket: &mut Socket) -> Value {
 }
 
 /// The close code the server sends next, skipping events and pings.
-async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
+pub(crate) async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
     loop {
         let message = tokio::time::timeout(within, socket.next()).await.expect("a close in time");
         match message {
@@ -63,7 +63,7 @@ async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
     }
 }
 
-async fn customer(app: &TestApp) -> (String, Uuid, Uuid) {
+pub(crate) async fn customer(app: &TestApp) -> (String, Uuid, Uuid) {
     let pair = app.anonymous().await;
     let claims = app.claims(&pair.str("access_token"));
     (pair.str("access_token"), claims.sub, claims.session_id)
@@ -322,7 +322,10 @@ async fn a_staff_notification_arrives_on_the_socket_and_is_recorded_as_delivered
         body: "Selamat datang",
         data: json!({ "screen": "home" }),
     };
-    let sent = halo_shared::notifications::send(&app.state, staff, new).await.unwrap();
+    let sent =
+        halo_shared::notifications::send(&app.state, &halo_shared::audit::StaffActor { id: staff, ip: None }, new)
+            .await
+            .unwrap();
     let event = next_event(&mut socket).await;
     assert_eq!(event["type"], "notification");
     assert_eq!(

@@ -12,7 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{send, spawn_app_with, Reply, TestApp};
 
-const GOOGLE_AUD: &str = "halo-android.apps.googleusercontent.com";
+pub(crate) const GOOGLE_AUD: &str = "halo-android.apps.googleusercontent.com";
 const APPLE_AUD: &str = "id.halobestie.client";
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -21,7 +21,7 @@ fn private_key(name: &str) -> EncodingKey {
 }
 
 /// The public JWK of fixture key `name`, published under `kid`.
-fn jwk(name: &str, kid: &str) -> Value {
+pub(crate) fn jwk(name: &str, kid: &str) -> Value {
     let all: Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/rsa-public-jwks.json")).unwrap()).unwrap();
     let mut key = all[name].clone();
@@ -29,7 +29,7 @@ fn jwk(name: &str, kid: &str) -> Value {
     key
 }
 
-async fn serve_keys(server: &MockServer, keys: Vec<Value>, cache_control: &str) {
+pub(crate) async fn serve_keys(server: &MockServer, keys: Vec<Value>, cache_control: &str) {
     server.reset().await;
     Mock::given(method("GET"))
         .respond_with(
@@ -45,23 +45,25 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn google_claims(sub: &str) -> Value {
+/// Each call is a new token (its own `jti`), as each real sign-in is: tokens are single use.
+pub(crate) fn google_claims(sub: &str) -> Value {
     json!({ "iss": "https://accounts.google.com", "aud": GOOGLE_AUD, "sub": sub, "iat": now(), "exp": now() + 3600,
-            "email": "Ayu@Gmail.com", "email_verified": true, "name": "Ayu Lestari" })
+            "email": "Ayu@Gmail.com", "email_verified": true, "name": "Ayu Lestari", "jti": uuid::Uuid::new_v4() })
 }
 
-fn apple_claims(sub: &str) -> Value {
+pub(crate) fn apple_claims(sub: &str) -> Value {
     json!({ "iss": "https://appleid.apple.com", "aud": APPLE_AUD, "sub": sub, "iat": now(), "exp": now() + 3600,
-            "email": "x1y2@privaterelay.appleid.com", "email_verified": "true", "is_private_email": "true" })
+            "email": "x1y2@privaterelay.appleid.com", "email_verified": "true", "is_private_email": "true",
+            "jti": uuid::Uuid::new_v4() })
 }
 
-fn sign(claims: &Value, key: &str, kid: &str) -> String {
+pub(crate) fn sign(claims: &Value, key: &str, kid: &str) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.into());
     encode(&header, claims, &private_key(key)).unwrap()
 }
 
-async fn app_with_providers(google: &MockServer, apple: &MockServer) -> TestApp {
+pub(crate) async fn app_with_providers(google: &MockServer, apple: &MockServer) -> TestApp {
     let mut settings = testing::settings();
     settings.google = OidcSettings { client_ids: vec![GOOGLE_AUD.into()], jwks_url: format!("{}/certs", google.uri()) };
     settings.apple =
@@ -69,13 +71,13 @@ async fn app_with_providers(google: &MockServer, apple: &MockServer) -> TestApp 
     spawn_app_with(settings).await
 }
 
-struct Fixture {
-    app: TestApp,
-    google: MockServer,
-    apple: MockServer,
+pub(crate) struct Fixture {
+    pub(crate) app: TestApp,
+    pub(crate) google: MockServer,
+    pub(crate) apple: MockServer,
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let (google, apple) = (MockServer::start().await, MockServer::start().await);
     serve_keys(&google, vec![jwk("rsa1", "g1")], "public, max-age=3600").await;
     serve_keys(&apple, vec![jwk("rsa1", "a1")], "public, max-age=3600").await;
@@ -84,7 +86,7 @@ async fn fixture() -> Fixture {
 }
 
 impl TestApp {
-    async fn google(&self, id_token: &str, bearer: Option<&str>) -> Reply {
+    pub(crate) async fn google(&self, id_token: &str, bearer: Option<&str>) -> Reply {
         let mut req = self.client.post("/api/client/auth/google").body_json(&json!({ "id_token": id_token }));
         if let Some(token) = bearer {
             req = req.header("authorization", format!("Bearer {token}"));
@@ -92,7 +94,7 @@ impl TestApp {
         send(req).await
     }
 
-    async fn apple(&self, body: Value, bearer: Option<&str>) -> Reply {
+    pub(crate) async fn apple(&self, body: Value, bearer: Option<&str>) -> Reply {
         let mut req = self.client.post("/api/client/auth/apple").body_json(&body);
         if let Some(token) = bearer {
             req = req.header("authorization", format!("Bearer {token}"));

@@ -33,6 +33,34 @@ fn serve_refuses_a_jwt_secret_under_32_bytes() {
 }
 
 #[test]
+fn on_cloud_run_serve_refuses_the_otp_stub_unless_explicitly_allowed() {
+    let secret = "x".repeat(40);
+    // Unreachable on purpose: a start that gets past the check fails at the migration instead.
+    let base = [
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+        ("AUTH_JWT_SECRET", secret.as_str()),
+        ("RUN_MIGRATIONS", "true"),
+        ("DB_ACQUIRE_TIMEOUT_SECONDS", "1"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let env: Vec<(&str, &str)> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let out = run(&env, &["serve"]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for refused in
+        [with(&[("K_SERVICE", "public-gateway")]), with(&[("K_SERVICE", "public-gateway"), ("OTP_PROVIDER", "stub")])]
+    {
+        assert!(refused.contains("OTP_PROVIDER=stub on Cloud Run"), "{refused}");
+        assert!(refused.contains("ALLOW_STUB_PROVIDERS_IN_PRODUCTION"), "{refused}");
+    }
+    let allowed = with(&[("K_SERVICE", "public-gateway"), ("ALLOW_STUB_PROVIDERS_IN_PRODUCTION", "true")]);
+    assert!(!allowed.contains("on Cloud Run"), "the opt-in lets it past the check: {allowed}");
+    let local = with(&[]);
+    assert!(!local.contains("on Cloud Run"), "outside Cloud Run the stub is fine: {local}");
+}
+
+#[test]
 fn openapi_needs_no_database_and_no_secret_and_matches_the_committed_file() {
     halo_shared::testing::assert_committed_spec_is_current(
         env!("CARGO_BIN_EXE_public-gateway"),

@@ -1,0 +1,42 @@
+//! `POST /api/shared/ws/ticket`: a single-use, 30-second ticket for the WebSocket URL,
+//! so apps that cannot set a header on the upgrade keep their access token out of URLs.
+
+use halo_shared::auth::scheme::AppUserAuth;
+use halo_shared::auth::AuthError;
+use halo_shared::realtime::ticket::{self, TICKET_TTL_SECS};
+use halo_shared::{ApiError, AppState};
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::Tag;
+
+#[derive(Default)]
+pub struct RealtimeTicketApi;
+
+/// A ticket for one WebSocket upgrade.
+#[derive(Debug, Object)]
+pub struct RealtimeTicket {
+    /// Opaque; use it once, as `GET /api/shared/ws?ticket=…`.
+    pub ticket: String,
+    /// Seconds the ticket stays valid (30).
+    pub expires_in: u32,
+}
+
+#[derive(ApiResponse)]
+pub enum RealtimeTicketResponse {
+    #[oai(status = 200)]
+    Ok(Json<RealtimeTicket>),
+}
+
+#[OpenApi(tag = "Tag::Realtime")]
+impl RealtimeTicketApi {
+    /// A single-use ticket for the realtime socket, valid 30 seconds, for clients that
+    /// cannot set the `Authorization` header on the upgrade. The socket it opens belongs
+    /// to this session and closes when the presented access token expires.
+    #[oai(path = "/api/shared/ws/ticket", method = "post", operation_id = "realtimeTicket")]
+    async fn ticket(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<RealtimeTicketResponse, ApiError> {
+        let ticket = ticket::issue(&state.db, &auth.0).await.map_err(AuthError::from)?;
+        Ok(RealtimeTicketResponse::Ok(Json(RealtimeTicket { ticket, expires_in: TICKET_TTL_SECS })))
+    }
+}
