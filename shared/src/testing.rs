@@ -5,8 +5,6 @@
 //! the role needs CREATEDB. Test databases are named `halo_test_*`; the test script
 //! drops leftovers before each run.
 
-use std::str::FromStr;
-
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
@@ -20,7 +18,7 @@ pub fn server_url() -> String {
 }
 
 fn options_for(database: &str) -> PgConnectOptions {
-    PgConnectOptions::from_str(&server_url())
+    crate::db::connect_options(&server_url())
         .expect("DATABASE_URL must be a Postgres URL")
         .database(database)
         .log_statements(tracing::log::LevelFilter::Trace)

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod database_url;
 mod deploy;
 mod edge;
 mod forged_tokens;
