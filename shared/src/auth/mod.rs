@@ -3,6 +3,7 @@
 
 pub mod anonymous;
 pub mod hashing;
+pub mod public;
 pub mod scheme;
 pub mod sessions;
 pub mod staff;

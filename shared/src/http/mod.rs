@@ -4,7 +4,9 @@
 
 mod edge;
 pub mod health;
+pub mod json;
 mod server;
+pub mod token_response;
 
 pub use edge::{client_info_of, with_edge, ClientInfo, EdgeConfig};
 pub use server::{shutdown_signal, Server};

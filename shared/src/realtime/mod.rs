@@ -10,7 +10,7 @@ pub mod socket;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use poem_openapi::Object;
+use poem_openapi::{Enum, Object, Union};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -34,16 +34,32 @@ impl Realtime {
 /// Every message the server sends on `/api/shared/ws`, as JSON text.
 #[derive(Debug, Clone, Object)]
 pub struct ServerEvent {
-    /// What happened: `connection.ready` (the socket is subscribed; sent first),
-    /// `notification` (a message from staff; `data` is a `NotificationEvent`).
     #[oai(rename = "type")]
-    pub event_type: String,
+    pub event_type: ServerEventType,
     /// Unique per event; `connection.ready` uses `0`.
     pub id: String,
     /// When the event was raised (RFC 3339).
     pub at: DateTime<Utc>,
-    /// The event's payload, shaped by `type`.
-    pub data: serde_json::Value,
+    pub data: ServerEventData,
+}
+
+/// What happened: `connection.ready` (the socket is subscribed; sent first; `data` is a
+/// `ConnectionReady`), `notification` (a message from staff; `data` is a
+/// `NotificationEvent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ServerEventType {
+    #[oai(rename = "connection.ready")]
+    ConnectionReady,
+    #[oai(rename = "notification")]
+    Notification,
+}
+
+/// The event's payload, shaped by `type`.
+#[derive(Debug, Clone, Union)]
+#[oai(one_of)]
+pub enum ServerEventData {
+    ConnectionReady(ConnectionReady),
+    Notification(NotificationEvent),
 }
 
 /// `data` of a `notification` event.
@@ -52,8 +68,8 @@ pub struct NotificationEvent {
     pub notification_id: Uuid,
     pub title: String,
     pub body: String,
-    /// Free-form string pairs for the app (deep links and the like).
-    pub data: serde_json::Value,
+    /// String pairs for the app (deep links and the like).
+    pub data: std::collections::BTreeMap<String, String>,
 }
 
 /// `data` of the `connection.ready` event.

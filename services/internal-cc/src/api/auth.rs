@@ -1,19 +1,24 @@
+use halo_shared::auth::public::Public;
 use halo_shared::auth::scheme::StaffAuth;
 use halo_shared::auth::sessions::{self, Issued, RevokeReason, REFRESH_TOKEN_TTL_SECS};
+use halo_shared::auth::tokens::ACCESS_TOKEN_TTL_SECS;
 use halo_shared::auth::{staff as staff_auth, AuthError};
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
+use halo_shared::http::json::JsonString;
+use halo_shared::http::token_response::{TokenType, NO_CACHE, NO_STORE};
 use halo_shared::users::staff::{self, Staff};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem::Request;
-use poem_openapi::param::Cookie;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
+use super::refresh_cookie::RefreshCookie;
+pub use super::refresh_cookie::REFRESH_COOKIE;
 use super::Tag;
-
-pub const REFRESH_COOKIE: &str = "cc_refresh_token";
 
 #[derive(Default)]
 pub struct StaffAuthApi;
@@ -21,9 +26,17 @@ pub struct StaffAuthApi;
 #[derive(Debug, Object)]
 pub struct LoginRequest {
     #[oai(validator(min_length = 3, max_length = 254))]
-    pub email: String,
+    pub email: JsonString,
     #[oai(validator(min_length = 1, max_length = 1024))]
-    pub password: String,
+    pub password: JsonString,
+}
+
+/// What a staff user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum StaffRole {
+    Admin,
+    Agent,
 }
 
 /// A staff user.
@@ -31,8 +44,7 @@ pub struct LoginRequest {
 pub struct StaffUser {
     pub id: Uuid,
     pub email: String,
-    /// `admin` or `agent`.
-    pub role: String,
+    pub role: StaffRole,
     #[oai(nullable)]
     pub display_name: Option<String>,
 }
@@ -42,9 +54,8 @@ pub struct StaffUser {
 pub struct StaffToken {
     /// JWT to send as `Authorization: Bearer …`.
     pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires (3600).
+    pub token_type: TokenType,
+    /// Seconds until the access token expires: always 3600.
     pub expires_in: i64,
     pub user: StaffUser,
 }
@@ -53,7 +64,18 @@ pub struct StaffToken {
 pub enum StaffTokenResponse {
     /// Signed in; `Set-Cookie` carries the (rotated) refresh token.
     #[oai(status = 200)]
-    Ok(Json<StaffToken>, #[oai(header = "Set-Cookie")] String),
+    Ok(
+        Json<StaffToken>,
+        /// The `cc_refresh_token` cookie (HttpOnly).
+        #[oai(header = "Set-Cookie")]
+        String,
+        /// Always `no-store`: the token must not be cached.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// Always `no-cache`.
+        #[oai(header = "Pragma")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -65,13 +87,15 @@ pub enum LogoutResponse {
 
 #[derive(ApiResponse)]
 pub enum MeResponse {
+    /// The signed-in staff user.
     #[oai(status = 200)]
     Ok(Json<StaffUser>),
 }
 
 impl From<Staff> for StaffUser {
     fn from(s: Staff) -> Self {
-        Self { id: s.id, email: s.email, role: s.role, display_name: s.display_name }
+        let role = if s.role == "admin" { StaffRole::Admin } else { StaffRole::Agent };
+        Self { id: s.id, email: s.email, role, display_name: s.display_name }
     }
 }
 
@@ -82,10 +106,13 @@ fn cookie(value: &str, max_age: i64, secure: bool) -> String {
 
 fn signed_in(state: &AppState, issued: Issued, user: Staff) -> StaffTokenResponse {
     let set_cookie = cookie(&issued.refresh_token, REFRESH_TOKEN_TTL_SECS, state.settings.cookie_secure);
-    let expires_in = (issued.access_expires_at - chrono::Utc::now().timestamp()).max(0);
-    let body =
-        StaffToken { access_token: issued.access_token, token_type: "Bearer".into(), expires_in, user: user.into() };
-    StaffTokenResponse::Ok(Json(body), set_cookie)
+    let body = StaffToken {
+        access_token: issued.access_token,
+        token_type: TokenType::Bearer,
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+        user: user.into(),
+    };
+    StaffTokenResponse::Ok(Json(body), set_cookie, NO_STORE.into(), NO_CACHE.into())
 }
 
 /// The cookie-authenticated refresh accepts no cross-site request: when the browser
@@ -101,30 +128,35 @@ fn same_site_or_allowed(req: &Request, state: &AppState) -> Result<(), ApiError>
 
 #[OpenApi(tag = "Tag::Auth")]
 impl StaffAuthApi {
-    /// Staff login (public). Wrong email and wrong password get the same 401
-    /// `invalid_credentials`; repeated failures per email or client IP get 429
-    /// `rate_limited`; a disabled user gets 403 `account_disabled`.
-    #[oai(path = "/internal/auth/login", method = "post")]
+    /// Staff login (public).
+    ///
+    /// Wrong email and wrong password get the same 401 `invalid_credentials`; repeated
+    /// failures per email or client IP get 429 `rate_limited`; a disabled user gets 403
+    /// `account_disabled`.
+    #[oai(path = "/internal/auth/login", method = "post", operation_id = "ccLogin")]
     async fn login(
         &self,
+        _public: Public,
         state: Data<&AppState>,
         req: &Request,
         body: Json<LoginRequest>,
-    ) -> Result<StaffTokenResponse, ApiError> {
+    ) -> Result<StaffTokenResponse, ApiErrors<{ WITH_BODY | E401 | E403 | E429 }>> {
         let (issued, user) = staff_auth::login(&state, &body.email, &body.password, &client_info_of(req)).await?;
         Ok(signed_in(&state, issued, user))
     }
 
-    /// Refresh (public, cookie-authenticated): rotates the `cc_refresh_token` cookie and
-    /// returns a new access token. Same grace and reuse rules as the mobile refresh.
+    /// Refresh: rotates the refresh cookie and returns a new access token.
+    ///
+    /// Authenticated by the `cc_refresh_token` cookie alone (the browser sends it with
+    /// `credentials: 'include'`). Same grace and reuse rules as the mobile refresh.
     /// Requests from an origin other than the control center's are refused (403).
-    #[oai(path = "/internal/auth/refresh", method = "post")]
+    #[oai(path = "/internal/auth/refresh", method = "post", operation_id = "ccRefresh")]
     async fn refresh(
         &self,
         state: Data<&AppState>,
         req: &Request,
-        #[oai(name = "cc_refresh_token")] token: Cookie<Option<String>>,
-    ) -> Result<StaffTokenResponse, ApiError> {
+        token: RefreshCookie,
+    ) -> Result<StaffTokenResponse, ApiErrors<{ WITH_PARAMS | E401 | E403 | E429 }>> {
         same_site_or_allowed(req, &state)?;
         let token = token.0.ok_or(AuthError::InvalidRefreshToken)?;
         let (issued, user) = staff_auth::refresh(&state, &token).await?;
@@ -132,8 +164,12 @@ impl StaffAuthApi {
     }
 
     /// Logout: revokes the session and clears the refresh cookie.
-    #[oai(path = "/internal/auth/logout", method = "post")]
-    async fn logout(&self, state: Data<&AppState>, auth: StaffAuth) -> Result<LogoutResponse, ApiError> {
+    #[oai(path = "/internal/auth/logout", method = "post", operation_id = "ccLogout")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+    ) -> Result<LogoutResponse, ApiErrors<{ EDGE | BEARER }>> {
         sessions::revoke(&state.db, auth.0.sub, auth.0.session_id, RevokeReason::Logout)
             .await
             .map_err(AuthError::from)?;
@@ -141,8 +177,12 @@ impl StaffAuthApi {
     }
 
     /// The signed-in staff user.
-    #[oai(path = "/internal/auth/me", method = "get")]
-    async fn me(&self, state: Data<&AppState>, auth: StaffAuth) -> Result<MeResponse, ApiError> {
+    #[oai(path = "/internal/auth/me", method = "get", operation_id = "ccMe")]
+    async fn me(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+    ) -> Result<MeResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
         let user = staff::get(&state.db, auth.0.sub)
             .await
             .map_err(AuthError::from)?

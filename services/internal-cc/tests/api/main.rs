@@ -6,6 +6,7 @@
 mod helpers;
 
 mod cli;
+mod contract;
 mod edge;
 mod notifications;
 mod staff_auth;

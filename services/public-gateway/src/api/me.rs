@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
 use halo_shared::auth::scheme::{CustomerAuth, MitraAuth};
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::users::{customers, mitras};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
@@ -41,12 +43,14 @@ pub struct MitraProfile {
 
 #[derive(ApiResponse)]
 pub enum CustomerResponse {
+    /// The profile.
     #[oai(status = 200)]
     Ok(Json<CustomerProfile>),
 }
 
 #[derive(ApiResponse)]
 pub enum MitraResponse {
+    /// The profile.
     #[oai(status = 200)]
     Ok(Json<MitraProfile>),
 }
@@ -57,9 +61,15 @@ fn gone() -> ApiError {
 
 #[OpenApi]
 impl MeApi {
-    /// The signed-in customer's profile. 404 `not_found` if the account was merged away.
-    #[oai(path = "/api/client/me", method = "get", tag = "Tag::Client")]
-    async fn client_me(&self, state: Data<&AppState>, auth: CustomerAuth) -> Result<CustomerResponse, ApiError> {
+    /// The signed-in customer's profile.
+    ///
+    /// 404 `not_found` if the account was merged away.
+    #[oai(path = "/api/client/me", method = "get", tag = "Tag::Client", operation_id = "customerMeGet")]
+    async fn client_me(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+    ) -> Result<CustomerResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
         let c =
             customers::get(&state.db, auth.0.sub).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
         Ok(CustomerResponse::Ok(Json(CustomerProfile {
@@ -73,8 +83,12 @@ impl MeApi {
     }
 
     /// The signed-in mitra's profile.
-    #[oai(path = "/api/mitra/me", method = "get", tag = "Tag::Mitra")]
-    async fn mitra_me(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<MitraResponse, ApiError> {
+    #[oai(path = "/api/mitra/me", method = "get", tag = "Tag::Mitra", operation_id = "mitraMeGet")]
+    async fn mitra_me(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+    ) -> Result<MitraResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
         let m =
             mitras::get(&state.db, auth.0.sub).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
         Ok(MitraResponse::Ok(Json(MitraProfile {

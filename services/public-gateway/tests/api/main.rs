@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod contract;
 mod database_url;
 mod deploy;
 mod edge;
