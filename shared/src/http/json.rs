@@ -1,12 +1,56 @@
-//! A request-body string that holds the error contract where poem-openapi's `String`
-//! is lax: it turns `12345` into `"12345"`; this one refuses numbers and booleans.
+//! Request bodies as generated clients meet them. `JsonBody<T>` is poem-openapi's
+//! `Json<T>` declared as plain `application/json` (its `; charset=utf-8` makes the Dart
+//! and Kotlin generators fall back to untyped bodies); `JsonString` is a string field
+//! that refuses numbers and booleans (poem-openapi's `String` turns `12345` into
+//! `"12345"`). Use both for every JSON request body.
 
 use std::borrow::Cow;
 use std::ops::Deref;
 
-use poem_openapi::registry::MetaSchemaRef;
+use poem::{Request, RequestBody};
+use poem_openapi::payload::{Json, ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
+
+/// A JSON request body, parsed exactly as poem-openapi's `Json<T>` (a missing or
+/// malformed body is a 400 through the edge's error mapper).
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> Deref for JsonBody<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        Json::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = T::IS_REQUIRED;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Json::<T>::from_request(request, body).await.map(|json| Self(json.0))
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
 
 /// A JSON string field: only a JSON string parses (a number or boolean is a 400, like
 /// any wrong type). Use it for every `String` field of a request body; validators

@@ -6,7 +6,7 @@ use halo_shared::auth::{staff as staff_auth, AuthError};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
-use halo_shared::http::json::JsonString;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::http::token_response::{TokenType, NO_CACHE, NO_STORE};
 use halo_shared::users::staff::{self, Staff};
 use halo_shared::{ApiError, AppState, ErrorCode};
@@ -139,7 +139,7 @@ impl StaffAuthApi {
         _public: Public,
         state: Data<&AppState>,
         req: &Request,
-        body: Json<LoginRequest>,
+        body: JsonBody<LoginRequest>,
     ) -> Result<StaffTokenResponse, ApiErrors<{ WITH_BODY | E401 | E403 | E429 }>> {
         let (issued, user) = staff_auth::login(&state, &body.email, &body.password, &client_info_of(req)).await?;
         Ok(signed_in(&state, issued, user))

@@ -4,7 +4,7 @@ use halo_shared::auth::tokens::UserType;
 use halo_shared::auth::AuthError;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
-use halo_shared::http::json::JsonString;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::notifications::{self, NewNotification, Notification, NotifyError};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
@@ -121,7 +121,7 @@ impl NotificationsApi {
         &self,
         state: Data<&AppState>,
         auth: StaffAuth,
-        body: Json<SendNotification>,
+        body: JsonBody<SendNotification>,
     ) -> Result<SentResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
         let user_type = match body.user_type {
             Recipient::Customer => UserType::Customer,

@@ -3,10 +3,9 @@ use halo_shared::auth::AuthError;
 use halo_shared::devices::{self, Platform};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
-use halo_shared::http::json::JsonString;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::{ApiError, AppState};
 use poem::web::Data;
-use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::Tag;
@@ -44,7 +43,7 @@ impl DevicesApi {
         &self,
         state: Data<&AppState>,
         auth: AppUserAuth,
-        body: Json<DeviceRegistration>,
+        body: JsonBody<DeviceRegistration>,
     ) -> Result<DeviceResponse, ApiErrors<{ WITH_BODY | BEARER }>> {
         devices::register(&state, &auth.0, &body.fcm_token, body.platform).await.map_err(failed)?;
         Ok(DeviceResponse::Done)

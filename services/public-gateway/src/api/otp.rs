@@ -4,7 +4,7 @@ use halo_shared::auth::tokens::UserType;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
-use halo_shared::http::json::JsonString;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::otp;
 use halo_shared::phone::Phone;
 use halo_shared::{ApiError, AppState};
@@ -82,7 +82,7 @@ impl OtpApi {
         _public: Public,
         state: Data<&AppState>,
         req: &Request,
-        body: Json<OtpRequest>,
+        body: JsonBody<OtpRequest>,
     ) -> Result<OtpSentResponse, RequestErrors> {
         request(&state, req, UserType::Customer, &body).await
     }
@@ -100,7 +100,7 @@ impl OtpApi {
         state: Data<&AppState>,
         req: &Request,
         auth: OptionalCustomer,
-        body: Json<OtpVerify>,
+        body: JsonBody<OtpVerify>,
     ) -> Result<TokenPairResponse, VerifyErrors> {
         let phone = phone(&body.phone)?;
         let issued =
@@ -115,7 +115,7 @@ impl OtpApi {
         _public: Public,
         state: Data<&AppState>,
         req: &Request,
-        body: Json<OtpRequest>,
+        body: JsonBody<OtpRequest>,
     ) -> Result<OtpSentResponse, RequestErrors> {
         request(&state, req, UserType::Mitra, &body).await
     }
@@ -129,7 +129,7 @@ impl OtpApi {
         _public: Public,
         state: Data<&AppState>,
         req: &Request,
-        body: Json<OtpVerify>,
+        body: JsonBody<OtpVerify>,
     ) -> Result<TokenPairResponse, VerifyErrors> {
         let phone = phone(&body.phone)?;
         let issued = otp::verify(&state, UserType::Mitra, &phone, &body.code, None, &client_info_of(req)).await?;

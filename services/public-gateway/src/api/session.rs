@@ -7,7 +7,7 @@ use halo_shared::auth::{anonymous, AuthError};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
-use halo_shared::http::json::JsonString;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::AppState;
 use poem::web::Data;
 use poem::Request;
@@ -81,7 +81,7 @@ impl SessionApi {
         &self,
         _public: Public,
         state: Data<&AppState>,
-        body: Json<RefreshRequest>,
+        body: JsonBody<RefreshRequest>,
     ) -> Result<TokenPairResponse, ApiErrors<{ WITH_BODY | E401 | E403 | E429 }>> {
         let allowed = [UserType::Customer, UserType::Mitra];
         let issued = sessions::refresh(&state, &body.refresh_token, &allowed).await?;

@@ -2,13 +2,12 @@ use halo_shared::auth::scheme::OptionalCustomer;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
-use halo_shared::http::json::JsonString;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::identity;
 use halo_shared::oidc::Provider;
 use halo_shared::AppState;
 use poem::web::Data;
 use poem::Request;
-use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::schemas::TokenPairResponse;
@@ -54,7 +53,7 @@ impl SocialApi {
         state: Data<&AppState>,
         req: &Request,
         auth: OptionalCustomer,
-        body: Json<GoogleSignIn>,
+        body: JsonBody<GoogleSignIn>,
     ) -> Result<TokenPairResponse, SocialErrors> {
         let client = client_info_of(req);
         let issued = identity::sign_in_with_id_token(
@@ -81,7 +80,7 @@ impl SocialApi {
         state: Data<&AppState>,
         req: &Request,
         auth: OptionalCustomer,
-        body: Json<AppleSignIn>,
+        body: JsonBody<AppleSignIn>,
     ) -> Result<TokenPairResponse, SocialErrors> {
         let client = client_info_of(req);
         let issued = identity::sign_in_with_id_token(
