@@ -88,6 +88,8 @@ pub enum LogoutResponse {
 #[derive(ApiResponse)]
 pub enum MeResponse {
     /// The signed-in staff user.
+    ///
+    /// 404 `not_found` if the account no longer exists.
     #[oai(status = 200)]
     Ok(Json<StaffUser>),
 }
@@ -164,6 +166,8 @@ impl StaffAuthApi {
     }
 
     /// Logout: revokes the session and clears the refresh cookie.
+    ///
+    /// The session's refresh cookie stops working at once, on every tab.
     #[oai(path = "/internal/auth/logout", method = "post", operation_id = "ccLogout")]
     async fn logout(
         &self,
@@ -177,6 +181,8 @@ impl StaffAuthApi {
     }
 
     /// The signed-in staff user.
+    ///
+    /// 404 `not_found` if the account no longer exists.
     #[oai(path = "/internal/auth/me", method = "get", operation_id = "ccMe")]
     async fn me(
         &self,

@@ -135,7 +135,9 @@ impl NotificationsApi {
         Ok(SentResponse::Created(Json(sent.into())))
     }
 
-    /// The latest 100 notifications sent to a user, newest first, with delivery state.
+    /// The latest notifications sent to a user, with delivery state.
+    ///
+    /// At most 100, newest first: when each reached an open socket and how its pushes fared.
     #[oai(path = "/internal/notifications", method = "get", operation_id = "ccNotificationsList")]
     async fn list(
         &self,

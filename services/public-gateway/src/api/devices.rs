@@ -49,7 +49,9 @@ impl DevicesApi {
         Ok(DeviceResponse::Done)
     }
 
-    /// Removes this session's device; no more push notifications reach it.
+    /// Removes this session's device.
+    ///
+    /// No more push notifications reach it; the session itself stays signed in.
     #[oai(path = "/api/shared/devices", method = "delete", operation_id = "devicesRemove")]
     async fn remove(
         &self,

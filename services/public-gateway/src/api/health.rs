@@ -21,7 +21,9 @@ impl HealthApi {
         Ok(health::alive())
     }
 
-    /// Readiness: the database answers within a second (else 503).
+    /// Readiness: the database answers within a second.
+    ///
+    /// 503 `unavailable` when it does not; the platform then sends no traffic here.
     #[oai(path = "/readyz", method = "get", operation_id = "healthReady")]
     async fn readyz(
         &self,

@@ -83,6 +83,8 @@ impl MeApi {
     }
 
     /// The signed-in mitra's profile.
+    ///
+    /// 404 `not_found` if the account no longer exists.
     #[oai(path = "/api/mitra/me", method = "get", tag = "Tag::Mitra", operation_id = "mitraMeGet")]
     async fn mitra_me(
         &self,

@@ -109,6 +109,8 @@ impl OtpApi {
     }
 
     /// Mitra phone sign-in, step 1 (public): sends a 6-digit code by SMS.
+    ///
+    /// The same cooldown and caps as the customer's (429 `rate_limited`).
     #[oai(path = "/api/mitra/auth/otp/request", method = "post", operation_id = "otpRequestMitra")]
     async fn mitra_request(
         &self,

@@ -89,6 +89,9 @@ impl SessionApi {
     }
 
     /// Logout: revokes the current session.
+    ///
+    /// Its refresh token stops working, its device stops receiving pushes and its open
+    /// sockets close; access tokens of other sessions are unaffected.
     #[oai(path = "/api/shared/auth/logout", method = "post", operation_id = "authLogout")]
     async fn logout(
         &self,
@@ -101,7 +104,10 @@ impl SessionApi {
         Ok(LogoutResponse::LoggedOut)
     }
 
-    /// The current session, answered from the access token alone (no database).
+    /// The current session, read from the access token.
+    ///
+    /// Answered from the access token alone, without touching the database: the user,
+    /// its type, the session id and when the presented token expires.
     #[oai(path = "/api/shared/auth/session", method = "get", operation_id = "authSession")]
     async fn session(&self, auth: AppUserAuth) -> Result<SessionResponse, ApiErrors<{ EDGE | BEARER }>> {
         let claims = auth.0;
