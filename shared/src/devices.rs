@@ -9,8 +9,10 @@ use uuid::Uuid;
 use crate::auth::tokens::Claims;
 use crate::state::AppState;
 
+/// The platform of a device (`DevicePlatform` in the spec: `Platform` collides with
+/// Flutter's `dart:io`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "DevicePlatform", rename_all = "lowercase")]
 pub enum Platform {
     Android,
     Ios,

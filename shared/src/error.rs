@@ -1,13 +1,37 @@
 //! The one error shape of both services (`{"error":{"code","message"}}`), the codes the
 //! contract fixes, and the mapping from every framework error into that shape.
+//!
+//! **Declaring an operation's errors.** Every status an operation can answer is in the
+//! spec, and nothing else. An operation returns `Result<ItsOkEnum, ApiErrors<MASK>>`,
+//! where `MASK` is the set of error statuses it declares, built from the bits in
+//! [`statuses`]; the spec then lists exactly those (with `ErrorBody`). One line per
+//! operation:
+//!
+//! ```ignore
+//! use halo_shared::error::statuses::*;
+//! async fn refresh(..) -> Result<TokenPairResponse, ApiErrors<{ WITH_BODY | E401 | E429 }>>
+//! ```
+//!
+//! Start from what the edge can add to any operation: [`statuses::EDGE`] (500, 503, 504)
+//! for an operation with neither body nor parameters, [`statuses::WITH_PARAMS`] (+400)
+//! with parameters, [`statuses::WITH_BODY`] (+400, +413) with a JSON body. Add
+//! [`statuses::BEARER`] (401 and 403: the guards refuse a bad token and a wrong user type)
+//! on a protected operation, then what its own logic returns (404, 409, 429 …). `?` turns
+//! any `ApiError` (or anything that converts into one: `AuthError`, `OtpError` …) into
+//! `ApiErrors`. Answering a status the operation does not declare is a bug: debug builds
+//! panic on it (so tests and the schemathesis run catch it), release builds log it.
+
+mod declared;
 
 use poem::http::{header, StatusCode};
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::{ToJSON, Type};
-use poem_openapi::{ApiResponse, Enum, Object};
+use poem_openapi::types::ToJSON;
+use poem_openapi::{Enum, Object};
 
-/// Machine-readable error codes. Apps switch on these, never on the message.
+pub use declared::{statuses, ApiErrors};
+
+/// Machine-readable error code: stable, `snake_case`. Apps switch on these, never on the
+/// message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -27,8 +51,6 @@ pub enum ErrorCode {
     Conflict,
     /// 413: the request body is larger than the service accepts.
     PayloadTooLarge,
-    /// 415: the request body is not JSON.
-    UnsupportedMediaType,
     /// 401: the refresh token is malformed or was never issued.
     InvalidRefreshToken,
     /// 401: a refresh token that was already rotated away was presented again; the
@@ -52,7 +74,7 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: something failed on our side; details are only in the logs.
     Internal,
-    /// 503: a dependency (the database) is not answering.
+    /// 503: a dependency (the database) is not answering; see the `Retry-After` header.
     Unavailable,
     /// 503: the sign-in provider is not configured on this deployment.
     ProviderNotConfigured,
@@ -60,15 +82,15 @@ pub enum ErrorCode {
     ProviderUnavailable,
     /// 504: the request took longer than the service allows.
     Timeout,
-    /// 409: the order or account is in a state that does not allow this move.
-    InvalidState,
+    /// 403: the account is suspended by staff.
+    AccountSuspended,
     /// 403: an anonymous customer tried something that needs a verified phone or a
     /// Google/Apple identity.
     UpgradeRequired,
+    /// 409: an order or account transition its current state does not allow.
+    InvalidState,
     /// 503: the payment provider failed; nothing was charged or recorded.
     PaymentUnavailable,
-    /// 403: staff suspended this account; sign-in and refresh are refused.
-    AccountSuspended,
 }
 
 impl ErrorCode {
@@ -81,12 +103,11 @@ impl ErrorCode {
             | SessionExpired | InvalidCredentials | InvalidOtp | OtpExpired | InvalidIdToken => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | AccountDisabled | UpgradeRequired | AccountSuspended => StatusCode::FORBIDDEN,
+            Forbidden | AccountDisabled | AccountSuspended | UpgradeRequired => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict | InvalidState => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable | ProviderNotConfigured | ProviderUnavailable | PaymentUnavailable => {
@@ -106,13 +127,15 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Clone, Object)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code.
+    // No doc comment here: a described field becomes `allOf [$ref, {description}]`,
+    // which generators (openapi-python-client) refuse. `ErrorCode`'s own doc says it.
     pub code: ErrorCode,
     /// Human-readable explanation; never contains secrets.
     pub message: String,
 }
 
-/// An error on its way to the client: a code, a message, and for 429 the seconds to wait.
+/// An error on its way to the client: a code, a message, and for 429 and 503 the seconds
+/// to wait. Operations return it wrapped in [`ApiErrors`], which declares its statuses.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code:?}: {message}")]
 pub struct ApiError {
@@ -134,8 +157,19 @@ impl ApiError {
         }
     }
 
-    /// A 500 whose cause is logged here and never sent to the client.
+    /// A 500 whose cause is logged here and never sent to the client; or, when the cause
+    /// is the database being out of reach, a 503 `unavailable` the client may retry.
+    /// Every unexpected error becomes an `ApiError` here, so this is the one place that
+    /// tells an outage from a bug.
     pub fn internal(cause: &anyhow::Error) -> Self {
+        if is_database_outage(cause) {
+            tracing::warn!(error = format!("{cause:#}"), "database unavailable");
+            return Self {
+                code: ErrorCode::Unavailable,
+                message: "the database is not answering; try again shortly".into(),
+                retry_after: Some(DATABASE_RETRY_AFTER_SECS),
+            };
+        }
         tracing::error!(error = format!("{cause:#}"), "internal error");
         Self::new(ErrorCode::Internal, "internal error")
     }
@@ -163,6 +197,30 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a client waits before retrying when the database is out of reach.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
+/// Whether an unexpected error is the database being unreachable (no free connection
+/// within `DB_ACQUIRE_TIMEOUT_SECONDS`, a refused or dropped connection, the server
+/// shutting down) rather than a bug.
+fn is_database_outage(cause: &anyhow::Error) -> bool {
+    cause.chain().any(|err| {
+        if err.is::<std::io::Error>() {
+            return true;
+        }
+        match err.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => {
+                true
+            }
+            // Class 08: connection exception; 57P01–57P03: admin/crash shutdown, cannot connect now.
+            Some(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+            }
+            _ => false,
+        }
+    })
+}
+
 impl poem::error::ResponseError for ApiError {
     fn status(&self) -> StatusCode {
         self.code.status()
@@ -170,51 +228,6 @@ impl poem::error::ResponseError for ApiError {
 
     fn as_response(&self) -> Response {
         self.clone().into_response()
-    }
-}
-
-/// The error responses documented on every operation.
-const DOCUMENTED: &[(u16, &str)] = &[
-    (400, "invalid_request: the body or a parameter is malformed or fails validation"),
-    (401, "invalid_token, token_expired, or an operation-specific authentication failure"),
-    (403, "forbidden: the token's user type or role may not use this route"),
-    (413, "payload_too_large: the body exceeds 64 KiB"),
-    (429, "rate_limited: wait the seconds in Retry-After"),
-    (500, "internal: details are only in the service's logs"),
-    (503, "unavailable: a dependency is not answering"),
-];
-
-impl ApiResponse for ApiError {
-    fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: DOCUMENTED
-                .iter()
-                .map(|&(status, description)| MetaResponse {
-                    description,
-                    status: Some(status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
-                        schema: ErrorBody::schema_ref(),
-                    }],
-                    headers: if status == 429 {
-                        vec![MetaHeader {
-                            name: "Retry-After".into(),
-                            description: Some("Seconds to wait before trying again".into()),
-                            required: true,
-                            deprecated: false,
-                            schema: u64::schema_ref(),
-                        }]
-                    } else {
-                        vec![]
-                    },
-                })
-                .collect(),
-        }
-    }
-
-    fn register(registry: &mut Registry) {
-        ErrorBody::register(registry);
     }
 }
 
@@ -236,8 +249,9 @@ pub async fn render_error(err: poem::Error) -> Response {
         StatusCode::UNAUTHORIZED => ApiError::new(ErrorCode::InvalidToken, "missing or malformed bearer token"),
         StatusCode::FORBIDDEN => ApiError::new(ErrorCode::Forbidden, "forbidden"),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "request body too large"),
+        // A missing body or a body that is not JSON is a malformed request like any other.
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ApiError::new(ErrorCode::UnsupportedMediaType, "expected a body with content type application/json")
+            ApiError::invalid_request("expected a JSON body with content type application/json")
         }
         s if s.is_client_error() => {
             // Parse and validation errors: poem's message names the field and the
@@ -250,4 +264,24 @@ pub async fn render_error(err: poem::Error) -> Response {
         }
     };
     api.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_out_of_reach_is_503_and_anything_else_unexpected_is_500() {
+        let outages = [
+            anyhow::Error::from(sqlx::Error::PoolTimedOut),
+            anyhow::Error::from(sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into())),
+            anyhow::Error::from(sqlx::Error::PoolClosed).context("loading the session"),
+        ];
+        for cause in &outages {
+            let err = ApiError::internal(cause);
+            assert_eq!((err.code, err.retry_after), (ErrorCode::Unavailable, Some(DATABASE_RETRY_AFTER_SECS)));
+        }
+        let bug = ApiError::internal(&anyhow::Error::from(sqlx::Error::RowNotFound));
+        assert_eq!((bug.code, bug.retry_after), (ErrorCode::Internal, None));
+    }
 }

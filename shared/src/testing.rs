@@ -5,8 +5,6 @@
 //! the role needs CREATEDB. Test databases are named `halo_test_*`; the test script
 //! drops leftovers before each run.
 
-use std::str::FromStr;
-
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
@@ -20,7 +18,7 @@ pub fn server_url() -> String {
 }
 
 fn options_for(database: &str) -> PgConnectOptions {
-    PgConnectOptions::from_str(&server_url())
+    crate::db::connect_options(&server_url())
         .expect("DATABASE_URL must be a Postgres URL")
         .database(database)
         .log_statements(tracing::log::LevelFilter::Trace)
@@ -228,4 +226,87 @@ pub fn assert_committed_spec_is_current(binary: &str, committed: &str, package: 
         printed.trim() == on_disk.trim(),
         "{committed} is out of date; regenerate it with\n  cargo run -q -p {package} -- openapi > openapi/{package}.json"
     );
+}
+
+/// Holds specs to what client generators need; panics listing every violation:
+/// an operation without a unique lowerCamelCase `operationId` (unique across all the
+/// `specs` given), a summary of more than one line, an `allOf` around a single schema
+/// (generators drop such schemas), an operation that accepts credentials but declares no
+/// 401, a free-form object schema (generators make it untyped), and a request media type
+/// with parameters (Dart and Kotlin generators then drop the body's type).
+pub fn assert_generator_friendly(specs: &[(&str, &serde_json::Value)]) {
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeMap::new();
+    for (name, spec) in specs {
+        for (path, item) in spec["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let at = format!("{name}: {} {path}", method.to_uppercase());
+                match op["operationId"].as_str() {
+                    None => problems.push(format!("{at}: no operationId")),
+                    Some(id) => {
+                        if !id.starts_with(|c: char| c.is_ascii_lowercase())
+                            || !id.chars().all(|c| c.is_ascii_alphanumeric())
+                        {
+                            problems.push(format!("{at}: operationId {id} is not lowerCamelCase"));
+                        }
+                        if let Some(other) = seen.insert(id.to_owned(), at.clone()) {
+                            problems.push(format!("{at}: operationId {id} is also {other}"));
+                        }
+                    }
+                }
+                if op["summary"].as_str().is_none_or(|s| s.contains('\n') || s.trim().is_empty()) {
+                    problems.push(format!("{at}: the summary must be one line"));
+                }
+                for content_type in op["requestBody"]["content"].as_object().into_iter().flat_map(|c| c.keys()) {
+                    if content_type.contains(';') {
+                        problems.push(format!("{at}: request media type {content_type} has parameters (use JsonBody)"));
+                    }
+                }
+                let takes_credentials = op["security"]
+                    .as_array()
+                    .is_some_and(|reqs| reqs.iter().any(|r| r.as_object().is_some_and(|o| !o.is_empty())));
+                if takes_credentials && op["responses"].get("401").is_none() {
+                    problems.push(format!("{at}: accepts credentials but declares no 401"));
+                }
+            }
+        }
+        walk_schemas(name, "#", spec, &mut problems);
+    }
+    assert!(problems.is_empty(), "the spec is not generator-friendly:\n  {}", problems.join("\n  "));
+}
+
+fn walk_schemas(name: &str, at: &str, value: &serde_json::Value, problems: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("allOf").and_then(|a| a.as_array()).is_some_and(|a| a.len() == 1) {
+                problems.push(format!("{name}: {at}: allOf around a single schema"));
+            }
+            let composed = ["oneOf", "anyOf", "allOf"].iter().any(|k| map.contains_key(*k));
+            let free_form = map.get("type").and_then(|t| t.as_str()) == Some("object")
+                && !composed
+                && map.get("properties").and_then(|p| p.as_object()).is_none_or(|p| p.is_empty())
+                && map
+                    .get("additionalProperties")
+                    .is_none_or(|a| a == &serde_json::json!(true) || a == &serde_json::json!({}));
+            if free_form {
+                problems.push(format!("{name}: {at}: free-form object schema"));
+            }
+            if map.get("type").is_none()
+                && map.contains_key("description")
+                && map.len() == 1
+                && at.contains("/properties/")
+            {
+                problems.push(format!("{name}: {at}: untyped property"));
+            }
+            for (key, child) in map {
+                walk_schemas(name, &format!("{at}/{key}"), child, problems);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk_schemas(name, &format!("{at}/{i}"), child, problems);
+            }
+        }
+        _ => {}
+    }
 }

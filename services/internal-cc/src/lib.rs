@@ -17,13 +17,15 @@ use poem_openapi::OpenApiService;
 /// is the fence, elsewhere the bind address is.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 3001);
 
-/// The operations anyone inside the VPC may call without a bearer token.
-pub const PUBLIC_OPERATIONS: &[&str] =
-    &["GET /internal/healthz", "GET /internal/readyz", "POST /internal/auth/login", "POST /internal/auth/refresh"];
+/// The operations anyone inside the VPC may call without credentials. (Refresh needs no
+/// bearer token but is authenticated by the refresh cookie, its own security scheme.)
+pub const PUBLIC_OPERATIONS: &[&str] = &["GET /internal/healthz", "GET /internal/readyz", "POST /internal/auth/login"];
 
 pub fn openapi() -> OpenApiService<api::Api, ()> {
     OpenApiService::new(api::api(), "Halo Bestie control center", env!("CARGO_PKG_VERSION"))
         .description(include_str!("../openapi-description.md"))
+        // The paths already carry `/internal`, so generated clients join them to the host.
+        .server("/")
 }
 
 /// CORS for the control-center SPA: credentials, and only for the listed origins. With

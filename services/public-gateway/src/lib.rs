@@ -36,6 +36,7 @@ pub const PUBLIC_OPERATIONS: &[&str] = &[
 pub fn openapi() -> OpenApiService<api::Api, ()> {
     OpenApiService::new(api::api(), "Halo Bestie public gateway", env!("CARGO_PKG_VERSION"))
         .description(include_str!("../openapi-description.md"))
+        .server("/")
 }
 
 /// The whole service as `serve` runs it.

@@ -3,6 +3,7 @@
 
 pub mod anonymous;
 pub mod hashing;
+pub mod public;
 pub mod refresh;
 pub mod scheme;
 pub mod sessions;

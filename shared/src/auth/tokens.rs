@@ -77,7 +77,7 @@ pub struct Claims {
 )]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", rename = "StaffRole")]
 pub enum Role {
     Admin,
     Agent,

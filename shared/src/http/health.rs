@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object};
+use poem_openapi::{ApiResponse, Enum, Object};
 use sqlx::PgPool;
 
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
@@ -11,8 +11,14 @@ use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 /// The process is up.
 #[derive(Debug, Object)]
 pub struct HealthBody {
-    /// Always `ok`.
-    pub status: String,
+    pub status: HealthStatus,
+}
+
+/// Always `ok`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
 }
 
 #[derive(ApiResponse)]
@@ -34,12 +40,12 @@ pub enum ReadyResponse {
 }
 
 pub fn alive() -> HealthResponse {
-    HealthResponse::Ok(Json(HealthBody { status: "ok".into() }))
+    HealthResponse::Ok(Json(HealthBody { status: HealthStatus::Ok }))
 }
 
 pub async fn ready(db: &PgPool) -> ReadyResponse {
     if crate::db::is_ready(db, Duration::from_secs(1)).await {
-        ReadyResponse::Ready(Json(HealthBody { status: "ok".into() }))
+        ReadyResponse::Ready(Json(HealthBody { status: HealthStatus::Ok }))
     } else {
         ReadyResponse::Unavailable(Json(ErrorBody {
             error: ErrorDetail { code: ErrorCode::Unavailable, message: "the database is not answering".into() },

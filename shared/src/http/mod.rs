@@ -5,7 +5,9 @@
 mod client;
 mod edge;
 pub mod health;
+pub mod json;
 mod server;
+pub mod token_response;
 
 pub use client::{rate_limit_key, ClientInfo, DEFAULT_IPV6_PREFIX};
 pub use edge::{client_info_of, with_edge, EdgeConfig};

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use poem_openapi::Object;
+use poem_openapi::{Enum, Object, Union};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -82,17 +82,49 @@ impl Realtime {
 /// Every message the server sends on `/api/shared/ws`, as JSON text.
 #[derive(Debug, Clone, Object)]
 pub struct ServerEvent {
-    /// What happened: `connection.ready` (the socket is subscribed; sent first),
-    /// `notification` (a message from staff; `data` is a `NotificationEvent`),
-    /// `order.updated` (an order of the user moved; `data` is the `Order`).
     #[oai(rename = "type")]
-    pub event_type: String,
+    pub event_type: ServerEventType,
     /// Unique per event; `connection.ready` uses `0`.
     pub id: String,
     /// When the event was raised (RFC 3339).
     pub at: DateTime<Utc>,
-    /// The event's payload, shaped by `type`.
-    pub data: serde_json::Value,
+    pub data: ServerEventData,
+}
+
+/// What happened: `connection.ready` (the socket is subscribed; sent first; `data` is a
+/// `ConnectionReady`), `notification` (a message from staff; `data` is a
+/// `NotificationEvent`), `order.updated` (an order of the user moved; `data` is the
+/// `Order`), `mitra.verification` (staff decided the mitra's verification; `data` is a
+/// `MitraVerificationEvent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ServerEventType {
+    #[oai(rename = "connection.ready")]
+    ConnectionReady,
+    #[oai(rename = "notification")]
+    Notification,
+    #[oai(rename = "order.updated")]
+    OrderUpdated,
+    #[oai(rename = "mitra.verification")]
+    MitraVerification,
+}
+
+/// The event's payload, shaped by `type`.
+#[derive(Debug, Clone, Union)]
+#[oai(one_of)]
+pub enum ServerEventData {
+    ConnectionReady(ConnectionReady),
+    Notification(NotificationEvent),
+    Order(crate::marketplace::orders::Order),
+    MitraVerification(MitraVerificationEvent),
+}
+
+/// `data` of a `mitra.verification` event.
+#[derive(Debug, Clone, Object)]
+pub struct MitraVerificationEvent {
+    pub verification_status: crate::users::mitras::VerificationStatus,
+    /// Staff's note for the mitra, if any.
+    #[oai(nullable)]
+    pub note: Option<String>,
 }
 
 /// `data` of a `notification` event.
@@ -101,8 +133,8 @@ pub struct NotificationEvent {
     pub notification_id: Uuid,
     pub title: String,
     pub body: String,
-    /// Free-form string pairs for the app (deep links and the like).
-    pub data: serde_json::Value,
+    /// String pairs for the app (deep links and the like).
+    pub data: std::collections::BTreeMap<String, String>,
 }
 
 /// `data` of the `connection.ready` event.

@@ -1,19 +1,24 @@
+use halo_shared::auth::public::Public;
 use halo_shared::auth::scheme::StaffAuth;
 use halo_shared::auth::sessions::{Issued, REFRESH_TOKEN_TTL_SECS};
+use halo_shared::auth::tokens::ACCESS_TOKEN_TTL_SECS;
 use halo_shared::auth::{staff as staff_auth, AuthError};
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
+use halo_shared::http::json::{JsonBody, JsonString};
+use halo_shared::http::token_response::{TokenType, NO_CACHE, NO_STORE};
 use halo_shared::users::staff::{self, Role, Staff};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem::Request;
-use poem_openapi::param::Cookie;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
+use super::refresh_cookie::RefreshCookie;
+pub use super::refresh_cookie::REFRESH_COOKIE;
 use super::Tag;
-
-pub const REFRESH_COOKIE: &str = "cc_refresh_token";
 
 #[derive(Default)]
 pub struct StaffAuthApi;
@@ -21,9 +26,9 @@ pub struct StaffAuthApi;
 #[derive(Debug, Object)]
 pub struct LoginRequest {
     #[oai(validator(min_length = 3, max_length = 254))]
-    pub email: String,
+    pub email: JsonString,
     #[oai(validator(min_length = 1, max_length = 1024))]
-    pub password: String,
+    pub password: JsonString,
 }
 
 /// A staff user.
@@ -41,9 +46,8 @@ pub struct StaffUser {
 pub struct StaffToken {
     /// JWT to send as `Authorization: Bearer …`.
     pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires (3600).
+    pub token_type: TokenType,
+    /// Seconds until the access token expires: always 3600.
     pub expires_in: i64,
     pub user: StaffUser,
 }
@@ -52,7 +56,18 @@ pub struct StaffToken {
 pub enum StaffTokenResponse {
     /// Signed in; `Set-Cookie` carries the (rotated) refresh token.
     #[oai(status = 200)]
-    Ok(Json<StaffToken>, #[oai(header = "Set-Cookie")] String),
+    Ok(
+        Json<StaffToken>,
+        /// The `cc_refresh_token` cookie (HttpOnly).
+        #[oai(header = "Set-Cookie")]
+        String,
+        /// Always `no-store`: the token must not be cached.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// Always `no-cache`.
+        #[oai(header = "Pragma")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -64,6 +79,9 @@ pub enum LogoutResponse {
 
 #[derive(ApiResponse)]
 pub enum MeResponse {
+    /// The signed-in staff user.
+    ///
+    /// 404 `not_found` if the account no longer exists.
     #[oai(status = 200)]
     Ok(Json<StaffUser>),
 }
@@ -81,10 +99,13 @@ fn cookie(value: &str, max_age: i64, secure: bool) -> String {
 
 fn signed_in(state: &AppState, issued: Issued, user: Staff) -> StaffTokenResponse {
     let set_cookie = cookie(&issued.refresh_token, REFRESH_TOKEN_TTL_SECS, state.settings.cookie_secure);
-    let expires_in = (issued.access_expires_at - chrono::Utc::now().timestamp()).max(0);
-    let body =
-        StaffToken { access_token: issued.access_token, token_type: "Bearer".into(), expires_in, user: user.into() };
-    StaffTokenResponse::Ok(Json(body), set_cookie)
+    let body = StaffToken {
+        access_token: issued.access_token,
+        token_type: TokenType::Bearer,
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+        user: user.into(),
+    };
+    StaffTokenResponse::Ok(Json(body), set_cookie, NO_STORE.into(), NO_CACHE.into())
 }
 
 /// The cookie-authenticated refresh accepts no cross-site request: when the browser
@@ -100,31 +121,36 @@ fn same_site_or_allowed(req: &Request, state: &AppState) -> Result<(), ApiError>
 
 #[OpenApi(tag = "Tag::Auth")]
 impl StaffAuthApi {
-    /// Staff login (public). Wrong email, wrong password and a disabled account get the
-    /// same 401 `invalid_credentials`; repeated failures per email or client IP get 429
+    /// Staff login (public).
+    ///
+    /// Wrong email, wrong password and a disabled account get the same 401
+    /// `invalid_credentials`; repeated failures per email or client IP get 429
     /// `rate_limited`.
-    #[oai(path = "/internal/auth/login", method = "post")]
+    #[oai(path = "/internal/auth/login", method = "post", operation_id = "ccLogin")]
     async fn login(
         &self,
+        _public: Public,
         state: Data<&AppState>,
         req: &Request,
-        body: Json<LoginRequest>,
-    ) -> Result<StaffTokenResponse, ApiError> {
+        body: JsonBody<LoginRequest>,
+    ) -> Result<StaffTokenResponse, ApiErrors<{ WITH_BODY | E401 | E403 | E429 }>> {
         let (issued, user) = staff_auth::login(&state, &body.email, &body.password, &client_info_of(req)).await?;
         Ok(signed_in(&state, issued, user))
     }
 
-    /// Refresh (public, cookie-authenticated): rotates the `cc_refresh_token` cookie and
-    /// returns a new access token. Same grace and reuse rules as the mobile refresh.
+    /// Refresh: rotates the refresh cookie and returns a new access token.
+    ///
+    /// Authenticated by the `cc_refresh_token` cookie alone (the browser sends it with
+    /// `credentials: 'include'`). Same grace and reuse rules as the mobile refresh.
     /// Requests from an origin other than the control center's are refused (403); too
     /// many refreshes per session or client IP get 429 `rate_limited`.
-    #[oai(path = "/internal/auth/refresh", method = "post")]
+    #[oai(path = "/internal/auth/refresh", method = "post", operation_id = "ccRefresh")]
     async fn refresh(
         &self,
         state: Data<&AppState>,
         req: &Request,
-        #[oai(name = "cc_refresh_token")] token: Cookie<Option<String>>,
-    ) -> Result<StaffTokenResponse, ApiError> {
+        token: RefreshCookie,
+    ) -> Result<StaffTokenResponse, ApiErrors<{ WITH_PARAMS | E401 | E403 | E429 }>> {
         same_site_or_allowed(req, &state)?;
         let token = token.0.ok_or(AuthError::InvalidRefreshToken)?;
         let (issued, user) = staff_auth::refresh(&state, &token, &client_info_of(req)).await?;
@@ -132,15 +158,28 @@ impl StaffAuthApi {
     }
 
     /// Logout: revokes the session and clears the refresh cookie.
-    #[oai(path = "/internal/auth/logout", method = "post")]
-    async fn logout(&self, state: Data<&AppState>, req: &Request, auth: StaffAuth) -> Result<LogoutResponse, ApiError> {
+    ///
+    /// The session's refresh cookie stops working at once, on every tab.
+    #[oai(path = "/internal/auth/logout", method = "post", operation_id = "ccLogout")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: StaffAuth,
+    ) -> Result<LogoutResponse, ApiErrors<{ EDGE | BEARER }>> {
         staff_auth::logout(&state, &auth.0, &client_info_of(req)).await?;
         Ok(LogoutResponse::LoggedOut(cookie("", 0, state.settings.cookie_secure)))
     }
 
     /// The signed-in staff user.
-    #[oai(path = "/internal/auth/me", method = "get")]
-    async fn me(&self, state: Data<&AppState>, auth: StaffAuth) -> Result<MeResponse, ApiError> {
+    ///
+    /// 404 `not_found` if the account no longer exists.
+    #[oai(path = "/internal/auth/me", method = "get", operation_id = "ccMe")]
+    async fn me(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+    ) -> Result<MeResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
         let user = staff::get(&state.db, auth.0.sub)
             .await
             .map_err(AuthError::from)?

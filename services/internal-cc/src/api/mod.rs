@@ -3,6 +3,7 @@
 mod auth;
 mod health;
 mod notifications;
+mod refresh_cookie;
 mod staff;
 mod users;
 

@@ -3,7 +3,10 @@ use halo_shared::audit::StaffActor;
 use halo_shared::auth::scheme::StaffAuth;
 use halo_shared::auth::tokens::UserType;
 use halo_shared::auth::AuthError;
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::notifications::{self, NewNotification, Notification, NotifyError};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
@@ -31,11 +34,11 @@ pub struct SendNotification {
     pub user_type: Recipient,
     pub user_id: Uuid,
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub title: String,
+    pub title: JsonString,
     #[oai(validator(min_length = 1, max_length = 2000))]
-    pub body: String,
+    pub body: JsonString,
     /// String pairs handed to the app (deep links and the like).
-    pub data: Option<std::collections::BTreeMap<String, String>>,
+    pub data: Option<std::collections::BTreeMap<String, JsonString>>,
 }
 
 /// How many of the user's devices the push reached, so far.
@@ -52,11 +55,12 @@ pub struct PushDelivery {
 #[derive(Debug, Object)]
 pub struct NotificationView {
     pub id: Uuid,
-    pub user_type: String,
+    pub user_type: Recipient,
     pub user_id: Uuid,
     pub title: String,
     pub body: String,
-    pub data: serde_json::Value,
+    /// The string pairs sent with it.
+    pub data: std::collections::BTreeMap<String, String>,
     #[oai(nullable)]
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -70,11 +74,11 @@ impl From<Notification> for NotificationView {
     fn from(n: Notification) -> Self {
         Self {
             id: n.id,
-            user_type: n.user_type,
+            user_type: if n.user_type == "mitra" { Recipient::Mitra } else { Recipient::Customer },
             user_id: n.user_id,
             title: n.title,
             body: n.body,
-            data: n.data,
+            data: serde_json::from_value(n.data).unwrap_or_default(),
             created_by: n.created_by,
             created_at: n.created_at,
             ws_delivered_at: n.ws_delivered_at,
@@ -97,6 +101,7 @@ pub enum SentResponse {
 
 #[derive(ApiResponse)]
 pub enum ListResponse {
+    /// Newest first.
     #[oai(status = 200)]
     Ok(Json<Vec<NotificationView>>),
 }
@@ -110,36 +115,41 @@ fn failed(err: NotifyError) -> ApiError {
 
 #[OpenApi(tag = "Tag::Notifications")]
 impl NotificationsApi {
-    /// Sends a notification to a customer or mitra: a `notification` event on their open
-    /// sockets (on any instance) and a push to each registered device. 404 when the
-    /// user does not exist.
-    #[oai(path = "/internal/notifications", method = "post")]
+    /// Sends a notification to a customer or mitra.
+    ///
+    /// A `notification` event goes to their open sockets (on any instance) and a push to
+    /// each registered device. 404 when the user does not exist.
+    #[oai(path = "/internal/notifications", method = "post", operation_id = "ccNotificationsSend")]
     async fn send(
         &self,
         state: Data<&AppState>,
         req: &Request,
         auth: StaffAuth,
-        body: Json<SendNotification>,
-    ) -> Result<SentResponse, ApiError> {
+        body: JsonBody<SendNotification>,
+    ) -> Result<SentResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
         let user_type = match body.user_type {
             Recipient::Customer => UserType::Customer,
             Recipient::Mitra => UserType::Mitra,
         };
-        let data = serde_json::to_value(body.data.clone().unwrap_or_default()).unwrap_or_default();
+        let pairs: std::collections::BTreeMap<&str, &str> =
+            body.data.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let data = serde_json::to_value(pairs).unwrap_or_default();
         let new = NewNotification { user_type, user_id: body.user_id, title: &body.title, body: &body.body, data };
         let actor = StaffActor::new(auth.0.sub, &client_info_of(req));
         let sent = notifications::send(&state, &actor, new).await.map_err(failed)?;
         Ok(SentResponse::Created(Json(sent.into())))
     }
 
-    /// The latest 100 notifications sent to a user, newest first, with delivery state.
-    #[oai(path = "/internal/notifications", method = "get")]
+    /// The latest notifications sent to a user, with delivery state.
+    ///
+    /// At most 100, newest first: when each reached an open socket and how its pushes fared.
+    #[oai(path = "/internal/notifications", method = "get", operation_id = "ccNotificationsList")]
     async fn list(
         &self,
         state: Data<&AppState>,
         _auth: StaffAuth,
         user_id: Query<Uuid>,
-    ) -> Result<ListResponse, ApiError> {
+    ) -> Result<ListResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let list = notifications::list(&state, None, Some(user_id.0)).await.map_err(|e| failed(e.into()))?;
         Ok(ListResponse::Ok(Json(list.into_iter().map(Into::into).collect())))
     }

@@ -4,11 +4,14 @@ use chrono::{DateTime, Utc};
 use halo_shared::audit::{self, StaffActor};
 use halo_shared::auth::scheme::AdminAuth;
 use halo_shared::auth::tokens::Role;
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::staffops::team::{self, NewStaff, StaffChange};
 use halo_shared::staffops::StaffError;
 use halo_shared::users::staff::{self, Staff};
-use halo_shared::{ApiError, AppState};
+use halo_shared::AppState;
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
@@ -55,11 +58,11 @@ pub struct StaffList {
 #[derive(Debug, Object)]
 pub struct StaffCreate {
     /// Unique, compared case-insensitively.
-    pub email: String,
+    pub email: JsonString,
     pub role: Role,
-    pub display_name: Option<String>,
+    pub display_name: Option<JsonString>,
     /// At least 12 characters.
-    pub password: String,
+    pub password: JsonString,
 }
 
 /// A change to a staff member; fields left out stay as they are.
@@ -68,7 +71,7 @@ pub struct StaffUpdate {
     pub role: Option<Role>,
     /// True ends their sessions at once.
     pub disabled: Option<bool>,
-    pub display_name: Option<String>,
+    pub display_name: Option<JsonString>,
 }
 
 /// One audit entry.
@@ -86,8 +89,8 @@ pub struct AuditEntry {
     pub target_type: Option<String>,
     #[oai(nullable)]
     pub target_id: Option<String>,
-    /// What changed (never a secret).
-    pub details: std::collections::BTreeMap<String, serde_json::Value>,
+    /// What changed, as text (never a secret).
+    pub details: std::collections::BTreeMap<String, String>,
     #[oai(nullable)]
     pub ip: Option<String>,
 }
@@ -131,7 +134,11 @@ fn actor(req: &Request, auth: &AdminAuth) -> StaffActor {
 impl StaffApi {
     /// Every staff member.
     #[oai(path = "/internal/staff", method = "get", operation_id = "ccStaffList")]
-    async fn list(&self, state: Data<&AppState>, _auth: AdminAuth) -> Result<StaffListResponse, ApiError> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminAuth,
+    ) -> Result<StaffListResponse, ApiErrors<{ EDGE | BEARER }>> {
         let items = staff::list(&state.db).await.map_err(StaffError::from)?;
         Ok(StaffListResponse::Ok(Json(StaffList { items: items.into_iter().map(StaffMember::from).collect() })))
     }
@@ -143,12 +150,12 @@ impl StaffApi {
         state: Data<&AppState>,
         req: &Request,
         auth: AdminAuth,
-        body: Json<StaffCreate>,
-    ) -> Result<StaffCreated, ApiError> {
+        body: JsonBody<StaffCreate>,
+    ) -> Result<StaffCreated, ApiErrors<{ WITH_BODY | BEARER | E409 }>> {
         let new = NewStaff {
             email: &body.email,
             role: body.role,
-            display_name: body.display_name.as_deref(),
+            display_name: body.display_name.as_ref().map(|s| s.as_str()),
             password: &body.password,
         };
         let cost = state.settings.password_bcrypt_cost;
@@ -168,10 +175,13 @@ impl StaffApi {
         req: &Request,
         auth: AdminAuth,
         id: Path<Uuid>,
-        body: Json<StaffUpdate>,
-    ) -> Result<StaffResponse, ApiError> {
-        let change =
-            StaffChange { role: body.role, disabled: body.disabled, display_name: body.display_name.as_deref() };
+        body: JsonBody<StaffUpdate>,
+    ) -> Result<StaffResponse, ApiErrors<{ WITH_BODY | BEARER | E404 | E409 }>> {
+        let change = StaffChange {
+            role: body.role,
+            disabled: body.disabled,
+            display_name: body.display_name.as_ref().map(|s| s.as_str()),
+        };
         let member = team::change(&state.db, &actor(req, &auth), id.0, &change).await?;
         Ok(StaffResponse::Ok(Json(member.into())))
     }
@@ -188,7 +198,7 @@ impl StaffApi {
         /// 1–100, default 20.
         limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<AuditPageResponse, ApiError> {
+    ) -> Result<AuditPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let filter =
             audit::Filter { actor_id: actor_id.0, target_id: target_id.0.as_deref(), action: action.0.as_deref() };
         let (entries, next_cursor) = audit::list(&state.db, &filter, limit.0, cursor.0.as_deref()).await?;
@@ -202,10 +212,23 @@ impl StaffApi {
                 action: e.action,
                 target_type: e.target_type,
                 target_id: e.target_id,
-                details: serde_json::from_value(e.details).unwrap_or_default(),
+                details: details_text(e.details),
                 ip: e.ip,
             })
             .collect();
         Ok(AuditPageResponse::Ok(Json(AuditPage { items, next_cursor })))
     }
+}
+
+/// An entry's details as string pairs: strings as they are, other values as JSON text
+/// (`null` for a field a change left alone).
+fn details_text(details: serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    let serde_json::Value::Object(fields) = details else { return Default::default() };
+    fields
+        .into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect()
 }

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use halo_shared::audit::StaffActor;
 use halo_shared::auth::scheme::StaffAuth;
 use halo_shared::auth::tokens::UserType;
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::pagination::Page;
 use halo_shared::staffops::users::{self, CustomerItem, MitraItem, Search};
 use halo_shared::staffops::StaffError;
@@ -168,7 +171,7 @@ pub struct MitraPage {
 /// Why a user is suspended (kept, and shown in the audit log).
 #[derive(Debug, Object)]
 pub struct Suspension {
-    pub reason: String,
+    pub reason: JsonString,
 }
 
 /// Staff's decision on a pending mitra.
@@ -183,7 +186,7 @@ pub enum Decision {
 pub struct VerificationDecision {
     pub decision: Decision,
     /// Shown to the mitra; up to 1000 characters.
-    pub note: Option<String>,
+    pub note: Option<JsonString>,
 }
 
 #[derive(ApiResponse)]
@@ -264,7 +267,7 @@ impl UsersApi {
         /// 1–100, default 20.
         limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<CustomerPageResponse, ApiError> {
+    ) -> Result<CustomerPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let (items, next_cursor) =
             users::customers(&state.db, &Search::parse(query.0.as_deref()), page).await.map_err(failed)?;
@@ -279,7 +282,7 @@ impl UsersApi {
         state: Data<&AppState>,
         _auth: StaffAuth,
         id: Path<Uuid>,
-    ) -> Result<CustomerDetailResponse, ApiError> {
+    ) -> Result<CustomerDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         let customer = customer(&state, id.0).await?;
         let sessions = users::live_sessions(&state.db, UserType::Customer, id.0).await.map_err(failed)?;
         let identities = users::identities(&state.db, id.0).await.map_err(failed)?;
@@ -307,7 +310,7 @@ impl UsersApi {
         /// 1–100, default 20.
         limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<MitraPageResponse, ApiError> {
+    ) -> Result<MitraPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let search = Search::parse(query.0.as_deref());
         let (items, next_cursor) =
@@ -322,7 +325,7 @@ impl UsersApi {
         state: Data<&AppState>,
         _auth: StaffAuth,
         id: Path<Uuid>,
-    ) -> Result<MitraDetailResponse, ApiError> {
+    ) -> Result<MitraDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         let mitra = mitra(&state, id.0).await?;
         let sessions = users::live_sessions(&state.db, UserType::Mitra, id.0).await.map_err(failed)?;
         Ok(MitraDetailResponse::Ok(Json(MitraDetail {
@@ -331,8 +334,10 @@ impl UsersApi {
         })))
     }
 
-    /// Suspends a customer: every session ends at once; sign-in and refresh answer 403
-    /// `account_suspended` until reinstated.
+    /// Suspends a customer.
+    ///
+    /// Every session ends at once; sign-in and refresh answer 403 `account_suspended`
+    /// until reinstated.
     #[oai(path = "/internal/customers/:id/suspend", method = "post", operation_id = "ccCustomersSuspend")]
     async fn suspend_customer(
         &self,
@@ -340,8 +345,8 @@ impl UsersApi {
         req: &Request,
         auth: StaffAuth,
         id: Path<Uuid>,
-        body: Json<Suspension>,
-    ) -> Result<CustomerResponse, ApiError> {
+        body: JsonBody<Suspension>,
+    ) -> Result<CustomerResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
         users::suspend(&state.db, &actor(req, &auth), UserType::Customer, id.0, &body.reason).await?;
         Ok(CustomerResponse::Ok(Json(customer(&state, id.0).await?)))
     }
@@ -354,12 +359,14 @@ impl UsersApi {
         req: &Request,
         auth: StaffAuth,
         id: Path<Uuid>,
-    ) -> Result<CustomerResponse, ApiError> {
+    ) -> Result<CustomerResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         users::reinstate(&state.db, &actor(req, &auth), UserType::Customer, id.0).await?;
         Ok(CustomerResponse::Ok(Json(customer(&state, id.0).await?)))
     }
 
-    /// Suspends a mitra: as for customers, and the mitra disappears from customers' lists.
+    /// Suspends a mitra.
+    ///
+    /// As for customers, and the mitra disappears from customers' lists.
     #[oai(path = "/internal/mitras/:id/suspend", method = "post", operation_id = "ccMitrasSuspend")]
     async fn suspend_mitra(
         &self,
@@ -367,8 +374,8 @@ impl UsersApi {
         req: &Request,
         auth: StaffAuth,
         id: Path<Uuid>,
-        body: Json<Suspension>,
-    ) -> Result<MitraResponse, ApiError> {
+        body: JsonBody<Suspension>,
+    ) -> Result<MitraResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
         users::suspend(&state.db, &actor(req, &auth), UserType::Mitra, id.0, &body.reason).await?;
         Ok(MitraResponse::Ok(Json(mitra(&state, id.0).await?)))
     }
@@ -381,7 +388,7 @@ impl UsersApi {
         req: &Request,
         auth: StaffAuth,
         id: Path<Uuid>,
-    ) -> Result<MitraResponse, ApiError> {
+    ) -> Result<MitraResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         users::reinstate(&state.db, &actor(req, &auth), UserType::Mitra, id.0).await?;
         Ok(MitraResponse::Ok(Json(mitra(&state, id.0).await?)))
     }
@@ -396,10 +403,17 @@ impl UsersApi {
         req: &Request,
         auth: StaffAuth,
         id: Path<Uuid>,
-        body: Json<VerificationDecision>,
-    ) -> Result<MitraResponse, ApiError> {
+        body: JsonBody<VerificationDecision>,
+    ) -> Result<MitraResponse, ApiErrors<{ WITH_BODY | BEARER | E404 | E409 }>> {
         let approve = body.decision == Decision::Approve;
-        users::decide_verification(&state.db, &actor(req, &auth), id.0, approve, body.note.as_deref()).await?;
+        users::decide_verification(
+            &state.db,
+            &actor(req, &auth),
+            id.0,
+            approve,
+            body.note.as_ref().map(|s| s.as_str()),
+        )
+        .await?;
         Ok(MitraResponse::Ok(Json(mitra(&state, id.0).await?)))
     }
 
@@ -411,7 +425,7 @@ impl UsersApi {
         req: &Request,
         auth: StaffAuth,
         id: Path<Uuid>,
-    ) -> Result<SessionEndedResponse, ApiError> {
+    ) -> Result<SessionEndedResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         users::end_session(&state.db, &actor(req, &auth), id.0).await?;
         Ok(SessionEndedResponse::Ended)
     }

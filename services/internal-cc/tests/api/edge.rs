@@ -68,3 +68,11 @@ fn serve_refuses_to_start_without_database_url() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL is not set"));
 }
+
+#[test]
+fn both_specs_are_generator_friendly() {
+    let own: serde_json::Value = serde_json::from_str(&internal_cc::openapi().spec()).expect("JSON");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/public-gateway.json");
+    let gateway: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("spec")).expect("JSON");
+    halo_shared::testing::assert_generator_friendly(&[("internal-cc", &own), ("public-gateway", &gateway)]);
+}

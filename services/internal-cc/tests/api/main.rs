@@ -7,6 +7,7 @@ mod helpers;
 
 mod cli;
 mod client_address;
+mod contract;
 mod edge;
 mod key_rotation;
 mod notifications;

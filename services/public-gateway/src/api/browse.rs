@@ -1,6 +1,8 @@
 //! The customer's view of the marketplace.
 
 use halo_shared::auth::scheme::CustomerAuth;
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::marketplace::browse::{self, ListedMitra};
 use halo_shared::marketplace::MarketError;
 use halo_shared::pagination::Page;
@@ -78,7 +80,7 @@ impl BrowseApi {
         cursor: Query<Option<String>>,
         /// Only online (true) or offline (false) mitra.
         online: Query<Option<bool>>,
-    ) -> Result<MitraPageResponse, ApiError> {
+    ) -> Result<MitraPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let (items, next_cursor) = browse::page(&state.db, page, online.0).await.map_err(MarketError::from)?;
         let items = items.into_iter().map(MitraListing::from).collect();
@@ -92,7 +94,7 @@ impl BrowseApi {
         state: Data<&AppState>,
         _auth: CustomerAuth,
         id: Path<Uuid>,
-    ) -> Result<MitraListingResponse, ApiError> {
+    ) -> Result<MitraListingResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         let mitra = browse::one(&state.db, id.0)
             .await
             .map_err(MarketError::from)?

@@ -1,9 +1,11 @@
 use halo_shared::auth::scheme::AppUserAuth;
 use halo_shared::auth::AuthError;
 use halo_shared::devices::{self, Platform};
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::{ApiError, AppState};
 use poem::web::Data;
-use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::Tag;
@@ -16,7 +18,7 @@ pub struct DeviceRegistration {
     /// The FCM registration token of this app install (real ones are ~160–200 characters;
     /// the cap keeps every token within what the unique index can hold).
     #[oai(validator(min_length = 1, max_length = 1024))]
-    pub fcm_token: String,
+    pub fcm_token: JsonString,
     pub platform: Platform,
 }
 
@@ -33,22 +35,30 @@ fn failed(err: sqlx::Error) -> ApiError {
 
 #[OpenApi(tag = "Tag::Devices")]
 impl DevicesApi {
-    /// Registers this session's device for push notifications, replacing the one it had.
-    /// Logout and any other end of the session remove it.
-    #[oai(path = "/api/shared/devices", method = "put")]
+    /// Registers this session's device for push notifications.
+    ///
+    /// Replaces the device the session had. Logout and any other end of the session
+    /// remove it.
+    #[oai(path = "/api/shared/devices", method = "put", operation_id = "devicesRegister")]
     async fn register(
         &self,
         state: Data<&AppState>,
         auth: AppUserAuth,
-        body: Json<DeviceRegistration>,
-    ) -> Result<DeviceResponse, ApiError> {
+        body: JsonBody<DeviceRegistration>,
+    ) -> Result<DeviceResponse, ApiErrors<{ WITH_BODY | BEARER }>> {
         devices::register(&state, &auth.0, &body.fcm_token, body.platform).await.map_err(failed)?;
         Ok(DeviceResponse::Done)
     }
 
-    /// Removes this session's device; no more push notifications reach it.
-    #[oai(path = "/api/shared/devices", method = "delete")]
-    async fn remove(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<DeviceResponse, ApiError> {
+    /// Removes this session's device.
+    ///
+    /// No more push notifications reach it; the session itself stays signed in.
+    #[oai(path = "/api/shared/devices", method = "delete", operation_id = "devicesRemove")]
+    async fn remove(
+        &self,
+        state: Data<&AppState>,
+        auth: AppUserAuth,
+    ) -> Result<DeviceResponse, ApiErrors<{ EDGE | BEARER }>> {
         devices::remove(&state, auth.0.session_id).await.map_err(failed)?;
         Ok(DeviceResponse::Done)
     }

@@ -1,6 +1,9 @@
 //! The mitra's side of the marketplace: verification, availability and services.
 
 use halo_shared::auth::scheme::MitraAuth;
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::marketplace::orders::Currency;
 use halo_shared::marketplace::services::{self, ServiceInput};
 use halo_shared::marketplace::{self, MarketError};
@@ -55,9 +58,9 @@ impl From<services::Service> for Service {
 #[derive(Debug, Object)]
 pub struct ServiceCreate {
     /// 1–120 characters.
-    pub title: String,
+    pub title: JsonString,
     /// Up to 2000 characters.
-    pub description: Option<String>,
+    pub description: Option<JsonString>,
     /// Whole rupiah, 1,000–100,000,000.
     pub price: i64,
     /// 5–1440.
@@ -70,8 +73,8 @@ pub struct ServiceCreate {
 /// price they were made with.
 #[derive(Debug, Object)]
 pub struct ServiceUpdate {
-    pub title: Option<String>,
-    pub description: Option<String>,
+    pub title: Option<JsonString>,
+    pub description: Option<JsonString>,
     pub price: Option<i64>,
     pub duration_minutes: Option<i32>,
     pub active: Option<bool>,
@@ -112,7 +115,11 @@ impl MitraMarketApi {
     /// `unsubmitted` or `rejected` → `pending`. 409 `invalid_state` when already pending
     /// or approved; 400 without a display name.
     #[oai(path = "/api/mitra/verification", method = "post", operation_id = "mitraVerificationSubmit")]
-    async fn submit(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<MitraResponse, ApiError> {
+    async fn submit(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+    ) -> Result<MitraResponse, ApiErrors<{ EDGE | E400 | BEARER | E404 | E409 }>> {
         let profile = marketplace::profile::submit_for_verification(&state.db, auth.0.sub).await?;
         Ok(MitraResponse::Ok(Json(MitraProfile::from(profile))))
     }
@@ -123,8 +130,8 @@ impl MitraMarketApi {
         &self,
         state: Data<&AppState>,
         auth: MitraAuth,
-        body: Json<Availability>,
-    ) -> Result<MitraResponse, ApiError> {
+        body: JsonBody<Availability>,
+    ) -> Result<MitraResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
         let profile = marketplace::profile::set_online(&state.db, auth.0.sub, body.online).await?;
         Ok(MitraResponse::Ok(Json(MitraProfile::from(profile))))
     }
@@ -135,11 +142,11 @@ impl MitraMarketApi {
         &self,
         state: Data<&AppState>,
         auth: MitraAuth,
-        body: Json<ServiceCreate>,
-    ) -> Result<ServiceCreated, ApiError> {
+        body: JsonBody<ServiceCreate>,
+    ) -> Result<ServiceCreated, ApiErrors<{ WITH_BODY | BEARER }>> {
         let input = ServiceInput {
             title: Some(&body.title),
-            description: body.description.as_deref(),
+            description: body.description.as_ref().map(|s| s.as_str()),
             price: Some(body.price),
             duration_minutes: Some(body.duration_minutes),
             active: body.active,
@@ -150,7 +157,11 @@ impl MitraMarketApi {
 
     /// The mitra's own services, active or not.
     #[oai(path = "/api/mitra/services", method = "get", operation_id = "mitraServicesList")]
-    async fn list(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<ServiceListResponse, ApiError> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+    ) -> Result<ServiceListResponse, ApiErrors<{ EDGE | BEARER }>> {
         let items = services::list_own(&state.db, auth.0.sub).await.map_err(failed)?;
         Ok(ServiceListResponse::Ok(Json(ServiceList { items: items.into_iter().map(Service::from).collect() })))
     }
@@ -164,11 +175,11 @@ impl MitraMarketApi {
         state: Data<&AppState>,
         auth: MitraAuth,
         id: Path<Uuid>,
-        body: Json<ServiceUpdate>,
-    ) -> Result<ServiceResponse, ApiError> {
+        body: JsonBody<ServiceUpdate>,
+    ) -> Result<ServiceResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
         let input = ServiceInput {
-            title: body.title.as_deref(),
-            description: body.description.as_deref(),
+            title: body.title.as_ref().map(|s| s.as_str()),
+            description: body.description.as_ref().map(|s| s.as_str()),
             price: body.price,
             duration_minutes: body.duration_minutes,
             active: body.active,

@@ -1,5 +1,8 @@
 use chrono::{DateTime, Utc};
 use halo_shared::auth::scheme::{CustomerAuth, MitraAuth};
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::users::mitras::{self, VerificationStatus};
 use halo_shared::users::{customers, deletion, profile};
 use halo_shared::{ApiError, AppState, ErrorCode};
@@ -49,16 +52,16 @@ pub struct MitraProfile {
 #[derive(Debug, Object)]
 pub struct CustomerProfileUpdate {
     /// 1–80 characters after trimming, no control characters.
-    pub display_name: String,
+    pub display_name: JsonString,
 }
 
 /// A mitra's profile edit; fields left out stay as they are.
 #[derive(Debug, Object)]
 pub struct MitraProfileUpdate {
     /// 1–80 characters after trimming, no control characters.
-    pub display_name: Option<String>,
+    pub display_name: Option<JsonString>,
     /// At most 1000 characters; empty clears it.
-    pub bio: Option<String>,
+    pub bio: Option<JsonString>,
 }
 
 #[derive(ApiResponse)]
@@ -118,22 +121,30 @@ async fn customer(state: &AppState, id: Uuid) -> Result<CustomerResponse, ApiErr
 
 #[OpenApi]
 impl MeApi {
-    /// The signed-in customer's profile. 404 `not_found` if the account was merged away.
-    #[oai(path = "/api/client/me", method = "get", tag = "Tag::Client")]
-    async fn client_me(&self, state: Data<&AppState>, auth: CustomerAuth) -> Result<CustomerResponse, ApiError> {
-        customer(&state, auth.0.sub).await
+    /// The signed-in customer's profile.
+    ///
+    /// 404 `not_found` if the account was merged away.
+    #[oai(path = "/api/client/me", method = "get", tag = "Tag::Client", operation_id = "customerMeGet")]
+    async fn client_me(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+    ) -> Result<CustomerResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
+        Ok(customer(&state, auth.0.sub).await?)
     }
 
     /// Changes the signed-in customer's display name.
+    ///
+    /// 1–80 characters after trimming, no control characters (else 400).
     #[oai(path = "/api/client/me", method = "patch", operation_id = "customerMeUpdate", tag = "Tag::Client")]
     async fn client_me_update(
         &self,
         state: Data<&AppState>,
         auth: CustomerAuth,
-        body: Json<CustomerProfileUpdate>,
-    ) -> Result<CustomerResponse, ApiError> {
+        body: JsonBody<CustomerProfileUpdate>,
+    ) -> Result<CustomerResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
         profile::rename_customer(&state.db, auth.0.sub, &body.display_name).await?;
-        customer(&state, auth.0.sub).await
+        Ok(customer(&state, auth.0.sub).await?)
     }
 
     /// Deletes the signed-in customer's account.
@@ -143,37 +154,56 @@ impl MeApi {
     /// The same phone or Google/Apple account can later sign up as a new customer. A
     /// Sign in with Apple grant is revoked at Apple. Anonymous customers can delete too.
     #[oai(path = "/api/client/me", method = "delete", operation_id = "customerMeDelete", tag = "Tag::Client")]
-    async fn client_me_delete(&self, state: Data<&AppState>, auth: CustomerAuth) -> Result<DeletedResponse, ApiError> {
+    async fn client_me_delete(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+    ) -> Result<DeletedResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
         deletion::delete_customer(&state.db, auth.0.sub, state.apple_grants.is_some()).await?;
         Ok(DeletedResponse::Deleted)
     }
 
     /// The signed-in mitra's profile.
-    #[oai(path = "/api/mitra/me", method = "get", tag = "Tag::Mitra")]
-    async fn mitra_me(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<MitraResponse, ApiError> {
+    ///
+    /// 404 `not_found` if the account no longer exists.
+    #[oai(path = "/api/mitra/me", method = "get", tag = "Tag::Mitra", operation_id = "mitraMeGet")]
+    async fn mitra_me(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+    ) -> Result<MitraResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
         let m =
             mitras::get(&state.db, auth.0.sub).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
         Ok(MitraResponse::Ok(Json(m.into())))
     }
 
     /// Changes the signed-in mitra's display name and/or bio.
+    ///
+    /// Display name 1–80 characters after trimming; bio at most 1000 (else 400).
     #[oai(path = "/api/mitra/me", method = "patch", operation_id = "mitraMeUpdate", tag = "Tag::Mitra")]
     async fn mitra_me_update(
         &self,
         state: Data<&AppState>,
         auth: MitraAuth,
-        body: Json<MitraProfileUpdate>,
-    ) -> Result<MitraResponse, ApiError> {
-        let m = mitras::edit(&state.db, auth.0.sub, body.display_name.as_deref(), body.bio.as_deref()).await?;
+        body: JsonBody<MitraProfileUpdate>,
+    ) -> Result<MitraResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
+        let name = body.display_name.as_ref().map(|n| n.as_str());
+        let bio = body.bio.as_ref().map(|b| b.as_str());
+        let m = mitras::edit(&state.db, auth.0.sub, name, bio).await?;
         Ok(MitraResponse::Ok(Json(m.into())))
     }
 
     /// Deletes the signed-in mitra's account.
     ///
     /// Every session ends at once, and the phone, name, bio and push devices are erased;
-    /// the same phone can later sign up as a new mitra.
+    /// the same phone can later sign up as a new mitra. 409 `invalid_state` while the
+    /// mitra has an order that is paid or accepted.
     #[oai(path = "/api/mitra/me", method = "delete", operation_id = "mitraMeDelete", tag = "Tag::Mitra")]
-    async fn mitra_me_delete(&self, state: Data<&AppState>, auth: MitraAuth) -> Result<DeletedResponse, ApiError> {
+    async fn mitra_me_delete(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+    ) -> Result<DeletedResponse, ApiErrors<{ EDGE | BEARER | E404 | E409 }>> {
         deletion::delete_mitra(&state.db, auth.0.sub).await?;
         Ok(DeletedResponse::Deleted)
     }

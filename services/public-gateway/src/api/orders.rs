@@ -1,6 +1,9 @@
 //! Orders, for the customer who made them and the mitra who serves them.
 
 use halo_shared::auth::scheme::{CustomerAuth, MitraAuth};
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
+use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::marketplace::orders::{self, Actor, NewOrder, Order, OrderStatus, Party};
 use halo_shared::marketplace::MarketError;
 use halo_shared::pagination::Page;
@@ -22,7 +25,7 @@ pub struct OrderCreate {
     /// An active service of a listed mitra.
     pub service_id: Uuid,
     /// For the mitra; up to 1000 characters.
-    pub note: Option<String>,
+    pub note: Option<JsonString>,
 }
 
 /// One page of orders, newest first.
@@ -99,11 +102,11 @@ impl OrdersApi {
         /// an answer); at most 255 visible ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
-        body: Json<OrderCreate>,
-    ) -> Result<OrderCreated, ApiError> {
+        body: JsonBody<OrderCreate>,
+    ) -> Result<OrderCreated, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
         let new = NewOrder {
             service_id: body.service_id,
-            note: body.note.as_deref(),
+            note: body.note.as_ref().map(|s| s.as_str()),
             idempotency_key: idempotency_key.0.as_deref(),
         };
         Ok(match state.payments.checkout(&state.db, auth.0.sub, &new).await? {
@@ -122,8 +125,8 @@ impl OrdersApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<OrderPageResponse, ApiError> {
-        page(&state, Party::Customer(auth.0.sub), None, limit.0, cursor.0.as_deref()).await
+    ) -> Result<OrderPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
+        Ok(page(&state, Party::Customer(auth.0.sub), None, limit.0, cursor.0.as_deref()).await?)
     }
 
     /// One of the customer's orders; 404 for anyone else's.
@@ -133,8 +136,8 @@ impl OrdersApi {
         state: Data<&AppState>,
         auth: CustomerAuth,
         id: Path<Uuid>,
-    ) -> Result<OrderResponse, ApiError> {
-        one(&state, Party::Customer(auth.0.sub), id.0).await
+    ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
+        Ok(one(&state, Party::Customer(auth.0.sub), id.0).await?)
     }
 
     /// Cancels one of the customer's orders (unpaid, or paid and not yet accepted).
@@ -144,8 +147,8 @@ impl OrdersApi {
         state: Data<&AppState>,
         auth: CustomerAuth,
         id: Path<Uuid>,
-    ) -> Result<OrderResponse, ApiError> {
-        moved(&state, id.0, OrderStatus::Cancelled, Actor::Customer(auth.0.sub)).await
+    ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
+        Ok(moved(&state, id.0, OrderStatus::Cancelled, Actor::Customer(auth.0.sub)).await?)
     }
 
     /// The mitra's orders, newest first, optionally of one status.
@@ -159,8 +162,8 @@ impl OrdersApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<OrderPageResponse, ApiError> {
-        page(&state, Party::Mitra(auth.0.sub), status.0, limit.0, cursor.0.as_deref()).await
+    ) -> Result<OrderPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
+        Ok(page(&state, Party::Mitra(auth.0.sub), status.0, limit.0, cursor.0.as_deref()).await?)
     }
 
     /// One of the mitra's orders; 404 for anyone else's.
@@ -170,14 +173,19 @@ impl OrdersApi {
         state: Data<&AppState>,
         auth: MitraAuth,
         id: Path<Uuid>,
-    ) -> Result<OrderResponse, ApiError> {
-        one(&state, Party::Mitra(auth.0.sub), id.0).await
+    ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
+        Ok(one(&state, Party::Mitra(auth.0.sub), id.0).await?)
     }
 
     /// Accepts a paid order.
     #[oai(path = "/api/mitra/orders/:id/accept", method = "post", operation_id = "ordersAccept")]
-    async fn accept(&self, state: Data<&AppState>, auth: MitraAuth, id: Path<Uuid>) -> Result<OrderResponse, ApiError> {
-        moved(&state, id.0, OrderStatus::Accepted, Actor::Mitra(auth.0.sub)).await
+    async fn accept(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        id: Path<Uuid>,
+    ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
+        Ok(moved(&state, id.0, OrderStatus::Accepted, Actor::Mitra(auth.0.sub)).await?)
     }
 
     /// Declines a paid order (the customer is refunded).
@@ -187,8 +195,8 @@ impl OrdersApi {
         state: Data<&AppState>,
         auth: MitraAuth,
         id: Path<Uuid>,
-    ) -> Result<OrderResponse, ApiError> {
-        moved(&state, id.0, OrderStatus::Declined, Actor::Mitra(auth.0.sub)).await
+    ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
+        Ok(moved(&state, id.0, OrderStatus::Declined, Actor::Mitra(auth.0.sub)).await?)
     }
 
     /// Completes an accepted order.
@@ -198,7 +206,7 @@ impl OrdersApi {
         state: Data<&AppState>,
         auth: MitraAuth,
         id: Path<Uuid>,
-    ) -> Result<OrderResponse, ApiError> {
-        moved(&state, id.0, OrderStatus::Completed, Actor::Mitra(auth.0.sub)).await
+    ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
+        Ok(moved(&state, id.0, OrderStatus::Completed, Actor::Mitra(auth.0.sub)).await?)
     }
 }

@@ -1,8 +1,10 @@
 //! Bodies shared by several operations of the public gateway.
 
 use halo_shared::auth::sessions::{Issued, REFRESH_TOKEN_TTL_SECS};
-use halo_shared::auth::tokens::UserType;
-use poem_openapi::Object;
+use halo_shared::auth::tokens::{UserType, ACCESS_TOKEN_TTL_SECS};
+use halo_shared::http::token_response::{TokenType, NO_CACHE, NO_STORE};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
 use uuid::Uuid;
 
 /// What every sign-in and refresh returns.
@@ -10,9 +12,8 @@ use uuid::Uuid;
 pub struct TokenPair {
     /// JWT to send as `Authorization: Bearer …`.
     pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires (3600).
+    pub token_type: TokenType,
+    /// Seconds until the access token expires: always 3600.
     pub expires_in: i64,
     /// Opaque token for `POST /api/shared/auth/refresh`; store it securely. Single use.
     pub refresh_token: String,
@@ -30,13 +31,34 @@ pub struct UserSummary {
     pub is_anonymous: bool,
 }
 
+#[derive(ApiResponse)]
+pub enum TokenPairResponse {
+    /// Signed in: a new token pair.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenPair>,
+        /// Always `no-store`: the tokens must not be cached.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// Always `no-cache`.
+        #[oai(header = "Pragma")]
+        String,
+    ),
+}
+
+impl From<Issued> for TokenPairResponse {
+    fn from(issued: Issued) -> Self {
+        TokenPairResponse::Ok(Json(issued.into()), NO_STORE.into(), NO_CACHE.into())
+    }
+}
+
 impl From<Issued> for TokenPair {
     fn from(issued: Issued) -> Self {
-        let now = chrono::Utc::now().timestamp();
         Self {
             access_token: issued.access_token,
-            token_type: "Bearer".into(),
-            expires_in: (issued.access_expires_at - now).max(0),
+            token_type: TokenType::Bearer,
+            // The contract fixes the lifetime; `exp - now` would read 3599 across a second boundary.
+            expires_in: ACCESS_TOKEN_TTL_SECS,
             refresh_token: issued.refresh_token,
             refresh_token_expires_in: REFRESH_TOKEN_TTL_SECS,
             user: UserSummary {

@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
 use halo_shared::auth::scheme::AppUserAuth;
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::users::sessions;
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
@@ -73,7 +75,11 @@ impl SessionsApi {
     /// Live sessions only (not logged out, revoked or expired), newest first; the one
     /// making the request has `current: true`.
     #[oai(path = "/api/shared/sessions", method = "get", operation_id = "sessionsList")]
-    async fn list(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<SessionListResponse, ApiError> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: AppUserAuth,
+    ) -> Result<SessionListResponse, ApiErrors<{ EDGE | BEARER }>> {
         let current = auth.0.session_id;
         let sessions = sessions::list(&state.db, &auth.0).await.map_err(failed)?;
         let sessions = sessions
@@ -101,16 +107,20 @@ impl SessionsApi {
         state: Data<&AppState>,
         auth: AppUserAuth,
         id: Path<Uuid>,
-    ) -> Result<SessionEndedResponse, ApiError> {
+    ) -> Result<SessionEndedResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         if !sessions::end(&state.db, &auth.0, id.0).await.map_err(failed)? {
-            return Err(ApiError::new(ErrorCode::NotFound, "no such session"));
+            return Err(ApiError::new(ErrorCode::NotFound, "no such session").into());
         }
         Ok(SessionEndedResponse::Ended)
     }
 
     /// Signs out every session of the user except the current one.
     #[oai(path = "/api/shared/sessions/revoke-others", method = "post", operation_id = "sessionsRevokeOthers")]
-    async fn revoke_others(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<RevokedResponse, ApiError> {
+    async fn revoke_others(
+        &self,
+        state: Data<&AppState>,
+        auth: AppUserAuth,
+    ) -> Result<RevokedResponse, ApiErrors<{ EDGE | BEARER }>> {
         let revoked = sessions::end_others(&state.db, &auth.0).await.map_err(failed)?;
         Ok(RevokedResponse::Ok(Json(Revoked { revoked })))
     }

@@ -3,6 +3,9 @@
 
 use std::marker::PhantomData;
 
+use halo_shared::auth::public::Public;
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::payments::callbacks::Outcome;
 use halo_shared::{ApiError, AppState};
 use poem::web::Data;
@@ -108,10 +111,11 @@ impl WebhooksApi {
     #[oai(path = "/api/webhooks/xendit/invoice", method = "post", operation_id = "webhooksXenditInvoice")]
     async fn xendit_invoice(
         &self,
+        _public: Public,
         state: Data<&AppState>,
         #[oai(name = "x-callback-token")] token: Header<Option<String>>,
         body: RawJson<XenditInvoiceCallback>,
-    ) -> Result<CallbackResponse, ApiError> {
+    ) -> Result<CallbackResponse, ApiErrors<{ WITH_BODY | E401 }>> {
         Ok(answer(state.payments.invoice_callback(&state.db, token.0.as_deref(), &body.0).await?))
     }
 
@@ -122,10 +126,11 @@ impl WebhooksApi {
     #[oai(path = "/api/webhooks/xendit/refund", method = "post", operation_id = "webhooksXenditRefund")]
     async fn xendit_refund(
         &self,
+        _public: Public,
         state: Data<&AppState>,
         #[oai(name = "x-callback-token")] token: Header<Option<String>>,
         body: RawJson<XenditRefundCallback>,
-    ) -> Result<CallbackResponse, ApiError> {
+    ) -> Result<CallbackResponse, ApiErrors<{ WITH_BODY | E401 }>> {
         Ok(answer(state.payments.refund_callback(&state.db, token.0.as_deref(), &body.0).await?))
     }
 }

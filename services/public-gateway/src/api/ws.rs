@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use halo_shared::auth::scheme::{authenticate, bearer_token};
 use halo_shared::auth::tokens::UserType;
 use halo_shared::auth::AuthError;
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
-use halo_shared::realtime::{socket, ticket, ConnectionReady, NotificationEvent, ServerEvent};
+use halo_shared::realtime::{socket, ticket, ServerEvent};
 use halo_shared::{ApiError, AppState};
 use poem::http::Method;
 use poem::web::websocket::WebSocket;
@@ -69,6 +71,9 @@ pub async fn ws(
 #[derive(Default)]
 pub struct RealtimeSchemas;
 
+/// A request that is not an upgrade (400), a bad token (401) or a staff token (403).
+type WsErrors = ApiErrors<{ WITH_PARAMS | BEARER }>;
+
 const WS_DESCRIPTION: &str = "The realtime socket for both apps (WebSocket upgrade). Authenticate with \
 `Authorization: Bearer <access token>` or, where headers cannot be set, a single-use `?ticket=` from \
 `POST /api/shared/ws/ticket` (valid 30 s). `?access_token=` still works but puts the token in URLs that \
@@ -86,22 +91,10 @@ impl poem_openapi::OpenApi for RealtimeSchemas {
             description: "Switching Protocols; each message that follows is a ServerEvent",
             status: Some(101),
             status_range: None,
-            // The event envelope, then the `data` of each event type (listed as media
-            // types only so the spec carries their schemas).
-            content: vec![
-                MetaMediaType { content_type: "application/json", schema: ServerEvent::schema_ref() },
-                MetaMediaType {
-                    content_type: "application/vnd.halo.event.notification.data+json",
-                    schema: NotificationEvent::schema_ref(),
-                },
-                MetaMediaType {
-                    content_type: "application/vnd.halo.event.connection-ready.data+json",
-                    schema: ConnectionReady::schema_ref(),
-                },
-            ],
+            content: vec![MetaMediaType { content_type: "application/json", schema: ServerEvent::schema_ref() }],
             headers: vec![],
         }];
-        responses.extend(ApiError::meta().responses);
+        responses.extend(WsErrors::meta().responses);
         let operation = MetaOperation {
             tags: vec!["Realtime"],
             method: Method::GET,
@@ -137,17 +130,15 @@ impl poem_openapi::OpenApi for RealtimeSchemas {
             responses: MetaResponses { responses },
             deprecated: false,
             security: vec![HashMap::from([("bearerAuth", Vec::new())])],
-            operation_id: None,
+            operation_id: Some("realtimeConnect"),
             code_samples: Vec::new(),
         };
         vec![MetaApi { paths: vec![MetaPath { path: "/api/shared/ws".into(), operations: vec![operation] }] }]
     }
 
     fn register(registry: &mut Registry) {
-        ApiError::register(registry);
+        WsErrors::register(registry);
         ServerEvent::register(registry);
-        NotificationEvent::register(registry);
-        ConnectionReady::register(registry);
     }
 
     fn add_routes(self, _: &mut HashMap<String, HashMap<Method, poem::endpoint::BoxEndpoint<'static>>>) {}

@@ -3,8 +3,10 @@
 
 use halo_shared::auth::scheme::AppUserAuth;
 use halo_shared::auth::AuthError;
+use halo_shared::error::statuses::*;
+use halo_shared::error::ApiErrors;
 use halo_shared::realtime::ticket::{self, TICKET_TTL_SECS};
-use halo_shared::{ApiError, AppState};
+use halo_shared::AppState;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -31,11 +33,17 @@ pub enum RealtimeTicketResponse {
 
 #[OpenApi(tag = "Tag::Realtime")]
 impl RealtimeTicketApi {
-    /// A single-use ticket for the realtime socket, valid 30 seconds, for clients that
-    /// cannot set the `Authorization` header on the upgrade. The socket it opens belongs
+    /// A single-use ticket for the realtime socket.
+    ///
+    /// Valid 30 seconds, for clients that cannot set the `Authorization` header on the
+    /// upgrade: open `/api/shared/ws?ticket=…`. The socket it opens belongs
     /// to this session and closes when the presented access token expires.
     #[oai(path = "/api/shared/ws/ticket", method = "post", operation_id = "realtimeTicket")]
-    async fn ticket(&self, state: Data<&AppState>, auth: AppUserAuth) -> Result<RealtimeTicketResponse, ApiError> {
+    async fn ticket(
+        &self,
+        state: Data<&AppState>,
+        auth: AppUserAuth,
+    ) -> Result<RealtimeTicketResponse, ApiErrors<{ EDGE | BEARER }>> {
         let ticket = ticket::issue(&state.db, &auth.0).await.map_err(AuthError::from)?;
         Ok(RealtimeTicketResponse::Ok(Json(RealtimeTicket { ticket, expires_in: TICKET_TTL_SECS })))
     }

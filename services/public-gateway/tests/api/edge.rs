@@ -51,7 +51,7 @@ async fn a_wrong_method_is_405_json() {
 }
 
 #[tokio::test]
-async fn malformed_json_missing_fields_and_wrong_content_type_are_json_errors() {
+async fn malformed_json_missing_fields_and_wrong_content_type_are_400_json_errors() {
     let app = spawn_app().await;
     let malformed =
         send(app.client.post("/api/shared/auth/refresh").content_type("application/json").body("{\"refresh_token\":"))
@@ -63,7 +63,7 @@ async fn malformed_json_missing_fields_and_wrong_content_type_are_json_errors() 
     assert!(missing.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
 
     let text = send(app.client.post("/api/shared/auth/refresh").content_type("text/plain").body("hi")).await;
-    assert_eq!((text.status, text.error_code()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+    assert_eq!((text.status, text.error_code()), (StatusCode::BAD_REQUEST, "invalid_request"));
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 mod helpers;
 
 mod client_address;
+mod contract;
+mod database_url;
 mod deploy;
 mod edge;
 mod forged_tokens;

@@ -336,8 +336,9 @@ async fn apple_app(fake: &FakeApple, with_credentials: bool) -> TestApp {
 
 fn apple_id_token(sub: &str) -> String {
     let now = chrono::Utc::now().timestamp();
-    let claims =
-        json!({ "iss": "https://appleid.apple.com", "aud": APPLE_AUD, "sub": sub, "iat": now, "exp": now + 600 });
+    // A fresh `jti` each time: an ID token is accepted only once.
+    let claims = json!({ "iss": "https://appleid.apple.com", "aud": APPLE_AUD, "sub": sub, "iat": now,
+                         "exp": now + 600, "jti": Uuid::new_v4().to_string() });
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("a1".into());
     let key = EncodingKey::from_rsa_der(&std::fs::read(format!("{FIXTURES}/rsa1.der")).unwrap());

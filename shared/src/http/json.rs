@@ -1,0 +1,110 @@
+//! Request bodies as generated clients meet them. `JsonBody<T>` is poem-openapi's
+//! `Json<T>` declared as plain `application/json` (its `; charset=utf-8` makes the Dart
+//! and Kotlin generators fall back to untyped bodies); `JsonString` is a string field
+//! that refuses numbers and booleans (poem-openapi's `String` turns `12345` into
+//! `"12345"`). Use both for every JSON request body.
+
+use std::borrow::Cow;
+use std::ops::Deref;
+
+use poem::{Request, RequestBody};
+use poem_openapi::payload::{Json, ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use serde_json::Value;
+
+/// A JSON request body, parsed exactly as poem-openapi's `Json<T>` (a missing or
+/// malformed body is a 400 through the edge's error mapper).
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> Deref for JsonBody<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        Json::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = T::IS_REQUIRED;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Json::<T>::from_request(request, body).await.map(|json| Self(json.0))
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+
+/// A JSON string field: only a JSON string parses (a number or boolean is a 400, like
+/// any wrong type). Use it for every `String` field of a request body; validators
+/// (`min_length`, `max_length`, `pattern`) work on it as on `String`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JsonString(pub String);
+
+impl Deref for JsonString {
+    type Target = String;
+
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl AsRef<str> for JsonString {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Type for JsonString {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        String::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        String::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ParseFromJSON for JsonString {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(s)) => Ok(Self(s)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for JsonString {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
