@@ -188,6 +188,8 @@ impl StaffApi {
 
     /// The audit log, newest first.
     #[oai(path = "/internal/audit-log", method = "get", operation_id = "ccAuditLogList")]
+    // Each query parameter is its own extractor argument in poem-openapi.
+    #[allow(clippy::too_many_arguments)]
     async fn audit_log(
         &self,
         state: Data<&AppState>,
