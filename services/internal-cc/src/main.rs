@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use halo_shared::cli;
-use halo_shared::config::{non_empty, CommonServeArgs, DatabaseArgs};
+use halo_shared::config::{non_empty, CommonServeArgs, DatabaseArgs, PaymentArgs};
+use halo_shared::stubs::StubPolicy;
 use halo_shared::telemetry::{self, LogFormat};
 use halo_shared::users::staff::{self, Role};
 use halo_shared::{db, Settings};
@@ -40,6 +41,9 @@ struct ServeArgs {
     common: CommonServeArgs,
     #[command(flatten)]
     password: PasswordArgs,
+    /// Staff refunds go to the same payment provider as the gateway's orders.
+    #[command(flatten)]
+    payments: PaymentArgs,
     /// Failed logins allowed per email per 15 minutes (0: no limit).
     #[arg(long, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = 5)]
     login_failures_per_email: u32,
@@ -91,6 +95,11 @@ async fn main() -> ExitCode {
         Command::CreateCcUser(args) => create_cc_user(args).await,
         Command::RevokeSessions(args) => cli::revoke_sessions(&args).await,
         Command::Serve(args) => {
+            let stubs = StubPolicy::from_env(args.common.allow_stub_providers_in_production);
+            let payments = match args.payments.settings(&stubs) {
+                Ok(payments) => payments,
+                Err(err) => return cli::exit_code(Err(err.into())),
+            };
             let settings = Settings {
                 refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
                 refresh_per_session_per_minute: args.common.refresh_per_session_per_minute,
@@ -100,6 +109,7 @@ async fn main() -> ExitCode {
                 login_failures_per_ip: args.login_failures_per_ip,
                 cc_allowed_origins: non_empty(&args.cc_allowed_origins),
                 cookie_secure: args.cookie_secure,
+                payments,
                 ..Settings::default()
             };
             let build = |state: halo_shared::AppState, edge| {

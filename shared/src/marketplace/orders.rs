@@ -421,15 +421,33 @@ pub async fn list(
     status: Option<OrderStatus>,
     page: Page,
 ) -> sqlx::Result<(Vec<Order>, Option<String>)> {
-    let (column, owner) = party.column();
+    let filter = match party {
+        Party::Customer(id) => Filter { status, customer_id: Some(id), mitra_id: None },
+        Party::Mitra(id) => Filter { status, customer_id: None, mitra_id: Some(id) },
+    };
+    list_all(db, &filter, page).await
+}
+
+/// Which orders staff look at; every field narrows.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Filter {
+    pub status: Option<OrderStatus>,
+    pub customer_id: Option<Uuid>,
+    pub mitra_id: Option<Uuid>,
+}
+
+/// A page of the orders `filter` admits, newest first.
+pub async fn list_all(db: &PgPool, filter: &Filter, page: Page) -> sqlx::Result<(Vec<Order>, Option<String>)> {
     let mut rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM orders
-         WHERE {column} = $1 AND ($2::text IS NULL OR status = $2)
-           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-         ORDER BY created_at DESC, id DESC LIMIT $5"
+         WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::uuid IS NULL OR mitra_id = $2)
+           AND ($3::text IS NULL OR status = $3)
+           AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+         ORDER BY created_at DESC, id DESC LIMIT $6"
     ))
-    .bind(owner)
-    .bind(status.map(OrderStatus::as_str))
+    .bind(filter.customer_id)
+    .bind(filter.mitra_id)
+    .bind(filter.status.map(OrderStatus::as_str))
     .bind(page.after.map(|c| c.at))
     .bind(page.after.map(|c| c.id))
     .bind(page.fetch())
@@ -437,6 +455,36 @@ pub async fn list(
     .await?;
     let next = page.finish(&mut rows, |r| Cursor { at: r.created_at, id: r.id });
     Ok((rows.into_iter().map(Order::from).collect(), next))
+}
+
+/// Any order, for staff and the payment side.
+pub async fn get_any(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Order>> {
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1")).bind(id).fetch_optional(db).await?;
+    Ok(row.map(Order::from))
+}
+
+/// What staff see of an order's payment beyond the order itself: what needs a person,
+/// and every callback received for it, as it came.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaymentEvent {
+    pub id: i64,
+    pub kind: String,
+    pub outcome: String,
+    pub body: String,
+    pub received_at: DateTime<Utc>,
+}
+
+pub async fn payment_record(db: &PgPool, id: Uuid) -> sqlx::Result<(Option<String>, Vec<PaymentEvent>)> {
+    let issue: Option<Option<String>> =
+        sqlx::query_scalar("SELECT payment_issue FROM orders WHERE id = $1").bind(id).fetch_optional(db).await?;
+    let events = sqlx::query_as(
+        "SELECT id, kind, outcome, body, received_at FROM payment_callbacks WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    Ok((issue.flatten(), events))
 }
 
 /// Moves order `id` to `to` on behalf of `actor`, in the caller's transaction: one

@@ -31,6 +31,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use self::xendit::XenditClient;
+use crate::audit::{self, StaffActor, Target};
 use crate::marketplace::orders::{self, Actor, InvoiceRef, NewOrder, Order, OrderStatus, Placed};
 use crate::marketplace::MarketError;
 use crate::{ApiError, ErrorCode};
@@ -223,12 +224,14 @@ impl Payments {
         Ok(order)
     }
 
-    /// Requests the refund of a paid order that was declined or cancelled, once: the
-    /// provider's idempotency key is derived from the order. Returns the moved order, or
-    /// `None` when there is nothing to refund.
+    /// Requests the refund of a paid order that was declined or cancelled (or that staff
+    /// put in `refund_pending`), once: the provider's idempotency key is derived from the
+    /// order. Returns the order, or `None` when there is nothing to refund.
     pub async fn refund(&self, db: &PgPool, id: Uuid) -> anyhow::Result<Option<Order>> {
         let Some(state) = orders::payment_state(db, id).await? else { return Ok(None) };
-        if state.paid_at.is_none() || !matches!(state.status, OrderStatus::Declined | OrderStatus::Cancelled) {
+        let must_move = matches!(state.status, OrderStatus::Declined | OrderStatus::Cancelled);
+        let unrequested = state.status == OrderStatus::RefundPending && state.refund_id.is_none();
+        if state.paid_at.is_none() || !(must_move || unrequested) {
             return Ok(None);
         }
         let (refund_id, succeeded) = match &self.provider {
@@ -245,12 +248,44 @@ impl Payments {
         };
         let mut tx = db.begin().await?;
         orders::set_refund(&mut tx, id, &refund_id).await?;
-        let mut order = orders::transition(&mut tx, id, OrderStatus::RefundPending, Actor::System).await?;
+        if must_move {
+            orders::transition(&mut tx, id, OrderStatus::RefundPending, Actor::System).await?;
+        }
         if succeeded {
-            order = orders::transition(&mut tx, id, OrderStatus::Refunded, Actor::System).await?;
+            orders::transition(&mut tx, id, OrderStatus::Refunded, Actor::System).await?;
         }
         tx.commit().await?;
-        Ok(Some(order))
+        Ok(orders::get_any(db, id).await?)
+    }
+
+    /// An admin's refund of a paid, accepted or completed order: `refund_pending` and the
+    /// audit entry commit together, then the refund is requested (reconciliation retries
+    /// it if the provider fails now).
+    pub async fn refund_by_staff(
+        &self,
+        db: &PgPool,
+        actor: &StaffActor,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<Order, PaymentError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(MarketError::Invalid("reason must be 1 to 500 characters".into()).into());
+        }
+        let mut tx = db.begin().await?;
+        let order = orders::transition(&mut tx, id, OrderStatus::RefundPending, Actor::Staff(actor.id)).await?;
+        let details = serde_json::json!({ "reason": reason, "amount": order.amount });
+        audit::append(&mut tx, actor, "order.refund", Some(Target { kind: "order", id: id.to_string() }), details)
+            .await?;
+        tx.commit().await?;
+        match self.refund(db, id).await {
+            Ok(Some(order)) => Ok(order),
+            Ok(None) => Ok(order),
+            Err(err) => {
+                tracing::warn!(order_id = %id, error = format!("{err:#}"), "refund not requested yet; reconciliation retries it");
+                Ok(order)
+            }
+        }
     }
 
     /// Whether `presented` is the configured callback token, in constant time.

@@ -39,6 +39,9 @@ pub async fn run(db: &PgPool, payments: &Payments) -> anyhow::Result<u64> {
                 // Stub invoices are paid only by the documented callback.
                 None => Ok(false),
             },
+            OrderStatus::RefundPending if order.refund_id.is_none() => {
+                payments.refund(db, order.id).await.map(|moved| moved.is_some())
+            }
             OrderStatus::RefundPending => match (payments.xendit(), order.refund_id.as_deref()) {
                 (Some(xendit), Some(refund_id)) => match xendit.get_refund(refund_id).await {
                     Ok(refund) => match refund.status.as_str() {

@@ -3,14 +3,21 @@
 mod auth;
 mod health;
 mod notifications;
+mod orders;
 mod refresh_cookie;
 mod staff;
 mod users;
 
 use poem_openapi::Tags;
 
-pub type Api =
-    (health::HealthApi, auth::StaffAuthApi, notifications::NotificationsApi, users::UsersApi, staff::StaffApi);
+pub type Api = (
+    health::HealthApi,
+    auth::StaffAuthApi,
+    notifications::NotificationsApi,
+    users::UsersApi,
+    staff::StaffApi,
+    orders::OrdersApi,
+);
 
 pub fn api() -> Api {
     Api::default()
@@ -28,4 +35,6 @@ pub enum Tag {
     Users,
     /// Staff management and the audit log (admins).
     Staff,
+    /// Orders, their payments, refunds.
+    Orders,
 }

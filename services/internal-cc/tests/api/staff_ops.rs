@@ -496,3 +496,90 @@ async fn phone_email_and_name_search_use_their_indexes() {
         assert!(plan.contains(index), "{search:?}:\n{plan}");
     }
 }
+
+impl TestApp {
+    /// A customer, an approved mitra with a service, and an order of theirs in `status`.
+    async fn order_row(&self, status: &str) -> (Uuid, Uuid, Uuid) {
+        let customer = self.customer_row(Some(&format!("+62812{}", rand_digits())), None, None).await;
+        let mitra = self.mitra_row(&format!("+62813{}", rand_digits()), "approved").await;
+        let (service, order) = (Uuid::new_v4(), Uuid::new_v4());
+        sqlx::query("INSERT INTO mitra_services (id, mitra_id, title, price, duration_minutes) VALUES ($1, $2, 'Pijat', 150000, 60)")
+            .bind(service)
+            .bind(mitra)
+            .execute(&self.db.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO orders (id, customer_id, mitra_id, service_id, service_title, duration_minutes, amount, status,
+                                 invoice_id, paid_at)
+             VALUES ($1, $2, $3, $4, 'Pijat', 60, 150000, $5, 'stub-inv', CASE WHEN $5 <> 'pending_payment' THEN now() END)",
+        )
+        .bind(order)
+        .bind(customer)
+        .bind(mitra)
+        .bind(service)
+        .bind(status)
+        .execute(&self.db.pool)
+        .await
+        .unwrap();
+        (order, customer, mitra)
+    }
+}
+
+fn rand_digits() -> String {
+    Uuid::new_v4().as_u128().to_string()[..7].to_owned()
+}
+
+#[tokio::test]
+async fn staff_find_orders_with_their_payment_callbacks_and_only_admins_refund_them() {
+    let app = spawn_app().await;
+    let (_, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
+    let (admin_id, admin) = app.staff_token("admin@halobestie.id", Role::Admin).await;
+    let (paid, customer, _) = app.order_row("paid").await;
+    let (unpaid, _, _) = app.order_row("pending_payment").await;
+    sqlx::query("INSERT INTO payment_callbacks (kind, body, order_id, outcome) VALUES ('invoice', '{\"status\":\"PAID\"}', $1, 'changed')")
+        .bind(paid)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+
+    let mine = app.get_with(&format!("/internal/orders?customer_id={customer}"), &agent).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+    let by_status = app.get_with("/internal/orders?status=pending_payment", &agent).await;
+    assert_eq!(by_status.body["items"][0]["id"], unpaid.to_string());
+    let detail = app.get_with(&format!("/internal/orders/{paid}"), &agent).await;
+    assert_eq!((detail.body["status"].as_str(), detail.body["amount"].as_i64()), (Some("paid"), Some(150000)));
+    assert_eq!(detail.body["payment_events"][0]["body"], "{\"status\":\"PAID\"}");
+    assert_eq!(detail.body["payment_events"][0]["outcome"], "changed");
+
+    let path = format!("/internal/orders/{paid}/refund");
+    let by_agent = app.call("POST", &path, &agent, Some(json!({ "reason": "mitra no-show" }))).await;
+    assert_eq!((by_agent.status, by_agent.error_code()), (StatusCode::FORBIDDEN, "forbidden"));
+    let refunded = app.call("POST", &path, &admin, Some(json!({ "reason": "mitra no-show" }))).await;
+    assert_eq!(refunded.status, StatusCode::OK, "{}", refunded.body);
+    assert_eq!(refunded.body["status"], "refunded", "the stub provider refunds at once");
+    let again = app.call("POST", &path, &admin, Some(json!({ "reason": "twice" }))).await;
+    assert_eq!((again.status, again.error_code()), (StatusCode::CONFLICT, "invalid_state"));
+    let unpaid_refund =
+        app.call("POST", &format!("/internal/orders/{unpaid}/refund"), &admin, Some(json!({ "reason": "x" }))).await;
+    assert_eq!(unpaid_refund.error_code(), "invalid_state");
+    let entries = app.audit("order.refund").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].0, entries[0].3["reason"].as_str()), (Some(admin_id), Some("mitra no-show")));
+    let moves: Vec<(Option<String>, String, String)> =
+        sqlx::query_as("SELECT from_status, to_status, actor_type FROM order_events WHERE order_id = $1 ORDER BY id")
+            .bind(paid)
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        moves,
+        vec![
+            (Some("paid".into()), "refund_pending".into(), "cc_user".into()),
+            (Some("refund_pending".into()), "refunded".into(), "system".into())
+        ]
+    );
+    let unknown = app.get_with(&format!("/internal/orders/{}", Uuid::new_v4()), &agent).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}

@@ -146,11 +146,12 @@ fn the_migration_job_runs_migrate_with_the_database_url() {
 #[test]
 fn payments_use_xendit_with_secrets_in_the_service_and_the_reconciliation_job() {
     let service = load("public-gateway.yaml");
+    let staff = load("internal-cc.yaml");
     let job = load("reconcile-payments-job.yaml");
     let job_container = at(&job, JOB_CONTAINER);
     let args: Vec<&str> = job_container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
     assert_eq!(args, ["reconcile-payments"]);
-    for container in [at(&service, SERVICE_CONTAINER), job_container] {
+    for container in [at(&service, SERVICE_CONTAINER), at(&staff, SERVICE_CONTAINER), job_container] {
         let env = env_names(container);
         for name in ["XENDIT_SECRET_KEY", "XENDIT_CALLBACK_TOKEN", "PAYMENT_PROVIDER"] {
             assert!(env.contains(name), "{name} is not set");
