@@ -498,3 +498,46 @@ async fn a_mitra_with_a_paid_or_accepted_order_cannot_delete_the_account_and_ord
     let gone = app.bearer_send("DELETE", "/api/mitra/me", &mitra.token, None).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "a declined order no longer holds the mitra");
 }
+
+#[tokio::test]
+async fn a_suspended_user_is_refused_everywhere_at_once_and_a_reinstated_one_signs_in_again() {
+    use halo_shared::audit::StaffActor;
+    use halo_shared::auth::tokens::UserType;
+    use halo_shared::staffops::users;
+
+    let a = spawn_app_with(relaxed()).await;
+    let b = app_on(a.db.clone(), relaxed());
+    b.listening().await;
+    let mitra = a.listed_mitra("Sari").await;
+    let customer_phone = phone();
+    let signed_in = a.sign_in_by_phone("client", &customer_phone, None).await;
+    let (customer_token, refresh_token) = (signed_in.str("access_token"), signed_in.str("refresh_token"));
+    let customer = a.claims(&customer_token).sub;
+    let staff = sqlx::query_scalar::<_, uuid::Uuid>(
+        "INSERT INTO cc_users (id, email, password_hash, role) VALUES (gen_random_uuid(), 'agent@halobestie.id', 'x', 'agent') RETURNING id",
+    )
+    .fetch_one(&a.db.pool)
+    .await
+    .unwrap();
+    let actor = StaffActor { id: staff, ip: None };
+
+    // What internal-cc does on POST /internal/customers/{id}/suspend, on the same database.
+    users::suspend(&a.db.pool, &actor, UserType::Customer, customer, "chargeback fraud").await.unwrap();
+    users::suspend(&a.db.pool, &actor, UserType::Mitra, mitra.id, "fake documents").await.unwrap();
+
+    assert_eq!(b.refused_within_a_second(&customer_token).await.error_code(), "session_revoked");
+    assert_eq!(b.refused_within_a_second(&mitra.token).await.error_code(), "session_revoked");
+    let refresh = a.refresh(&refresh_token).await;
+    assert_eq!((refresh.status, refresh.error_code()), (StatusCode::FORBIDDEN, "account_suspended"));
+    let code = a.otp_code("client", &customer_phone).await;
+    let otp = a.verify_otp("client", &customer_phone, &code, None).await;
+    assert_eq!((otp.status, otp.error_code()), (StatusCode::FORBIDDEN, "account_suspended"));
+    let other = a.customer().await;
+    assert!(a.listed_ids(&other, "").await.is_empty(), "a suspended mitra is not listed");
+
+    users::reinstate(&a.db.pool, &actor, UserType::Customer, customer).await.unwrap();
+    let again = a.sign_in_by_phone("client", &customer_phone, None).await;
+    assert_eq!(a.claims(&again.str("access_token")).sub, customer, "the same customer, signed in anew");
+    let old = a.refresh(&refresh_token).await;
+    assert_eq!(old.error_code(), "session_revoked", "old sessions stay ended");
+}
