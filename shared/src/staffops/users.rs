@@ -163,13 +163,13 @@ pub async fn mitras(
     let (condition, value) = search.condition(false);
     let sql = search_sql(MITRA_COLUMNS, "mitras", "($5::text IS NULL OR u.verification_status = $5)", condition);
     let mut rows: Vec<MitraItem> = sqlx::query_as(&sql)
-    .bind(value)
-    .bind(page.after.map(|c| c.at))
-    .bind(page.after.map(|c| c.id))
-    .bind(page.fetch())
-    .bind(verification.map(verification_str))
-    .fetch_all(db)
-    .await?;
+        .bind(value)
+        .bind(page.after.map(|c| c.at))
+        .bind(page.after.map(|c| c.id))
+        .bind(page.fetch())
+        .bind(verification.map(verification_str))
+        .fetch_all(db)
+        .await?;
     let next = page.finish(&mut rows, |r| Cursor { at: r.created_at, id: r.id });
     Ok((rows, next))
 }
