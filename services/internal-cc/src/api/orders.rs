@@ -15,7 +15,7 @@ use poem::web::Data;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::Tag;
@@ -23,15 +23,47 @@ use super::Tag;
 #[derive(Default)]
 pub struct OrdersApi;
 
+/// Which callback it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum PaymentEventKind {
+    Invoice,
+    Refund,
+}
+
+/// What applying a callback did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum PaymentEventOutcome {
+    /// The order moved.
+    Changed,
+    /// A duplicate or late callback: nothing to do.
+    Unchanged,
+    /// The order needs a person (`payment_issue`).
+    Flagged,
+    UnknownOrder,
+    Malformed,
+    /// Applying it failed; the provider retries it.
+    Error,
+}
+
+fn outcome(stored: &str) -> PaymentEventOutcome {
+    match stored {
+        "changed" => PaymentEventOutcome::Changed,
+        "unchanged" => PaymentEventOutcome::Unchanged,
+        "flagged" => PaymentEventOutcome::Flagged,
+        "unknown_order" => PaymentEventOutcome::UnknownOrder,
+        "malformed" => PaymentEventOutcome::Malformed,
+        _ => PaymentEventOutcome::Error,
+    }
+}
+
 /// One callback the payment provider sent about the order, exactly as it came.
 #[derive(Debug, Object)]
 pub struct PaymentEvent {
     pub id: i64,
-    /// `invoice` or `refund`.
-    pub kind: String,
-    /// What applying it did: `changed`, `unchanged`, `flagged`, `unknown_order`,
-    /// `malformed`.
-    pub outcome: String,
+    pub kind: PaymentEventKind,
+    pub outcome: PaymentEventOutcome,
     /// The raw body.
     pub body: String,
     pub received_at: DateTime<Utc>,
@@ -82,6 +114,8 @@ pub enum OrderResponse {
 #[OpenApi(tag = "Tag::Orders")]
 impl OrdersApi {
     /// Orders, newest first, by status, customer or mitra.
+    ///
+    /// Paged with `cursor`; every filter narrows.
     #[oai(path = "/internal/orders", method = "get", operation_id = "ccOrdersList")]
     // Each query parameter is its own extractor argument in poem-openapi.
     #[allow(clippy::too_many_arguments)]
@@ -103,6 +137,8 @@ impl OrdersApi {
     }
 
     /// One order, with every payment callback received for it.
+    ///
+    /// Includes `payment_issue` and every provider callback as it arrived.
     #[oai(path = "/internal/orders/:id", method = "get", operation_id = "ccOrdersGet")]
     async fn get(
         &self,
@@ -119,8 +155,8 @@ impl OrdersApi {
             .into_iter()
             .map(|e| PaymentEvent {
                 id: e.id,
-                kind: e.kind,
-                outcome: e.outcome,
+                kind: if e.kind == "refund" { PaymentEventKind::Refund } else { PaymentEventKind::Invoice },
+                outcome: outcome(&e.outcome),
                 body: e.body,
                 received_at: e.received_at,
             })

@@ -83,7 +83,8 @@ pub struct AuditEntry {
     pub actor_id: Option<Uuid>,
     #[oai(nullable)]
     pub actor_email: Option<String>,
-    /// e.g. `user.suspend`, `staff.change`, `staff.login`.
+    /// What was done, as `<thing>.<verb>` (for example `user.suspend`); filter on it with
+    /// `action`.
     pub action: String,
     #[oai(nullable)]
     pub target_type: Option<String>,
@@ -133,6 +134,8 @@ fn actor(req: &Request, auth: &AdminAuth) -> StaffActor {
 #[OpenApi(tag = "Tag::Staff")]
 impl StaffApi {
     /// Every staff member.
+    ///
+    /// Admins only; disabled members included.
     #[oai(path = "/internal/staff", method = "get", operation_id = "ccStaffList")]
     async fn list(
         &self,
@@ -144,6 +147,9 @@ impl StaffApi {
     }
 
     /// Adds a staff member. 409 `conflict` when the email is taken.
+    ///
+    /// Admins only. Password at least 12 characters; 409 `conflict` when the email is taken
+    /// (case-insensitively).
     #[oai(path = "/internal/staff", method = "post", operation_id = "ccStaffCreate")]
     async fn create(
         &self,
@@ -187,6 +193,8 @@ impl StaffApi {
     }
 
     /// The audit log, newest first.
+    ///
+    /// Admins only. Filter by actor, target or action; paged with `cursor`.
     #[oai(path = "/internal/audit-log", method = "get", operation_id = "ccAuditLogList")]
     // Each query parameter is its own extractor argument in poem-openapi.
     #[allow(clippy::too_many_arguments)]

@@ -276,6 +276,8 @@ impl UsersApi {
     }
 
     /// One customer, with live sessions and sign-in identities.
+    ///
+    /// Sessions are the live ones, newest first; identities list how the customer signs in.
     #[oai(path = "/internal/customers/:id", method = "get", operation_id = "ccCustomersGet")]
     async fn customer(
         &self,
@@ -300,6 +302,8 @@ impl UsersApi {
     }
 
     /// Finds mitra (same `query` rules as customers), optionally by verification status.
+    ///
+    /// Use `verification_status=pending` for the verification queue.
     #[oai(path = "/internal/mitras", method = "get", operation_id = "ccMitrasList")]
     async fn mitras(
         &self,
@@ -319,6 +323,8 @@ impl UsersApi {
     }
 
     /// One mitra, with live sessions.
+    ///
+    /// Includes verification status and availability.
     #[oai(path = "/internal/mitras/:id", method = "get", operation_id = "ccMitrasGet")]
     async fn mitra(
         &self,
@@ -352,6 +358,8 @@ impl UsersApi {
     }
 
     /// Lifts a customer's suspension (their old sessions stay ended).
+    ///
+    /// Sign-in works again; the sessions the suspension ended stay ended.
     #[oai(path = "/internal/customers/:id/reinstate", method = "post", operation_id = "ccCustomersReinstate")]
     async fn reinstate_customer(
         &self,
@@ -381,6 +389,8 @@ impl UsersApi {
     }
 
     /// Lifts a mitra's suspension.
+    ///
+    /// Sign-in works again and the mitra is listed again; old sessions stay ended.
     #[oai(path = "/internal/mitras/:id/reinstate", method = "post", operation_id = "ccMitrasReinstate")]
     async fn reinstate_mitra(
         &self,
@@ -418,6 +428,9 @@ impl UsersApi {
     }
 
     /// Ends one session of anyone, instantly on every instance.
+    ///
+    /// Works for customers, mitra and staff; 404 when the session is unknown or already
+    /// ended.
     #[oai(path = "/internal/sessions/:id", method = "delete", operation_id = "ccSessionsRevoke")]
     async fn end_session(
         &self,

@@ -88,6 +88,8 @@ impl BrowseApi {
     }
 
     /// One mitra customers can order from; 404 when it is not listed.
+    ///
+    /// With the mitra's active services; 404 for a mitra not shown to customers.
     #[oai(path = "/api/client/mitras/:id", method = "get", operation_id = "mitrasGet")]
     async fn one(
         &self,

@@ -125,6 +125,8 @@ impl MitraMarketApi {
     }
 
     /// Goes online or offline.
+    ///
+    /// Customers see `is_online` and can filter by it; answers the mitra profile.
     #[oai(path = "/api/mitra/availability", method = "put", operation_id = "mitraAvailabilitySet")]
     async fn availability(
         &self,
@@ -137,6 +139,9 @@ impl MitraMarketApi {
     }
 
     /// Adds a service.
+    ///
+    /// Price in whole rupiah (1,000–100,000,000), duration 5–1440 minutes; 400 names the
+    /// field out of range.
     #[oai(path = "/api/mitra/services", method = "post", operation_id = "mitraServicesCreate")]
     async fn create(
         &self,
@@ -156,6 +161,8 @@ impl MitraMarketApi {
     }
 
     /// The mitra's own services, active or not.
+    ///
+    /// Oldest first, including deactivated ones.
     #[oai(path = "/api/mitra/services", method = "get", operation_id = "mitraServicesList")]
     async fn list(
         &self,

@@ -116,6 +116,8 @@ impl OrdersApi {
     }
 
     /// The customer's orders, newest first.
+    ///
+    /// Paged with `cursor`; 1–100 per page (`limit`, default 20).
     #[oai(path = "/api/client/orders", method = "get", operation_id = "ordersListCustomer")]
     async fn client_list(
         &self,
@@ -130,6 +132,8 @@ impl OrdersApi {
     }
 
     /// One of the customer's orders; 404 for anyone else's.
+    ///
+    /// An order of another customer is 404, never 403.
     #[oai(path = "/api/client/orders/:id", method = "get", operation_id = "ordersGetCustomer")]
     async fn client_get(
         &self,
@@ -141,6 +145,9 @@ impl OrdersApi {
     }
 
     /// Cancels one of the customer's orders (unpaid, or paid and not yet accepted).
+    ///
+    /// Allowed while the order is unpaid, or paid and not yet accepted (a paid order is
+    /// refunded); 409 `invalid_state` otherwise.
     #[oai(path = "/api/client/orders/:id/cancel", method = "post", operation_id = "ordersCancel")]
     async fn cancel(
         &self,
@@ -152,6 +159,8 @@ impl OrdersApi {
     }
 
     /// The mitra's orders, newest first, optionally of one status.
+    ///
+    /// Paged with `cursor`; filter with `status`.
     #[oai(path = "/api/mitra/orders", method = "get", operation_id = "ordersListMitra")]
     async fn mitra_list(
         &self,
@@ -167,6 +176,8 @@ impl OrdersApi {
     }
 
     /// One of the mitra's orders; 404 for anyone else's.
+    ///
+    /// An order of another mitra is 404, never 403.
     #[oai(path = "/api/mitra/orders/:id", method = "get", operation_id = "ordersGetMitra")]
     async fn mitra_get(
         &self,
@@ -178,6 +189,9 @@ impl OrdersApi {
     }
 
     /// Accepts a paid order.
+    ///
+    /// Only a `paid` order; 409 `invalid_state` otherwise (also when another move won a
+    /// race).
     #[oai(path = "/api/mitra/orders/:id/accept", method = "post", operation_id = "ordersAccept")]
     async fn accept(
         &self,
@@ -189,6 +203,8 @@ impl OrdersApi {
     }
 
     /// Declines a paid order (the customer is refunded).
+    ///
+    /// Only a `paid` order; the payment is refunded (`refund_pending`, then `refunded`).
     #[oai(path = "/api/mitra/orders/:id/decline", method = "post", operation_id = "ordersDecline")]
     async fn decline(
         &self,
@@ -200,6 +216,8 @@ impl OrdersApi {
     }
 
     /// Completes an accepted order.
+    ///
+    /// Only an `accepted` order; 409 `invalid_state` otherwise.
     #[oai(path = "/api/mitra/orders/:id/complete", method = "post", operation_id = "ordersComplete")]
     async fn complete(
         &self,

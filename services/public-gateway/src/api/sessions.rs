@@ -115,6 +115,8 @@ impl SessionsApi {
     }
 
     /// Signs out every session of the user except the current one.
+    ///
+    /// Their tokens stop working on every instance at once; answers how many ended.
     #[oai(path = "/api/shared/sessions/revoke-others", method = "post", operation_id = "sessionsRevokeOthers")]
     async fn revoke_others(
         &self,

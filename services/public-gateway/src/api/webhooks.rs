@@ -58,7 +58,8 @@ pub struct XenditInvoiceCallback {
     pub id: String,
     /// Our order id.
     pub external_id: String,
-    /// `PAID`, `SETTLED` or `EXPIRED`.
+    /// Xendit's invoice status; `PAID` and `SETTLED` pay the order, `EXPIRED` expires it,
+    /// any other is stored and changes nothing.
     pub status: String,
     /// Whole rupiah.
     pub amount: i64,
@@ -82,7 +83,8 @@ pub struct XenditRefundData {
 /// A refund callback as Xendit sends it.
 #[derive(Debug, Object)]
 pub struct XenditRefundCallback {
-    /// `refund.succeeded` or `refund.failed`.
+    /// Xendit's event name; `refund.succeeded` completes the refund, `refund.failed`
+    /// flags the order for staff.
     pub event: String,
     pub data: XenditRefundData,
 }
