@@ -199,24 +199,6 @@ pub async fn mitra(db: &PgPool, id: Uuid) -> sqlx::Result<Option<MitraItem>> {
         .await
 }
 
-/// A user's live sessions, newest first.
-pub async fn live_sessions(
-    db: &PgPool,
-    user_type: UserType,
-    id: Uuid,
-) -> sqlx::Result<Vec<crate::users::sessions::LiveSession>> {
-    sqlx::query_as(
-        "SELECT id, created_at, CASE WHEN counter > 0 THEN rotated_at END AS last_refreshed_at, user_agent, ip
-         FROM auth_sessions
-         WHERE user_type = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
-         ORDER BY created_at DESC, id",
-    )
-    .bind(user_type.as_str())
-    .bind(id)
-    .fetch_all(db)
-    .await
-}
-
 /// How a customer can sign in: `phone`, `google`, `apple`.
 pub async fn identities(db: &PgPool, id: Uuid) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::sessions::RevokeReason;
-use crate::auth::tokens::Claims;
+use crate::auth::tokens::{Claims, UserType};
 
 /// One live session as its owner sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -23,16 +23,55 @@ pub struct LiveSession {
 
 /// The caller's live sessions (not revoked, not expired), newest first.
 pub async fn list(db: &PgPool, claims: &Claims) -> sqlx::Result<Vec<LiveSession>> {
+    live(db, claims.user_type, claims.sub).await
+}
+
+/// A user's live sessions, newest first (staff see them on the user's detail page).
+pub async fn live(db: &PgPool, user_type: UserType, user_id: Uuid) -> sqlx::Result<Vec<LiveSession>> {
     sqlx::query_as(
         "SELECT id, created_at, CASE WHEN counter > 0 THEN rotated_at END AS last_refreshed_at, user_agent, ip
          FROM auth_sessions
          WHERE user_type = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
          ORDER BY created_at DESC, id",
     )
-    .bind(claims.user_type.as_str())
-    .bind(claims.sub)
+    .bind(user_type.as_str())
+    .bind(user_id)
     .fetch_all(db)
     .await
+}
+
+/// One live session as the API shows it (contract §7); `current` marks the session of
+/// the request.
+#[derive(Debug, poem_openapi::Object)]
+#[oai(rename = "Session")]
+pub struct SessionView {
+    pub id: Uuid,
+    /// True for the session making this request.
+    pub current: bool,
+    pub created_at: DateTime<Utc>,
+    /// When the app last refreshed its tokens; null if it never has.
+    #[oai(nullable)]
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// The app's user agent at sign-in.
+    #[oai(nullable)]
+    pub user_agent: Option<String>,
+    /// The client address at sign-in.
+    #[oai(nullable)]
+    pub ip: Option<String>,
+}
+
+impl LiveSession {
+    /// The API's view; `current` is the session making the request, if any.
+    pub fn view(self, current: Option<Uuid>) -> SessionView {
+        SessionView {
+            current: current == Some(self.id),
+            id: self.id,
+            created_at: self.created_at,
+            last_refreshed_at: self.last_refreshed_at,
+            user_agent: self.user_agent,
+            ip: self.ip,
+        }
+    }
 }
 
 /// Ends one of the caller's live sessions. False when the caller has no such live

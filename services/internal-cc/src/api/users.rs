@@ -12,7 +12,7 @@ use halo_shared::pagination::Page;
 use halo_shared::staffops::users::{self, CustomerItem, MitraItem, Search};
 use halo_shared::staffops::StaffError;
 use halo_shared::users::mitras::VerificationStatus;
-use halo_shared::users::sessions::LiveSession;
+use halo_shared::users::sessions::{self as live, SessionView};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem::Request;
@@ -100,34 +100,6 @@ impl From<MitraItem> for Mitra {
     }
 }
 
-/// A live session of a user.
-#[derive(Debug, Object)]
-pub struct Session {
-    pub id: Uuid,
-    /// Always false here (the session of the staff member's own request is not listed).
-    pub current: bool,
-    pub created_at: DateTime<Utc>,
-    #[oai(nullable)]
-    pub last_refreshed_at: Option<DateTime<Utc>>,
-    #[oai(nullable)]
-    pub user_agent: Option<String>,
-    #[oai(nullable)]
-    pub ip: Option<String>,
-}
-
-impl From<LiveSession> for Session {
-    fn from(s: LiveSession) -> Self {
-        Self {
-            id: s.id,
-            current: false,
-            created_at: s.created_at,
-            last_refreshed_at: s.last_refreshed_at,
-            user_agent: s.user_agent,
-            ip: s.ip,
-        }
-    }
-}
-
 /// How a customer signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -142,7 +114,7 @@ pub enum Identity {
 pub struct CustomerDetail {
     #[oai(flatten)]
     pub customer: Customer,
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<SessionView>,
     pub identities: Vec<Identity>,
 }
 
@@ -151,7 +123,7 @@ pub struct CustomerDetail {
 pub struct MitraDetail {
     #[oai(flatten)]
     pub mitra: Mitra,
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<SessionView>,
 }
 
 #[derive(Debug, Object)]
@@ -286,7 +258,7 @@ impl UsersApi {
         id: Path<Uuid>,
     ) -> Result<CustomerDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         let customer = customer(&state, id.0).await?;
-        let sessions = users::live_sessions(&state.db, UserType::Customer, id.0).await.map_err(failed)?;
+        let sessions = live::live(&state.db, UserType::Customer, id.0).await.map_err(failed)?;
         let identities = users::identities(&state.db, id.0).await.map_err(failed)?;
         let identities = identities
             .iter()
@@ -297,7 +269,7 @@ impl UsersApi {
                 _ => None,
             })
             .collect();
-        let sessions = sessions.into_iter().map(Session::from).collect();
+        let sessions = sessions.into_iter().map(|s| s.view(None)).collect();
         Ok(CustomerDetailResponse::Ok(Json(CustomerDetail { customer, sessions, identities })))
     }
 
@@ -333,10 +305,10 @@ impl UsersApi {
         id: Path<Uuid>,
     ) -> Result<MitraDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         let mitra = mitra(&state, id.0).await?;
-        let sessions = users::live_sessions(&state.db, UserType::Mitra, id.0).await.map_err(failed)?;
+        let sessions = live::live(&state.db, UserType::Mitra, id.0).await.map_err(failed)?;
         Ok(MitraDetailResponse::Ok(Json(MitraDetail {
             mitra,
-            sessions: sessions.into_iter().map(Session::from).collect(),
+            sessions: sessions.into_iter().map(|s| s.view(None)).collect(),
         })))
     }
 

@@ -1,8 +1,7 @@
-use chrono::{DateTime, Utc};
 use halo_shared::auth::scheme::AppUserAuth;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
-use halo_shared::users::sessions;
+use halo_shared::users::sessions::{self, SessionView};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -15,28 +14,10 @@ use super::Tag;
 #[derive(Default)]
 pub struct SessionsApi;
 
-/// One place the user is signed in.
-#[derive(Debug, Object)]
-pub struct SessionItem {
-    pub id: Uuid,
-    /// True for the session making this request.
-    pub current: bool,
-    pub created_at: DateTime<Utc>,
-    /// When the app last refreshed its tokens; null if it never has.
-    #[oai(nullable)]
-    pub last_refreshed_at: Option<DateTime<Utc>>,
-    /// The app's user agent at sign-in.
-    #[oai(nullable)]
-    pub user_agent: Option<String>,
-    /// The client address at sign-in.
-    #[oai(nullable)]
-    pub ip: Option<String>,
-}
-
 /// The user's live sessions, newest first.
 #[derive(Debug, Object)]
 pub struct SessionList {
-    pub sessions: Vec<SessionItem>,
+    pub sessions: Vec<SessionView>,
 }
 
 /// How many sessions ended.
@@ -80,19 +61,9 @@ impl SessionsApi {
         state: Data<&AppState>,
         auth: AppUserAuth,
     ) -> Result<SessionListResponse, ApiErrors<{ EDGE | BEARER }>> {
-        let current = auth.0.session_id;
+        let current = Some(auth.0.session_id);
         let sessions = sessions::list(&state.db, &auth.0).await.map_err(failed)?;
-        let sessions = sessions
-            .into_iter()
-            .map(|s| SessionItem {
-                current: s.id == current,
-                id: s.id,
-                created_at: s.created_at,
-                last_refreshed_at: s.last_refreshed_at,
-                user_agent: s.user_agent,
-                ip: s.ip,
-            })
-            .collect();
+        let sessions = sessions.into_iter().map(|s| s.view(current)).collect();
         Ok(SessionListResponse::Ok(Json(SessionList { sessions })))
     }
 
