@@ -10,7 +10,10 @@ use poem::http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{send, spawn_app, Reply, TestApp, PASSWORD};
+use halo_shared::auth::tokens::Keys;
+use halo_shared::testing;
+
+use crate::helpers::{app_with_keys, send, spawn_app, Reply, TestApp, PASSWORD};
 
 impl TestApp {
     async fn staff_token(&self, email: &str, role: Role) -> (Uuid, String) {
@@ -216,12 +219,14 @@ async fn a_customer_detail_shows_live_sessions_and_identities() {
 }
 
 #[tokio::test]
-async fn suspending_ends_every_session_at_once_and_is_audited_and_reinstating_lifts_it() {
+async fn suspending_ends_every_session_on_another_instance_at_once_and_is_audited_and_reinstating_lifts_it() {
     let app = spawn_app().await;
     let (agent_id, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
     let customer = app.customer_row(Some("+6281234567003"), None, None).await;
     let (session, token) = app.app_session(UserType::Customer, customer).await;
     assert_eq!(app.get_with("/internal/auth/me", &token).await.error_code(), "forbidden", "a live customer token");
+    // A second instance of internal-cc on the same database.
+    let other = app_with_keys(app.db.clone(), Keys::new(testing::JWT_SECRET), halo_shared::testing::settings()).await;
 
     let path = format!("/internal/customers/{customer}/suspend");
     for bad in [json!({}), json!({ "reason": "  " })] {
@@ -234,7 +239,7 @@ async fn suspending_ends_every_session_at_once_and_is_audited_and_reinstating_li
     assert_eq!(suspended.body["status"], "suspended");
     let started = Instant::now();
     loop {
-        let reply = app.get_with("/internal/auth/me", &token).await;
+        let reply = other.get_with("/internal/auth/me", &token).await;
         if reply.error_code() == "session_revoked" {
             break;
         }
