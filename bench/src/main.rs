@@ -1,7 +1,8 @@
 //! Drivers for the benchmark scenarios that need more than wrk: a refresh loop where each
 //! request carries the token the previous one returned, idle WebSockets by the thousand,
-//! publish-to-receipt latency across instances, raw bcrypt speed, start-up timing, and a
-//! bare hyper server doing the gateway's JWT verification (the ceiling for `session`).
+//! publish-to-receipt latency across instances, raw bcrypt speed, start-up timing, a
+//! bare hyper server doing the gateway's JWT verification, and the poem-openapi floors
+//! for `session` and `me`.
 //! `bench/run` orchestrates them; see BENCHMARKS.md.
 
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod bare;
+mod floor;
 mod load;
 
 #[derive(Parser)]
@@ -24,6 +26,13 @@ enum Command {
     BareSession {
         #[arg(long, default_value_t = 3999)]
         port: u16,
+    },
+    /// Serve `session` and `me` with poem-openapi and nothing else (their floors).
+    Floor {
+        #[arg(long, default_value_t = 3998)]
+        port: u16,
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
     },
     /// Raw bcrypt hashes per second on one thread.
     Bcrypt {
@@ -85,6 +94,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::BareSession { port } => bare::serve(port).await,
+        Command::Floor { port, database_url } => floor::serve(port, &database_url).await,
         Command::Bcrypt { cost, seconds } => {
             let until = Instant::now() + Duration::from_secs(seconds);
             let mut hashes = 0u64;
