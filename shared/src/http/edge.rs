@@ -1,16 +1,20 @@
 //! Middleware wrapped around every route of both services, outermost first:
-//! request id → request log → error mapper → (CORS) → error mapper → body limit and timeout.
+//! entry (request id, client address, request log line) → error mapper → (CORS) → error
+//! mapper → body limit and timeout.
+//!
+//! The entry is one layer, not three, because it runs on every request: it reads each
+//! header once, and hands the log line to [`telemetry::log_request`], which builds it
+//! without `tracing`'s span machinery (see the telemetry module).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::client::{client_ip, ClientInfo, DEFAULT_IPV6_PREFIX};
+use crate::error::{render_error, ApiError, ErrorCode};
+use crate::telemetry::{self, RequestContext, RequestRecord};
 use poem::http::{header, HeaderValue};
 use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Result};
-use tracing::Instrument;
-
-use super::client::{client_ip, ClientInfo, DEFAULT_IPV6_PREFIX};
-use crate::error::{render_error, ApiError, ErrorCode};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -60,30 +64,59 @@ where
         Some(cors) => inner.with(cors).catch_all_error(render_error).boxed(),
         None => inner.boxed(),
     };
-    inner.around(move |ep, req| log_request(ep, req, config.clone())).around(request_id).boxed()
+    inner.around(move |ep, req| entry(ep, req, config.clone())).boxed()
 }
 
-async fn request_id<E: Endpoint>(ep: Arc<E>, mut req: Request) -> Result<Response> {
-    let id = req
+/// Gives the request its id (the caller's `X-Request-Id` when it is sane) and its
+/// client, runs it with both attached to everything it logs, answers with the id, and
+/// writes the request line.
+async fn entry<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<EdgeConfig>) -> Result<Response> {
+    let started = Instant::now();
+    let request_id = req
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let mut resp = match ep.call(req).await {
-        Ok(resp) => resp.into_response(),
-        Err(err) => render_error(err).await,
-    };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
+    let id_header = HeaderValue::from_str(&request_id).ok();
+    let trace = trace_id(&req).map(|t| match &config.gcp_project {
+        Some(project) => format!("projects/{project}/traces/{t}"),
+        None => t,
+    });
+    let remote_ip = client_ip(&req, config.trusted_proxy_hops);
+    // Kept for the log line: cloning a header value or a URI shares its bytes.
+    let user_agent = req.headers().get(header::USER_AGENT).cloned();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    req.extensions_mut().insert(ClientInfo {
+        ip: remote_ip,
+        user_agent: user_agent.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned),
+        ipv6_prefix: config.ipv6_rate_limit_prefix,
+    });
+
+    let context = RequestContext { request_id, trace };
+    let resp = telemetry::in_request(context, async move {
+        let mut resp = match ep.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => render_error(err).await,
+        };
+        if let Some(id) = id_header {
+            resp.headers_mut().insert(REQUEST_ID_HEADER, id);
+        }
+        telemetry::log_request(&RequestRecord {
+            method: method.as_str(),
+            url: &redacted_url(&uri),
+            status: resp.status().as_u16(),
+            latency: started.elapsed(),
+            user_agent: user_agent.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default(),
+            remote_ip,
+        });
+        resp
+    })
+    .await;
     Ok(resp)
 }
-
-#[derive(Debug, Clone)]
-struct RequestId(String);
 
 /// 32 hex digits: a random per-process prefix and a counter. Unique without a random
 /// number per request (`getrandom` is a syscall on the hot path).
@@ -93,59 +126,6 @@ fn new_request_id() -> String {
     let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{prefix:016x}{n:016x}")
-}
-
-async fn log_request<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<EdgeConfig>) -> Result<Response> {
-    let started = Instant::now();
-    let client = ClientInfo {
-        ip: client_ip(&req, config.trusted_proxy_hops),
-        user_agent: header_str(&req, header::USER_AGENT.as_str()).map(str::to_owned),
-        ipv6_prefix: config.ipv6_rate_limit_prefix,
-    };
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    let trace = trace_id(&req).map(|t| match &config.gcp_project {
-        Some(project) => format!("projects/{project}/traces/{t}"),
-        None => t,
-    });
-    let method = req.method().to_string();
-    let url = redacted_url(&req);
-    req.extensions_mut().insert(client.clone());
-
-    let span = match &trace {
-        Some(trace) => tracing::info_span!("request", request_id = %request_id, trace = %trace),
-        None => tracing::info_span!("request", request_id = %request_id),
-    };
-    async move {
-        let resp = match ep.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => render_error(err).await,
-        };
-        let status = resp.status().as_u16();
-        let latency = format!("{:.3}s", started.elapsed().as_secs_f64());
-        let remote_ip = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
-        let user_agent = client.user_agent.unwrap_or_default();
-        macro_rules! log_line {
-            ($level:ident) => {
-                tracing::$level!(
-                    httpRequest.requestMethod = %method,
-                    httpRequest.requestUrl = %url,
-                    httpRequest.status = status,
-                    httpRequest.latency = %latency,
-                    httpRequest.userAgent = %user_agent,
-                    httpRequest.remoteIp = %remote_ip,
-                    "{method} {url} {status}"
-                )
-            };
-        }
-        if status >= 500 {
-            log_line!(warn);
-        } else {
-            log_line!(info);
-        }
-        Ok(resp)
-    }
-    .instrument(span)
-    .await
 }
 
 async fn limit_body_and_time<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<EdgeConfig>) -> Result<Response> {
@@ -197,10 +177,10 @@ const SECRET_PARAMS: &[&str] = &["access_token", "refresh_token", "token", "code
 
 /// The URL for the log line. Names are compared after percent-decoding, as the query
 /// extractor decodes them: `?access%5Ftoken=` authenticates, so it must be redacted too.
-fn redacted_url(req: &Request) -> String {
-    let path = req.uri().path();
-    let Some(query) = req.uri().query() else {
-        return path.to_owned();
+fn redacted_url(uri: &poem::http::Uri) -> std::borrow::Cow<'_, str> {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return path.into();
     };
     let query: Vec<String> = query
         .split('&')
@@ -209,7 +189,7 @@ fn redacted_url(req: &Request) -> String {
             _ => pair.to_owned(),
         })
         .collect();
-    format!("{path}?{}", query.join("&"))
+    format!("{path}?{}", query.join("&")).into()
 }
 
 /// `application/x-www-form-urlencoded` decoding of one name (`+` is a space).
@@ -258,14 +238,14 @@ mod tests {
     #[test]
     fn secret_query_parameters_are_redacted_from_logged_urls() {
         let r = req(&[], "/api/shared/ws?access_token=eyJ.secret&x=1");
-        assert_eq!(redacted_url(&r), "/api/shared/ws?access_token=REDACTED&x=1");
+        assert_eq!(redacted_url(r.uri()), "/api/shared/ws?access_token=REDACTED&x=1");
     }
 
     #[test]
     fn percent_encoded_secret_names_are_redacted_too() {
         let r = req(&[], "/api/shared/ws?access%5Ftoken=eyJ.secret&%61ccess_token=eyJ.two&ticket=t1&x=%");
         assert_eq!(
-            redacted_url(&r),
+            redacted_url(r.uri()),
             "/api/shared/ws?access%5Ftoken=REDACTED&%61ccess_token=REDACTED&ticket=REDACTED&x=%"
         );
         assert_eq!(percent_decoded("a%2"), "a%2");
