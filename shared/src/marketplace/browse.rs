@@ -3,26 +3,40 @@
 //! (created_at, id), so a mitra joining or leaving while a customer pages never shifts
 //! the others.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::services::{self, Service};
+use super::services::Service;
 use crate::pagination::{Cursor, Page};
 
 /// The condition on `mitras m` for being shown to customers.
 pub(crate) const LISTABLE: &str = "m.verification_status = 'approved' AND m.suspended_at IS NULL \
      AND m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM mitra_services s WHERE s.mitra_id = m.id AND s.active)";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// One active service of a listed mitra, with the mitra's columns beside it: a page is
+/// one query (the mitra picked in a CTE, joined to their services), one round trip.
+#[derive(Debug, sqlx::FromRow)]
 struct Row {
-    id: Uuid,
-    display_name: Option<String>,
-    bio: String,
-    is_online: bool,
-    created_at: DateTime<Utc>,
+    m_display_name: Option<String>,
+    m_bio: String,
+    m_is_online: bool,
+    m_created_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    service: Service,
+}
+
+/// The mitra columns of [`Row`] for the mitra `picked` by a CTE, and their services,
+/// in the page's order.
+fn listing_query(picked: &str) -> String {
+    format!(
+        "WITH picked AS ({picked})
+         SELECT p.display_name AS m_display_name, p.bio AS m_bio, p.is_online AS m_is_online,
+                p.created_at AS m_created_at, s.id, s.mitra_id, s.title, s.description, s.price,
+                s.duration_minutes, s.active, s.created_at
+         FROM picked p JOIN mitra_services s ON s.mitra_id = p.id AND s.active
+         ORDER BY p.created_at, p.id, s.created_at, s.id"
+    )
 }
 
 /// A mitra as customers see it.
@@ -38,57 +52,52 @@ pub struct ListedMitra {
 
 /// One page of listed mitra (optionally only those online) and the next page's cursor.
 pub async fn page(db: &PgPool, page: Page, online: Option<bool>) -> sqlx::Result<(Vec<ListedMitra>, Option<String>)> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m
-         WHERE {LISTABLE} AND ($1::timestamptz IS NULL OR (m.created_at, m.id) > ($1, $2))
-           AND ($3::boolean IS NULL OR m.is_online = $3)
-         ORDER BY m.created_at, m.id LIMIT $4"
-    ))
-    .bind(page.after.map(|c| c.at))
-    .bind(page.after.map(|c| c.id))
-    .bind(online)
-    .bind(page.fetch())
-    .fetch_all(db)
-    .await?;
-    let mut listed = with_services(db, rows).await?;
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        listing_query(&format!(
+            "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m
+             WHERE {LISTABLE} AND ($1::timestamptz IS NULL OR (m.created_at, m.id) > ($1, $2))
+               AND ($3::boolean IS NULL OR m.is_online = $3)
+             ORDER BY m.created_at, m.id LIMIT $4"
+        ))
+    });
+    let rows: Vec<Row> = sqlx::query_as(&QUERY)
+        .bind(page.after.map(|c| c.at))
+        .bind(page.after.map(|c| c.id))
+        .bind(online)
+        .bind(page.fetch())
+        .fetch_all(db)
+        .await?;
+    let mut listed = grouped(rows);
     let next = page.finish(&mut listed, |m| Cursor { at: m.created_at, id: m.id });
     Ok((listed, next))
 }
 
 /// One listed mitra; `None` when it is not shown to customers.
 pub async fn one(db: &PgPool, id: Uuid) -> sqlx::Result<Option<ListedMitra>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m WHERE m.id = $1 AND {LISTABLE}"
-    ))
-    .bind(id)
-    .fetch_all(db)
-    .await?;
-    Ok(with_services(db, rows).await?.pop())
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        listing_query(&format!(
+            "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m WHERE m.id = $1 AND {LISTABLE}"
+        ))
+    });
+    let rows: Vec<Row> = sqlx::query_as(&QUERY).bind(id).fetch_all(db).await?;
+    Ok(grouped(rows).pop())
 }
 
-/// Attaches each mitra's active services with one query for the whole page.
-async fn with_services(db: &PgPool, rows: Vec<Row>) -> sqlx::Result<Vec<ListedMitra>> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let all: Vec<Service> = sqlx::query_as(&format!(
-        "SELECT {} FROM mitra_services WHERE mitra_id = ANY($1) AND active ORDER BY created_at, id",
-        services::COLUMNS
-    ))
-    .bind(&ids)
-    .fetch_all(db)
-    .await?;
-    let mut by_mitra: HashMap<Uuid, Vec<Service>> = HashMap::with_capacity(rows.len());
-    for service in all {
-        by_mitra.entry(service.mitra_id).or_default().push(service);
+/// Folds the rows, ordered by mitra, into one listing per mitra.
+fn grouped(rows: Vec<Row>) -> Vec<ListedMitra> {
+    let mut listed: Vec<ListedMitra> = Vec::new();
+    for row in rows {
+        match listed.last_mut() {
+            Some(last) if last.id == row.service.mitra_id => last.services.push(row.service),
+            _ => listed.push(ListedMitra {
+                id: row.service.mitra_id,
+                display_name: row.m_display_name,
+                bio: row.m_bio,
+                is_online: row.m_is_online,
+                created_at: row.m_created_at,
+                services: vec![row.service],
+            }),
+        }
     }
-    Ok(rows
-        .into_iter()
-        .map(|r| ListedMitra {
-            services: by_mitra.remove(&r.id).unwrap_or_default(),
-            id: r.id,
-            display_name: r.display_name,
-            bio: r.bio,
-            is_online: r.is_online,
-            created_at: r.created_at,
-        })
-        .collect())
+    listed
 }

@@ -173,18 +173,28 @@ async fn customers_see_only_approved_unsuspended_mitra_with_an_active_service() 
     )
     .await;
     app.bearer_send("PUT", "/api/mitra/availability", &listed.token, Some(json!({ "online": true }))).await;
+    // The listed mitra also has a second active service and a deactivated third.
+    app.add_service(&listed.token, json!({ "title": "Refleksi", "price": 90000, "duration_minutes": 45 })).await;
+    let retired =
+        app.add_service(&listed.token, json!({ "title": "Lama", "price": 5000, "duration_minutes": 30 })).await;
+    let retired = format!("/api/mitra/services/{}", retired.str("id"));
+    app.bearer_send("PATCH", &retired, &listed.token, Some(json!({ "active": false }))).await;
+    let titles = |listing: &Value| -> Vec<String> {
+        listing["services"].as_array().unwrap().iter().map(|s| s["title"].as_str().unwrap().to_owned()).collect()
+    };
 
     let page = app.get_with("/api/client/mitras", &customer).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert_eq!(page.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(page.body["items"][0]["id"], listed.id.to_string());
-    assert_eq!(page.body["items"][0]["services"][0]["title"], "Pijat 60 menit");
+    assert_eq!(titles(&page.body["items"][0]), ["Pijat 60 menit", "Refleksi"], "active services, oldest first");
     assert_eq!(page.body["next_cursor"], Value::Null);
     assert_eq!(app.listed_ids(&customer, "?online=true").await, vec![listed.id.to_string()]);
     assert!(app.listed_ids(&customer, "?online=false").await.is_empty());
 
     let one = app.get_with(&format!("/api/client/mitras/{}", listed.id), &customer).await;
     assert_eq!(one.body["display_name"], "Listed");
+    assert_eq!(titles(&one.body), ["Pijat 60 menit", "Refleksi"]);
     for hidden in [unapproved, suspended.id, inactive.id] {
         let reply = app.get_with(&format!("/api/client/mitras/{hidden}"), &customer).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
