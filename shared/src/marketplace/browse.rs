@@ -15,7 +15,8 @@ pub(crate) const LISTABLE: &str = "m.verification_status = 'approved' AND m.susp
      AND m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM mitra_services s WHERE s.mitra_id = m.id AND s.active)";
 
 /// One active service of a listed mitra, with the mitra's columns beside it: a page is
-/// one query (the mitra picked in a CTE, joined to their services), one round trip.
+/// one query (the mitra picked in a CTE, each joined laterally to its services), one
+/// round trip.
 #[derive(Debug, sqlx::FromRow)]
 struct Row {
     m_display_name: Option<String>,
@@ -26,15 +27,24 @@ struct Row {
     service: Service,
 }
 
-/// The mitra columns of [`Row`] for the mitra `picked` by a CTE, and their services,
-/// in the page's order.
+/// The mitra columns of [`Row`] for the mitra `picked` by a CTE, and their active
+/// services, in the page's order.
+///
+/// Written for PostgreSQL's plan cache: a prepared statement is re-planned on every
+/// execution until a generic plan looks no worse than the custom ones, and planning this
+/// query costs more than running it. So each page shape is its own statement with no
+/// `$n IS NULL OR …` branches, and the page size is a literal (a generic plan assumes a
+/// `LIMIT $n` returns 10 % of the table and would join every service): after five
+/// executions every shape runs on a cached plan that walks the index and stops.
 fn listing_query(picked: &str) -> String {
     format!(
         "WITH picked AS ({picked})
          SELECT p.display_name AS m_display_name, p.bio AS m_bio, p.is_online AS m_is_online,
                 p.created_at AS m_created_at, s.id, s.mitra_id, s.title, s.description, s.price,
                 s.duration_minutes, s.active, s.created_at
-         FROM picked p JOIN mitra_services s ON s.mitra_id = p.id AND s.active
+         FROM picked p CROSS JOIN LATERAL (
+             SELECT s.* FROM mitra_services s WHERE s.mitra_id = p.id AND s.active
+         ) s
          ORDER BY p.created_at, p.id, s.created_at, s.id"
     )
 }
@@ -52,21 +62,28 @@ pub struct ListedMitra {
 
 /// One page of listed mitra (optionally only those online) and the next page's cursor.
 pub async fn page(db: &PgPool, page: Page, online: Option<bool>) -> sqlx::Result<(Vec<ListedMitra>, Option<String>)> {
-    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        listing_query(&format!(
-            "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m
-             WHERE {LISTABLE} AND ($1::timestamptz IS NULL OR (m.created_at, m.id) > ($1, $2))
-               AND ($3::boolean IS NULL OR m.is_online = $3)
-             ORDER BY m.created_at, m.id LIMIT $4"
-        ))
-    });
-    let rows: Vec<Row> = sqlx::query_as(&QUERY)
-        .bind(page.after.map(|c| c.at))
-        .bind(page.after.map(|c| c.id))
-        .bind(online)
-        .bind(page.fetch())
-        .fetch_all(db)
-        .await?;
+    let mut conditions = String::new();
+    if page.after.is_some() {
+        conditions.push_str(" AND (m.created_at, m.id) > ($1, $2)");
+    }
+    if online.is_some() {
+        let n = if page.after.is_some() { 3 } else { 1 };
+        conditions.push_str(&format!(" AND m.is_online = ${n}"));
+    }
+    // `fetch` is a bounded integer from `Page::parse`: safe to write into the text.
+    let query = listing_query(&format!(
+        "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m
+         WHERE {LISTABLE}{conditions} ORDER BY m.created_at, m.id LIMIT {}",
+        page.fetch()
+    ));
+    let mut query = sqlx::query_as::<_, Row>(&query);
+    if let Some(after) = page.after {
+        query = query.bind(after.at).bind(after.id);
+    }
+    if let Some(online) = online {
+        query = query.bind(online);
+    }
+    let rows = query.fetch_all(db).await?;
     let mut listed = grouped(rows);
     let next = page.finish(&mut listed, |m| Cursor { at: m.created_at, id: m.id });
     Ok((listed, next))

@@ -243,6 +243,22 @@ async fn paging_never_skips_or_repeats_a_mitra_while_others_join_and_leave() {
     assert_eq!(unique.len(), seen.len(), "no mitra twice: {seen:?}");
     assert!(throughout.iter().all(|id| seen.contains(id)), "every mitra listed throughout was seen");
 
+    // The online filter pages the same way, cursor and filter together.
+    for id in [&throughout[1], &throughout[3]] {
+        sqlx::query("UPDATE mitras SET is_online = true WHERE id = $1::uuid")
+            .bind(id)
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+    }
+    let first = app.get_with("/api/client/mitras?limit=1&online=true", &customer).await;
+    assert_eq!(first.body["items"][0]["id"], throughout[1].as_str());
+    let cursor = first.body["next_cursor"].as_str().expect("a second online mitra");
+    let second = app.listed_ids(&customer, &format!("?limit=1&online=true&cursor={cursor}")).await;
+    assert_eq!(second, [throughout[3].clone()]);
+    let offline = app.listed_ids(&customer, &format!("?limit=100&online=false&cursor={cursor}")).await;
+    assert!(!offline.contains(&throughout[3]) && offline.contains(&throughout[4]), "{offline:?}");
+
     for bad in ["?limit=0", "?limit=101", "?cursor=not-a-cursor", "?online=maybe"] {
         let reply = app.get_with(&format!("/api/client/mitras{bad}"), &customer).await;
         assert_eq!((reply.status, reply.error_code()), (StatusCode::BAD_REQUEST, "invalid_request"), "{bad}");
