@@ -1,10 +1,11 @@
 //! Middleware wrapped around every route of both services, outermost first:
-//! entry (request id, client address, request log line) → error mapper → (CORS) → error
-//! mapper → body limit and timeout.
+//! [`Entry`] (request id, client address, error mapper, request log line) → (CORS) →
+//! [`Limits`] (body limit and timeout, error mapper).
 //!
-//! The entry is one layer, not three, because it runs on every request: it reads each
-//! header once, and hands the log line to [`telemetry::log_request`], which builds it
-//! without `tracing`'s span machinery (see the telemetry module).
+//! Both are plain endpoint types rather than `around` closures, and the stack is boxed
+//! once: it runs on every request, so each layer, box and header read shows in the
+//! throughput (see BENCHMARKS.md). The log line goes to [`telemetry::log_request`], which
+//! builds it without `tracing`'s span machinery.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,65 +58,91 @@ where
     E: Endpoint + 'static,
 {
     let config = Arc::new(config);
-    let limits = config.clone();
-    let inner =
-        routes.around(move |ep, req| limit_body_and_time(ep, req, limits.clone())).catch_all_error(render_error);
-    let inner = match cors {
-        Some(cors) => inner.with(cors).catch_all_error(render_error).boxed(),
-        None => inner.boxed(),
-    };
-    inner.around(move |ep, req| entry(ep, req, config.clone())).boxed()
+    let limited = Limits { inner: routes, config: config.clone() };
+    match cors {
+        // Inside CORS, so a 413 or 504 still carries the CORS headers the browser needs.
+        Some(cors) => Entry { inner: limited.with(cors), config }.boxed(),
+        None => Entry { inner: limited, config }.boxed(),
+    }
 }
 
 /// Gives the request its id (the caller's `X-Request-Id` when it is sane) and its
-/// client, runs it with both attached to everything it logs, answers with the id, and
-/// writes the request line.
-async fn entry<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<EdgeConfig>) -> Result<Response> {
-    let started = Instant::now();
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(new_request_id);
-    let id_header = HeaderValue::from_str(&request_id).ok();
-    let trace = trace_id(&req).map(|t| match &config.gcp_project {
-        Some(project) => format!("projects/{project}/traces/{t}"),
-        None => t,
-    });
-    let remote_ip = client_ip(&req, config.trusted_proxy_hops);
-    // Kept for the log line: cloning a header value or a URI shares its bytes.
-    let user_agent = req.headers().get(header::USER_AGENT).cloned();
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    req.extensions_mut().insert(ClientInfo {
-        ip: remote_ip,
-        user_agent: user_agent.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned),
-        ipv6_prefix: config.ipv6_rate_limit_prefix,
-    });
+/// client, runs it with both attached to everything it logs, answers with the id (every
+/// error rendered as the JSON error body), and writes the request line.
+struct Entry<E> {
+    inner: E,
+    config: Arc<EdgeConfig>,
+}
 
-    let context = RequestContext { request_id, trace };
-    let resp = telemetry::in_request(context, async move {
-        let mut resp = match ep.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => render_error(err).await,
-        };
-        if let Some(id) = id_header {
-            resp.headers_mut().insert(REQUEST_ID_HEADER, id);
-        }
-        telemetry::log_request(&RequestRecord {
-            method: method.as_str(),
-            url: &redacted_url(&uri),
-            status: resp.status().as_u16(),
-            latency: started.elapsed(),
-            user_agent: user_agent.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default(),
-            remote_ip,
+impl<E: Endpoint> Endpoint for Entry<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Response> {
+        let started = Instant::now();
+        let config = &self.config;
+        let request_id = req
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned)
+            .unwrap_or_else(new_request_id);
+        let id_header = HeaderValue::from_str(&request_id).ok();
+        let trace = trace_id(&req).map(|t| match &config.gcp_project {
+            Some(project) => format!("projects/{project}/traces/{t}"),
+            None => t,
         });
-        resp
-    })
-    .await;
-    Ok(resp)
+        let remote_ip = client_ip(&req, config.trusted_proxy_hops);
+        // Kept for the log line: cloning a header value or a URI shares its bytes.
+        let user_agent = req.headers().get(header::USER_AGENT).cloned();
+        let method = req.method().clone();
+        let uri = req.uri().clone();
+        req.extensions_mut().insert(ClientInfo {
+            ip: remote_ip,
+            user_agent: user_agent.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned),
+            ipv6_prefix: config.ipv6_rate_limit_prefix,
+        });
+
+        let context = RequestContext { request_id, trace };
+        let resp = telemetry::in_request(context, async move {
+            let mut resp = match self.inner.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => render_error(err).await,
+            };
+            if let Some(id) = id_header {
+                resp.headers_mut().insert(REQUEST_ID_HEADER, id);
+            }
+            telemetry::log_request(&RequestRecord {
+                method: method.as_str(),
+                url: &redacted_url(&uri),
+                status: resp.status().as_u16(),
+                latency: started.elapsed(),
+                user_agent: user_agent.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default(),
+                remote_ip,
+            });
+            resp
+        })
+        .await;
+        Ok(resp)
+    }
+}
+
+/// Refuses a body over the limit (413) and a request over the time limit (504), and
+/// renders every error of the routes as the JSON error body.
+struct Limits<E> {
+    inner: E,
+    config: Arc<EdgeConfig>,
+}
+
+impl<E: Endpoint> Endpoint for Limits<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        match limit_body_and_time(&self.inner, req, &self.config).await {
+            Ok(resp) => Ok(resp),
+            Err(err) => Ok(render_error(err).await),
+        }
+    }
 }
 
 /// 32 hex digits: a random per-process prefix and a counter. Unique without a random
@@ -125,10 +152,15 @@ fn new_request_id() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{prefix:016x}{n:016x}")
+    let mut id = [0u8; 32];
+    for (i, digit) in id.iter_mut().enumerate() {
+        let (word, shift) = if i < 16 { (prefix, 60 - 4 * i) } else { (n, 60 - 4 * (i - 16)) };
+        *digit = b"0123456789abcdef"[((word >> shift) & 0xf) as usize];
+    }
+    id.iter().map(|&b| char::from(b)).collect()
 }
 
-async fn limit_body_and_time<E: Endpoint>(ep: Arc<E>, mut req: Request, config: Arc<EdgeConfig>) -> Result<Response> {
+async fn limit_body_and_time<E: Endpoint>(ep: &E, mut req: Request, config: &EdgeConfig) -> Result<Response> {
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > config.body_limit as u64) {
@@ -225,6 +257,15 @@ mod tests {
             builder = builder.header(*name, *value);
         }
         builder.finish()
+    }
+
+    #[test]
+    fn generated_request_ids_are_32_hex_digits_and_differ_only_in_the_counter() {
+        let (a, b) = (new_request_id(), new_request_id());
+        assert!(a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{a}");
+        assert_eq!(a[..16], b[..16]);
+        let (a, b) = (u64::from_str_radix(&a[16..], 16).unwrap(), u64::from_str_radix(&b[16..], 16).unwrap());
+        assert!(b > a, "the counter counts up");
     }
 
     #[test]
