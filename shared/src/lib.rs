@@ -21,6 +21,7 @@ pub mod push;
 pub mod ratelimit;
 pub mod realtime;
 pub mod staffops;
+pub mod startup;
 pub mod state;
 pub mod stubs;
 pub mod telemetry;

@@ -11,6 +11,8 @@ use crate::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGL
 use crate::otp::provider::OtpSender;
 use crate::otp::OtpSettings;
 use crate::payments::{PaymentSettings, Payments};
+use crate::push::fcm::FcmSettings;
+use crate::push::WorkerSettings;
 use crate::realtime::Realtime;
 
 /// Everything a request may need beyond its own input: the database pool, the token
@@ -123,6 +125,12 @@ pub struct Settings {
     pub ws_heartbeat: std::time::Duration,
     /// `WS_MAX_PER_SESSION`, `WS_MAX_PER_USER`, `WS_MAX_PER_IP`: sockets per instance.
     pub ws_caps: crate::realtime::hub::Caps,
+    /// `FCM_PROJECT_ID`, `FCM_BASE_URL`, …: where the gateway's push worker sends; `None`
+    /// turns the worker off (pushes wait in the outbox).
+    pub fcm: Option<FcmSettings>,
+    /// `PUSH_POLL_MS`, `PUSH_MAX_ATTEMPTS`: the gateway's outbox workers (push and Apple
+    /// grant revocations).
+    pub workers: WorkerSettings,
 }
 
 impl Default for Settings {
@@ -145,6 +153,8 @@ impl Default for Settings {
             payments: PaymentSettings::default(),
             ws_heartbeat: std::time::Duration::from_secs(30),
             ws_caps: crate::realtime::hub::Caps::default(),
+            fcm: None,
+            workers: WorkerSettings::default(),
         }
     }
 }
