@@ -34,16 +34,16 @@ struct ServeArgs {
     #[command(flatten)]
     payments: PaymentArgs,
     /// Failed logins allowed per email per 15 minutes (0: no limit).
-    #[arg(long, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = 5)]
+    #[arg(long, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = Settings::default().login_failures_per_email)]
     login_failures_per_email: u32,
     /// Failed logins allowed per client IP per 15 minutes (0: no limit).
-    #[arg(long, env = "LOGIN_FAILURES_PER_IP", default_value_t = 20)]
+    #[arg(long, env = "LOGIN_FAILURES_PER_IP", default_value_t = Settings::default().login_failures_per_ip)]
     login_failures_per_ip: u32,
     /// Comma-separated origins of the control-center SPA (CORS with credentials).
     #[arg(long, env = "CC_ALLOWED_ORIGINS", value_delimiter = ',', default_value = "")]
     cc_allowed_origins: Vec<String>,
     /// Mark the refresh cookie `Secure`; false only for plain-HTTP local development.
-    #[arg(long, env = "COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set,
+    #[arg(long, env = "COOKIE_SECURE", default_value_t = Settings::default().cookie_secure, action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     cookie_secure: bool,
 }
@@ -51,7 +51,7 @@ struct ServeArgs {
 #[derive(clap::Args)]
 struct PasswordArgs {
     /// bcrypt cost for staff passwords.
-    #[arg(long, env = "PASSWORD_BCRYPT_COST", default_value_t = 12,
+    #[arg(long, env = "PASSWORD_BCRYPT_COST", default_value_t = Settings::default().password_bcrypt_cost,
           value_parser = clap::value_parser!(u32).range(4..=31))]
     password_bcrypt_cost: u32,
 }

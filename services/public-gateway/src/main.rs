@@ -43,22 +43,22 @@ struct ServeArgs {
     #[command(flatten)]
     payments: PaymentArgs,
     /// Seconds between WebSocket pings; a socket silent for two is closed.
-    #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = Settings::default().ws_heartbeat.as_secs())]
     ws_heartbeat_seconds: u64,
     /// WebSockets one instance holds per session (0: no cap).
-    #[arg(long, env = "WS_MAX_PER_SESSION", default_value_t = 5)]
+    #[arg(long, env = "WS_MAX_PER_SESSION", default_value_t = Settings::default().ws_caps.per_session)]
     ws_max_per_session: usize,
     /// WebSockets one instance holds per user (0: no cap).
-    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = 10)]
+    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = Settings::default().ws_caps.per_user)]
     ws_max_per_user: usize,
     /// WebSockets one instance holds per client address (IPv6: per prefix; 0: no cap).
-    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 50)]
+    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = Settings::default().ws_caps.per_ip)]
     ws_max_per_ip: usize,
     /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
-    #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = 30)]
+    #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = Settings::default().anon_signins_per_ip_per_hour)]
     anon_signins_per_ip_per_hour: u32,
     /// Google and Apple sign-ins allowed per client IP per hour (0: no limit).
-    #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = 60)]
+    #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = Settings::default().id_token_signins_per_ip_per_hour)]
     id_token_signins_per_ip_per_hour: u32,
 }
 
