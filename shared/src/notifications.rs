@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, StaffActor, Target};
 use crate::auth::tokens::UserType;
+use crate::error::{ApiError, ErrorCode};
 use crate::realtime;
 use crate::state::AppState;
 
@@ -18,6 +19,15 @@ pub enum NotifyError {
     UnknownUser,
     #[error(transparent)]
     Unexpected(#[from] sqlx::Error),
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(err: NotifyError) -> Self {
+        match err {
+            NotifyError::UnknownUser => ApiError::new(ErrorCode::NotFound, "no such user"),
+            NotifyError::Unexpected(cause) => cause.into(),
+        }
+    }
 }
 
 /// What staff asked to send.

@@ -181,8 +181,7 @@ impl StaffAuthApi {
         auth: StaffAuth,
     ) -> Result<MeResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
         let user = staff::get(&state.db, auth.0.sub)
-            .await
-            .map_err(AuthError::from)?
+            .await?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "this account no longer exists"))?;
         Ok(MeResponse::Ok(Json(user.into())))
     }

@@ -1,9 +1,9 @@
 use chrono::{DateTime, Utc};
+use halo_shared::auth::anonymous;
 use halo_shared::auth::public::Public;
 use halo_shared::auth::scheme::AppUserAuth;
 use halo_shared::auth::sessions::{self, RevokeReason};
 use halo_shared::auth::tokens::UserType;
-use halo_shared::auth::{anonymous, AuthError};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
@@ -100,9 +100,7 @@ impl SessionApi {
         state: Data<&AppState>,
         auth: AppUserAuth,
     ) -> Result<LogoutResponse, ApiErrors<{ EDGE | BEARER }>> {
-        sessions::revoke(&state.db, auth.0.sub, auth.0.session_id, RevokeReason::Logout)
-            .await
-            .map_err(AuthError::from)?;
+        sessions::revoke(&state.db, auth.0.sub, auth.0.session_id, RevokeReason::Logout).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 

@@ -2,7 +2,6 @@
 //! so apps that cannot set a header on the upgrade keep their access token out of URLs.
 
 use halo_shared::auth::scheme::AppUserAuth;
-use halo_shared::auth::AuthError;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::realtime::ticket::{self, TICKET_TTL_SECS};
@@ -44,7 +43,7 @@ impl RealtimeTicketApi {
         state: Data<&AppState>,
         auth: AppUserAuth,
     ) -> Result<RealtimeTicketResponse, ApiErrors<{ EDGE | BEARER }>> {
-        let ticket = ticket::issue(&state.db, &auth.0).await.map_err(AuthError::from)?;
+        let ticket = ticket::issue(&state.db, &auth.0).await?;
         Ok(RealtimeTicketResponse::Ok(Json(RealtimeTicket { ticket, expires_in: TICKET_TTL_SECS })))
     }
 }
