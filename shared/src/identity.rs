@@ -204,11 +204,17 @@ async fn fill_profile(conn: &mut PgConnection, id: Uuid, identity: &CustomerIden
     Ok(())
 }
 
+#[derive(sqlx::FromRow)]
+struct AnonymousSession {
+    still_anonymous: bool,
+    session_live: bool,
+}
+
 /// The anonymous customer behind `claims`, if it is still anonymous and on its own. A
 /// revoked session is refused rather than silently ignored, so the app learns to refresh.
 async fn live_anonymous(conn: &mut PgConnection, claims: &Claims) -> Result<Option<Uuid>, AuthError> {
-    let row: Option<(bool, bool)> = sqlx::query_as(
-        "SELECT c.is_anonymous AND c.merged_into IS NULL, s.revoked_at IS NULL
+    let row: Option<AnonymousSession> = sqlx::query_as(
+        "SELECT c.is_anonymous AND c.merged_into IS NULL AS still_anonymous, s.revoked_at IS NULL AS session_live
          FROM customers c JOIN auth_sessions s ON s.id = $2 AND s.user_id = c.id
          WHERE c.id = $1 FOR UPDATE OF c",
     )
@@ -217,8 +223,8 @@ async fn live_anonymous(conn: &mut PgConnection, claims: &Claims) -> Result<Opti
     .fetch_optional(conn)
     .await?;
     match row {
-        Some((_, false)) => Err(AuthError::SessionRevoked),
-        Some((true, true)) => Ok(Some(claims.sub)),
+        Some(AnonymousSession { session_live: false, .. }) => Err(AuthError::SessionRevoked),
+        Some(AnonymousSession { still_anonymous: true, session_live: true }) => Ok(Some(claims.sub)),
         _ => Ok(None),
     }
 }

@@ -27,9 +27,12 @@ const LEEWAY_SECS: i64 = 5;
 /// fallback dies by itself one token lifetime later and may then be deleted.
 pub const UNKEYED_TOKENS_ISSUED_BEFORE: i64 = 1_796_083_200;
 
+// Stored as `text` (`user_type` columns) under the same names. (Not in the doc comment:
+// that one is the spec's description.)
 /// The three kinds of user; each namespace of routes admits only some of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, poem_openapi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, poem_openapi::Enum)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]
 pub enum UserType {
     Customer,

@@ -179,13 +179,22 @@ pub async fn verify(
     Ok(issued)
 }
 
+/// The newest live code of a number and app, as `consume` locks it.
+#[derive(sqlx::FromRow)]
+struct Challenge {
+    id: Uuid,
+    code_hash: Vec<u8>,
+    attempts: i32,
+    expired: bool,
+}
+
 /// Marks the newest live code consumed if `code` matches it. The row lock makes two
 /// racing verifies of the right code end with exactly one success.
 async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &str) -> Result<(), OtpError> {
     let max_attempts = i32::try_from(state.settings.otp.max_attempts).unwrap_or(i32::MAX);
     let mut tx = state.db.begin().await?;
-    let row: Option<(Uuid, Vec<u8>, i32, bool)> = sqlx::query_as(
-        "SELECT id, code_hash, attempts, expires_at <= now() FROM otp_challenges
+    let row: Option<Challenge> = sqlx::query_as(
+        "SELECT id, code_hash, attempts, expires_at <= now() AS expired FROM otp_challenges
          WHERE user_type = $1 AND phone = $2 AND consumed_at IS NULL
          ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
     )
@@ -193,7 +202,7 @@ async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &st
     .bind(phone.as_str())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((id, hash, attempts, expired)) = row else {
+    let Some(Challenge { id, code_hash: hash, attempts, expired }) = row else {
         return Err(OtpError::InvalidOtp);
     };
     if expired || attempts >= max_attempts {

@@ -31,7 +31,7 @@ pub const CLOSE_SESSION_REVOKED: u16 = 4003;
 enum Notice {
     Event {
         id: i64,
-        user_type: String,
+        user_type: UserType,
         user_id: Uuid,
         #[serde(rename = "type")]
         event_type: String,
@@ -42,6 +42,18 @@ enum Notice {
         session_id: Uuid,
         revoked_at: DateTime<Utc>,
     },
+}
+
+/// A `user_events` row the listener missed while it was disconnected.
+#[derive(sqlx::FromRow)]
+struct MissedEvent {
+    id: i64,
+    user_type: UserType,
+    user_id: Uuid,
+    #[sqlx(rename = "type")]
+    event_type: String,
+    created_at: DateTime<Utc>,
+    data: serde_json::Value,
 }
 
 /// Event ids already delivered, so catch-up and live notifications never deliver twice.
@@ -157,7 +169,7 @@ async fn catch_up(state: &AppState, progress: &mut Progress) -> anyhow::Result<(
         return Ok(());
     }
     // Ids are taken before commit, so a little overlap covers late committers.
-    let missed: Vec<(i64, String, Uuid, String, DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
+    let missed: Vec<MissedEvent> = sqlx::query_as(
         "SELECT id, user_type, user_id, type, created_at, data FROM user_events WHERE id > $1 ORDER BY id LIMIT 10000",
     )
     .bind(delivered.max - 64)
@@ -166,7 +178,7 @@ async fn catch_up(state: &AppState, progress: &mut Progress) -> anyhow::Result<(
     if !missed.is_empty() {
         tracing::info!(events = missed.len(), "realtime listener catching up");
     }
-    for (id, user_type, user_id, event_type, at, data) in missed {
+    for MissedEvent { id, user_type, user_id, event_type, created_at: at, data } in missed {
         handle(state, progress, Notice::Event { id, user_type, user_id, event_type, at, data: Some(data) }).await;
     }
     Ok(())
@@ -185,7 +197,6 @@ async fn handle(state: &AppState, progress: &mut Progress, notice: Notice) {
             progress.revoked_up_to = progress.revoked_up_to.max(Some(revoked_at));
         }
         Notice::Event { id, user_type, user_id, event_type, at, data } => {
-            let Some(user_type) = UserType::parse(&user_type) else { return };
             if !delivered.first_time(id) || !state.realtime.hub.has_user(user_type, user_id) {
                 return;
             }
