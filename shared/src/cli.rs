@@ -9,13 +9,13 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::auth::sessions::{self, RevokeReason};
-use crate::auth::tokens::Keys;
 use crate::config::{CommonServeArgs, DatabaseArgs};
 use crate::db;
 use crate::http::shutdown_signal;
 use crate::startup::{Application, Startup};
 use crate::state::Settings;
 use crate::telemetry::LogFormat;
+use crate::tokens::Keys;
 
 /// A service's command line: the global `--log-format` and one of its verbs (`C`).
 #[derive(Debug, Parser)]

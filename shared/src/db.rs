@@ -24,16 +24,28 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::config::{ConfigError, DatabaseSettings};
+/// Where the database is and how many connections to hold (`DATABASE_URL`,
+/// `DB_MAX_CONNECTIONS`, `DB_ACQUIRE_TIMEOUT_SECONDS`).
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// `DATABASE_URL` does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("DATABASE_URL is not a valid Postgres URL: {0}")]
+pub struct BadDatabaseUrl(String);
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// A pool that connects on first use, so start-up never waits for the database.
-pub fn lazy_pool(settings: &DatabaseSettings) -> Result<PgPool, ConfigError> {
+pub fn lazy_pool(settings: &DatabaseSettings) -> Result<PgPool, BadDatabaseUrl> {
     let options = connect_options(settings.url.expose_secret())?.application_name("halo-bestie");
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
@@ -48,8 +60,8 @@ pub fn lazy_pool(settings: &DatabaseSettings) -> Result<PgPool, ConfigError> {
 /// `localhost` before parsing and the `host` parameter then replaces it with the socket.
 /// `postgres:///db?host=/dir` and a percent-encoded socket directory as the host
 /// (`postgres://u@%2Fvar%2Frun%2Fpostgresql/db`) go through the same path.
-pub fn connect_options(url: &str) -> Result<PgConnectOptions, ConfigError> {
-    PgConnectOptions::from_str(&with_placeholder_host(url)).map_err(|e| ConfigError::BadDatabaseUrl(e.to_string()))
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, BadDatabaseUrl> {
+    PgConnectOptions::from_str(&with_placeholder_host(url)).map_err(|e| BadDatabaseUrl(e.to_string()))
 }
 
 /// `url` with `localhost` written into an empty host; any other URL unchanged.

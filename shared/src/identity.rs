@@ -7,12 +7,12 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::sessions::{self, Issued, NewSession, RevokeReason};
-use crate::auth::tokens::{Claims, UserType};
 use crate::auth::AuthError;
 use crate::http::ClientInfo;
 use crate::oidc::{Provider, VerifiedIdentity};
 use crate::phone::Phone;
 use crate::state::AppState;
+use crate::tokens::{Claims, UserType};
 use crate::users::merge::merge_customer;
 use crate::users::Account;
 

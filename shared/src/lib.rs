@@ -23,8 +23,8 @@ pub mod realtime;
 pub mod staffops;
 pub mod startup;
 pub mod state;
-pub mod stubs;
 pub mod telemetry;
+pub mod tokens;
 pub mod users;
 
 #[cfg(feature = "testing")]

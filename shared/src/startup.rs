@@ -19,10 +19,10 @@ use poem::endpoint::BoxEndpoint;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
-use crate::auth::tokens::Keys;
 use crate::http::{EdgeConfig, Server};
 use crate::state::{AppState, Settings};
-use crate::{oidc, ratelimit, realtime};
+use crate::tokens::Keys;
+use crate::{auth, notifications, oidc, ratelimit, realtime};
 
 /// What a service is built from: parsed and checked by `serve` (`cli::startup`) from the
 /// environment, or made by a test.
@@ -96,7 +96,7 @@ impl Application {
         let Startup { service, db, keys, settings, edge, listen } = startup;
         let state = AppState::with_keys(db, keys, settings);
         let mut tasks = BackgroundTasks::default();
-        tasks.spawn("realtime listener", realtime::listener::run(state.clone()));
+        tasks.spawn("realtime listener", realtime::listener::run(listener(&state)));
         extra(&state, &mut tasks);
         let endpoint = Arc::new(routes(state.clone(), edge));
         let server = Server::bind(listen).await.with_context(|| format!("binding {listen}"))?;
@@ -141,6 +141,16 @@ impl Application {
     }
 }
 
+/// What the realtime listener needs of an instance: its pool and sockets, and the
+/// notifications module's record of what reached a socket.
+pub fn listener(state: &AppState) -> realtime::listener::Context {
+    realtime::listener::Context {
+        db: state.db.clone(),
+        realtime: state.realtime.clone(),
+        on_delivered: notifications::on_delivered,
+    }
+}
+
 /// Every ten minutes (and once at start), deletes what has expired: rate-limit
 /// counters, WebSocket tickets, ID-token records.
 async fn janitor(db: PgPool) {
@@ -150,7 +160,7 @@ async fn janitor(db: PgPool) {
         if let Err(err) = ratelimit::purge_expired(&db).await {
             tracing::warn!(error = %err, "purging expired rate-limit counters failed");
         }
-        if let Err(err) = realtime::ticket::purge_expired(&db).await {
+        if let Err(err) = auth::ticket::purge_expired(&db).await {
             tracing::warn!(error = %err, "purging expired WebSocket tickets failed");
         }
         if let Err(err) = oidc::replay::purge_expired(&db).await {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::auth::tokens::Keys;
 use crate::oidc::apple::{AppleClient, AppleSettings};
 use crate::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
 use crate::otp::provider::OtpSender;
@@ -14,6 +13,7 @@ use crate::payments::{PaymentSettings, Payments};
 use crate::push::fcm::FcmSettings;
 use crate::push::WorkerSettings;
 use crate::realtime::Realtime;
+use crate::tokens::Keys;
 
 /// Everything a request may need beyond its own input: the database pool, the token
 /// keys (built once), and the tunable limits. Cheap to clone (one `Arc`). Per-request
@@ -37,7 +37,8 @@ pub struct Inner {
     pub apple_grants: Option<Arc<AppleClient>>,
     /// Xendit, or the local stub.
     pub payments: Payments,
-    pub realtime: Realtime,
+    /// This instance's sockets and revoked sessions, shared with the realtime listener.
+    pub realtime: Arc<Realtime>,
 }
 
 impl AppState {
@@ -69,7 +70,7 @@ impl AppState {
             apple,
             apple_grants,
             payments,
-            realtime: Realtime::default(),
+            realtime: Arc::default(),
         }))
     }
 }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use poem::endpoint::BoxEndpoint;
 
-use crate::auth::tokens::Keys;
 use crate::db::MIGRATOR;
 use crate::startup::{Application, Startup};
+use crate::tokens::Keys;
 use crate::AppState;
 
 static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();

@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use halo_shared::cli::{self, Cli};
+use halo_shared::config::stubs::StubPolicy;
 use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, OtpProviderKind, PaymentArgs, PushArgs};
-use halo_shared::stubs::StubPolicy;
 use halo_shared::telemetry;
 use halo_shared::Settings;
 

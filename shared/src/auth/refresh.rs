@@ -21,13 +21,13 @@
 use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::hashing;
 use super::sessions::{active_account, issue, revoke_in, Issued, RevokeReason, GRACE_SECS, REFRESH_TOKEN_TTL_SECS};
-use super::tokens::UserType;
 use super::AuthError;
 use crate::http::ClientInfo;
 use crate::ratelimit;
 use crate::state::AppState;
+use crate::tokens::hashing;
+use crate::tokens::UserType;
 
 /// Refresh limits are counted over this window.
 const LIMIT_WINDOW_SECS: u32 = 60;

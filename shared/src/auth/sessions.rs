@@ -34,11 +34,11 @@ use sqlx::{PgConnection, PgPool};
 pub use super::refresh::refresh;
 use uuid::Uuid;
 
-use super::hashing;
-use super::tokens::UserType;
 use super::AuthError;
 use crate::http::ClientInfo;
 use crate::state::AppState;
+use crate::tokens::hashing;
+use crate::tokens::UserType;
 use crate::users::{self, Account, Standing};
 
 /// A session lives this long after its last rotation.

@@ -9,7 +9,6 @@ use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
 
 use crate::auth::sessions::Issued;
-use crate::auth::tokens::{Claims, UserType};
 use crate::auth::AuthError;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::ClientInfo;
@@ -17,6 +16,7 @@ use crate::identity;
 use crate::phone::Phone;
 use crate::ratelimit::{self, Outcome};
 use crate::state::AppState;
+use crate::tokens::{Claims, UserType};
 
 /// OTP tunables (`OTP_*` variables), with the contract's defaults.
 #[derive(Debug, Clone)]

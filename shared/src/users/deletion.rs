@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::sessions::{revoke_all, RevokeReason};
-use crate::auth::tokens::UserType;
+use crate::tokens::UserType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeleteError {

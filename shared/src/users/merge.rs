@@ -12,7 +12,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::sessions::{revoke_all, RevokeReason};
-use crate::auth::tokens::UserType;
+use crate::tokens::UserType;
 
 /// A table holding rows that belong to a customer.
 pub struct CustomerOwned {

@@ -11,7 +11,7 @@ pub mod staff;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::tokens::{Role, UserType};
+use crate::tokens::{Role, UserType};
 
 /// The part of a user every token pair reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,12 @@
 use chrono::{DateTime, Utc};
 use halo_shared::audit::StaffActor;
 use halo_shared::auth::scheme::StaffAuth;
-use halo_shared::auth::tokens::UserType;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::notifications::{self, NewNotification, Notification};
+use halo_shared::tokens::UserType;
 use halo_shared::AppState;
 use poem::web::Data;
 use poem::Request;

@@ -3,13 +3,13 @@
 use chrono::{DateTime, Utc};
 use halo_shared::audit::StaffActor;
 use halo_shared::auth::scheme::StaffAuth;
-use halo_shared::auth::tokens::UserType;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::pagination::Page;
 use halo_shared::staffops::users::{self, CustomerItem, MitraItem, Search};
+use halo_shared::tokens::UserType;
 use halo_shared::users::mitras::VerificationStatus;
 use halo_shared::users::sessions::{self as live, SessionView};
 use halo_shared::{ApiError, AppState, ErrorCode};

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
-use halo_shared::auth::tokens::Keys;
 use halo_shared::testing::{self, Running, TestDb};
 pub use halo_shared::testing::{send, Reply};
+use halo_shared::tokens::Keys;
 use halo_shared::users::staff::{self, Role};
 use halo_shared::{AppState, Settings};
 use poem::endpoint::BoxEndpoint;

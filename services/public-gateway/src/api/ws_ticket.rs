@@ -2,9 +2,9 @@
 //! so apps that cannot set a header on the upgrade keep their access token out of URLs.
 
 use halo_shared::auth::scheme::AppUserAuth;
+use halo_shared::auth::ticket::{self, TICKET_TTL_SECS};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
-use halo_shared::realtime::ticket::{self, TICKET_TTL_SECS};
 use halo_shared::AppState;
 use poem::web::Data;
 use poem_openapi::payload::Json;

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use halo_shared::auth::tokens::{Claims, Keys};
 use halo_shared::testing::{self, Running, TestDb};
 pub use halo_shared::testing::{send, Reply};
+use halo_shared::tokens::{Claims, Keys};
 use halo_shared::{AppState, Settings};
 use poem::endpoint::BoxEndpoint;
 use poem::http::StatusCode;

@@ -3,9 +3,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use halo_shared::auth::hashing::count_runs;
-use halo_shared::auth::tokens::Keys;
 use halo_shared::testing::{self, JWT_SECRET};
+use halo_shared::tokens::hashing::count_runs;
+use halo_shared::tokens::Keys;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use poem::http::StatusCode;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

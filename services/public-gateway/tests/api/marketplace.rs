@@ -502,8 +502,8 @@ async fn a_mitra_with_a_paid_or_accepted_order_cannot_delete_the_account_and_ord
 #[tokio::test]
 async fn a_suspended_user_is_refused_everywhere_at_once_and_a_reinstated_one_signs_in_again() {
     use halo_shared::audit::StaffActor;
-    use halo_shared::auth::tokens::UserType;
     use halo_shared::staffops::users;
+    use halo_shared::tokens::UserType;
 
     let a = spawn_app_with(relaxed()).await;
     let b = app_on(a.db.clone(), relaxed()).await;

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use halo_shared::auth::tokens::UserType;
 use halo_shared::realtime;
 use halo_shared::testing;
+use halo_shared::tokens::UserType;
 use poem::http::StatusCode;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use halo_shared::auth::tokens::Keys;
 use halo_shared::realtime::STALE_AFTER_MS;
+use halo_shared::tokens::Keys;
 use halo_shared::{testing, AppState};
 use poem::http::StatusCode;
 use poem::test::TestClient;
@@ -46,7 +46,7 @@ async fn a_new_instance_refuses_a_revoked_session_before_its_listener_has_caught
     assert_eq!((reply.status, reply.error_code()), (StatusCode::UNAUTHORIZED, "session_revoked"));
     assert_eq!(session_of(&client, &live).await.status, StatusCode::OK, "live sessions still work");
 
-    let _listener = AbortOnDrop(halo_shared::realtime::listener::spawn(&b));
+    let _listener = AbortOnDrop(halo_shared::realtime::listener::spawn(halo_shared::startup::listener(&b)));
     until("the listener catches up", || b.realtime.is_listening()).await;
     assert_eq!(send(client.get("/readyz")).await.status, StatusCode::OK);
     assert!(b.realtime.revoked.contains(a.claims(&revoked).session_id, chrono::Utc::now().timestamp()));

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use halo_shared::auth::tokens::UserType;
+use halo_shared::tokens::UserType;
 use halo_shared::Settings;
 use poem::http::StatusCode;
 use uuid::Uuid;

@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use halo_shared::auth::tokens::Keys;
 use halo_shared::http::{EdgeConfig, Server};
 use halo_shared::push::fcm::{Credentials, FcmSettings};
+use halo_shared::tokens::Keys;
 use halo_shared::{testing, AppState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use halo_shared::auth::scheme::authenticate;
-use halo_shared::auth::tokens::UserType;
+use halo_shared::auth::scheme::open_socket;
 use halo_shared::auth::AuthError;
 use halo_shared::http::ClientInfo;
 use halo_shared::realtime::hub::Caps;
-use halo_shared::realtime::socket;
+use halo_shared::tokens::UserType;
 use halo_shared::Settings;
 use uuid::Uuid;
 
@@ -109,7 +109,7 @@ async fn a_revocation_between_the_handshake_and_the_registration_still_refuses_t
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let opened = socket::open(&app.state, &claims, &ClientInfo::default());
+    let opened = open_socket(&app.state, &claims, &ClientInfo::default());
     assert!(matches!(opened, Err(AuthError::SessionRevoked)), "the socket must not outlive the revocation");
     assert_eq!(app.state.realtime.hub.connections(), 0);
 }

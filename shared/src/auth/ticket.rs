@@ -14,9 +14,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::scheme::admit;
-use crate::auth::tokens::{Claims, UserType};
 use crate::auth::AuthError;
 use crate::state::AppState;
+use crate::tokens::{Claims, UserType};
 
 /// How long a ticket may wait before it is used.
 pub const TICKET_TTL_SECS: u32 = 30;

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod stubs;
+
+use crate::db::{BadDatabaseUrl, DatabaseSettings};
 use crate::http::EdgeConfig;
 use crate::oidc::apple::{AppleSettings, APPLE_REVOKE_URL, APPLE_TOKEN_URL};
 use crate::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
@@ -21,8 +24,8 @@ use crate::state::Settings;
 pub enum ConfigError {
     #[error("DATABASE_URL is not set: give the Postgres URL, e.g. postgres://user:pass@127.0.0.1:5432/halo")]
     MissingDatabaseUrl,
-    #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
-    BadDatabaseUrl(String),
+    #[error(transparent)]
+    BadDatabaseUrl(#[from] BadDatabaseUrl),
     #[error("AUTH_JWT_SECRET is not set: give at least 32 random bytes, e.g. `openssl rand -base64 48`")]
     MissingJwtSecret,
     #[error("AUTH_JWT_SECRET is too short ({0} bytes): it must be at least 32 bytes, e.g. `openssl rand -base64 48`")]
@@ -79,13 +82,6 @@ impl DatabaseArgs {
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout_seconds.max(1)),
         })
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    pub url: SecretString,
-    pub max_connections: u32,
-    pub acquire_timeout: Duration,
 }
 
 /// Options every `serve` has, whichever service it is.
@@ -384,7 +380,7 @@ pub struct PaymentArgs {
 impl PaymentArgs {
     /// The payment settings; the stub only where `stubs` allows it (never on Cloud Run
     /// without the opt-in).
-    pub fn settings(&self, stubs: &crate::stubs::StubPolicy) -> Result<PaymentSettings, ConfigError> {
+    pub fn settings(&self, stubs: &crate::config::stubs::StubPolicy) -> Result<PaymentSettings, ConfigError> {
         let set = |v: &Option<SecretString>| v.clone().filter(|v| !v.expose_secret().trim().is_empty());
         let key = set(&self.xendit_secret_key);
         let callback_token = set(&self.xendit_callback_token);
