@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
-use crate::auth::sessions::{self, RevokeReason};
 use crate::config::{CommonServeArgs, DatabaseArgs};
 use crate::db;
 use crate::http::shutdown_signal;
+use crate::sessions::{self, RevokeReason};
 use crate::startup::{Application, Startup};
 use crate::state::Settings;
 use crate::telemetry::LogFormat;

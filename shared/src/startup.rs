@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::http::{EdgeConfig, Server};
 use crate::state::{AppState, Settings};
 use crate::tokens::Keys;
-use crate::{auth, notifications, oidc, ratelimit, realtime};
+use crate::{auth, notifications, ratelimit, realtime};
 
 /// What a service is built from: parsed and checked by `serve` (`cli::startup`) from the
 /// environment, or made by a test.
@@ -163,7 +163,7 @@ async fn janitor(db: PgPool) {
         if let Err(err) = auth::ticket::purge_expired(&db).await {
             tracing::warn!(error = %err, "purging expired WebSocket tickets failed");
         }
-        if let Err(err) = oidc::replay::purge_expired(&db).await {
+        if let Err(err) = auth::replay::purge_expired(&db).await {
             tracing::warn!(error = %err, "purging expired ID-token records failed");
         }
     }

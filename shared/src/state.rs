@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::oidc::apple::{AppleClient, AppleSettings};
-use crate::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
-use crate::otp::provider::OtpSender;
-use crate::otp::OtpSettings;
-use crate::payments::{PaymentSettings, Payments};
+use crate::providers::apple::{AppleClient, AppleSettings};
+use crate::providers::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
+use crate::providers::payments::{PaymentSettings, Payments};
+use crate::providers::sms::{OtpSender, ProviderConfig};
 use crate::push::fcm::FcmSettings;
 use crate::push::WorkerSettings;
 use crate::realtime::Realtime;
@@ -156,6 +155,35 @@ impl Default for Settings {
             ws_caps: crate::realtime::hub::Caps::default(),
             fcm: None,
             workers: WorkerSettings::default(),
+        }
+    }
+}
+
+/// OTP tunables (`OTP_*` variables), with the contract's defaults.
+#[derive(Debug, Clone)]
+pub struct OtpSettings {
+    pub ttl_secs: u32,
+    pub resend_secs: u32,
+    pub max_attempts: u32,
+    pub sends_per_phone_per_hour: u32,
+    pub sends_per_phone_per_day: u32,
+    pub sends_per_ip_per_hour: u32,
+    pub provider: ProviderConfig,
+    /// `OTP_ALLOWED_COUNTRIES`: ISO codes of the countries codes are sent to (empty: any).
+    pub allowed_countries: Vec<String>,
+}
+
+impl Default for OtpSettings {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 300,
+            resend_secs: 60,
+            max_attempts: 5,
+            sends_per_phone_per_hour: 5,
+            sends_per_phone_per_day: 10,
+            sends_per_ip_per_hour: 20,
+            provider: ProviderConfig::Stub,
+            allowed_countries: vec!["ID".to_owned()],
         }
     }
 }

@@ -7,8 +7,9 @@ pub mod api;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use halo_shared::http::{with_edge, EdgeConfig};
+use halo_shared::providers::apple;
 use halo_shared::startup::{Application, Startup};
-use halo_shared::{oidc, push, AppState};
+use halo_shared::{push, AppState};
 use poem::endpoint::BoxEndpoint;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -76,8 +77,8 @@ pub async fn build(startup: Startup) -> anyhow::Result<Application> {
                  shows; never run this in production"
             );
         }
-        if let Some(apple) = state.apple_grants.clone() {
-            tasks.spawn("apple revocations", oidc::apple::run(state.db.clone(), apple, workers.clone()));
+        if let Some(client) = state.apple_grants.clone() {
+            tasks.spawn("apple revocations", apple::run(state.db.clone(), client, workers.clone()));
         }
     })
     .await

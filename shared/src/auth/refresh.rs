@@ -21,10 +21,11 @@
 use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::sessions::{active_account, issue, revoke_in, Issued, RevokeReason, GRACE_SECS, REFRESH_TOKEN_TTL_SECS};
+use super::sessions::{active_account, issue, Issued, GRACE_SECS, REFRESH_TOKEN_TTL_SECS};
 use super::AuthError;
 use crate::http::ClientInfo;
 use crate::ratelimit;
+use crate::sessions::{revoke_in, RevokeReason};
 use crate::state::AppState;
 use crate::tokens::hashing;
 use crate::tokens::UserType;

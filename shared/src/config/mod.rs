@@ -10,13 +10,13 @@ pub mod stubs;
 
 use crate::db::{BadDatabaseUrl, DatabaseSettings};
 use crate::http::EdgeConfig;
-use crate::oidc::apple::{AppleSettings, APPLE_REVOKE_URL, APPLE_TOKEN_URL};
-use crate::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
-use crate::otp::provider::ProviderConfig;
-use crate::otp::OtpSettings;
-use crate::payments::{PaymentProvider, PaymentSettings, XENDIT_BASE_URL};
+use crate::providers::apple::{AppleSettings, APPLE_REVOKE_URL, APPLE_TOKEN_URL};
+use crate::providers::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
+use crate::providers::payments::{PaymentProvider, PaymentSettings, XENDIT_BASE_URL};
+use crate::providers::sms::ProviderConfig;
 use crate::push::fcm::{Credentials, FcmSettings};
 use crate::push::WorkerSettings;
+use crate::state::OtpSettings;
 use crate::state::Settings;
 
 /// Why the process refuses to start. Each message names the variable to fix.

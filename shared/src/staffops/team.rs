@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{StaffActor, StaffError};
 use crate::audit::{self, Target};
-use crate::auth::sessions::{revoke_all, RevokeReason};
+use crate::sessions::{revoke_all, RevokeReason};
 use crate::tokens::{Role, UserType};
 use crate::users::staff::{self, CreateError, Staff};
 

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::{reason, StaffActor, StaffError};
 use crate::audit::{self, Target};
-use crate::auth::sessions::{revoke_all, RevokeReason};
 use crate::notifications::{self, Delivery};
 use crate::pagination::{Cursor, Page};
+use crate::sessions::{revoke_all, RevokeReason};
 use crate::tokens::UserType;
 use crate::users::mitras::VerificationStatus;
 

@@ -11,7 +11,7 @@ use anyhow::Context;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::sessions::{revoke_all, RevokeReason};
+use crate::sessions::{revoke_all, RevokeReason};
 use crate::tokens::UserType;
 
 /// A table holding rows that belong to a customer.

@@ -5,7 +5,6 @@ pub mod deletion;
 pub mod merge;
 pub mod mitras;
 pub mod profile;
-pub mod sessions;
 pub mod staff;
 
 use sqlx::PgConnection;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::sessions::{revoke_all, RevokeReason};
+use crate::sessions::{revoke_all, RevokeReason};
 use crate::tokens::hashing;
 use crate::tokens::UserType;
 

@@ -1,7 +1,7 @@
 use halo_shared::auth::scheme::AppUserAuth;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
-use halo_shared::users::sessions::{self, SessionView};
+use halo_shared::sessions::live::{self as sessions, SessionView};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem_openapi::param::Path;

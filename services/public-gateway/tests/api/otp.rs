@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use halo_shared::otp::provider::ProviderConfig;
+use halo_shared::providers::sms::ProviderConfig;
 use halo_shared::testing::{self, capture_logs};
 use halo_shared::users::merge;
 use halo_shared::Settings;

@@ -1,8 +1,8 @@
 //! Account self-service (contract §7): the user's sessions, profile edits, and account
 //! deletion with the Apple grant revoked at a fake Apple.
 
-use halo_shared::oidc::apple::{self, AppleSettings};
-use halo_shared::oidc::OidcSettings;
+use halo_shared::providers::apple::{self, AppleSettings};
+use halo_shared::providers::oidc::OidcSettings;
 use halo_shared::push::WorkerSettings;
 use halo_shared::testing;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};

@@ -6,11 +6,12 @@ use anyhow::Context;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::sessions::{self, Issued, NewSession, RevokeReason};
+use crate::auth::sessions::{self, Issued, NewSession};
 use crate::auth::AuthError;
 use crate::http::ClientInfo;
-use crate::oidc::{Provider, VerifiedIdentity};
 use crate::phone::Phone;
+use crate::providers::oidc::{Provider, VerifiedIdentity};
+use crate::sessions::{revoke_all, RevokeReason};
 use crate::state::AppState;
 use crate::tokens::{Claims, UserType};
 use crate::users::merge::merge_customer;
@@ -91,7 +92,7 @@ async fn sign_in_customer_once(
         }
         (Some(anon), _) => {
             attach(&mut tx, anon, identity).await?;
-            sessions::revoke_all(&mut tx, UserType::Customer, anon, RevokeReason::Upgraded).await?;
+            revoke_all(&mut tx, UserType::Customer, anon, RevokeReason::Upgraded).await?;
             anon
         }
         (None, Some(owner)) => owner,
@@ -239,7 +240,7 @@ fn is_unique_violation(err: &anyhow::Error) -> bool {
 }
 
 /// Signs a customer in with a Google or Apple ID token, within the per-IP hourly limit;
-/// each token signs in once (see `oidc::replay`). Apple's `full_name` (sent by the app
+/// each token signs in once (see `auth::replay`). Apple's `full_name` (sent by the app
 /// on the first authorization only) fills an empty display name.
 pub async fn sign_in_with_id_token(
     state: &AppState,
@@ -273,7 +274,7 @@ async fn verified_identity(
     let key = format!("id-token:ip:{}", client.rate_limit_key());
     AuthError::check(crate::ratelimit::hit(&state.db, &key, limit, 3600).await?)?;
     let mut identity = verifier.verify(id_token, raw_nonce).await?;
-    crate::oidc::replay::first_use(&state.db, id_token, &identity).await?;
+    crate::auth::replay::first_use(&state.db, id_token, &identity).await?;
     if let Some(name) = full_name.map(str::trim).filter(|n| !n.is_empty()) {
         identity.name = Some(name.to_owned());
     }

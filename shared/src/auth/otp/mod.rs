@@ -2,50 +2,20 @@
 //! verify it (a keyed hash compared in constant time, a few tries, consumed once).
 
 mod daily;
-pub mod provider;
 
 use anyhow::Context;
 use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
 
+use crate::auth::identity;
 use crate::auth::sessions::Issued;
 use crate::auth::AuthError;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::ClientInfo;
-use crate::identity;
 use crate::phone::Phone;
 use crate::ratelimit::{self, Outcome};
 use crate::state::AppState;
 use crate::tokens::{Claims, UserType};
-
-/// OTP tunables (`OTP_*` variables), with the contract's defaults.
-#[derive(Debug, Clone)]
-pub struct OtpSettings {
-    pub ttl_secs: u32,
-    pub resend_secs: u32,
-    pub max_attempts: u32,
-    pub sends_per_phone_per_hour: u32,
-    pub sends_per_phone_per_day: u32,
-    pub sends_per_ip_per_hour: u32,
-    pub provider: provider::ProviderConfig,
-    /// `OTP_ALLOWED_COUNTRIES`: ISO codes of the countries codes are sent to (empty: any).
-    pub allowed_countries: Vec<String>,
-}
-
-impl Default for OtpSettings {
-    fn default() -> Self {
-        Self {
-            ttl_secs: 300,
-            resend_secs: 60,
-            max_attempts: 5,
-            sends_per_phone_per_hour: 5,
-            sends_per_phone_per_day: 10,
-            sends_per_ip_per_hour: 20,
-            provider: provider::ProviderConfig::Stub,
-            allowed_countries: vec!["ID".to_owned()],
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OtpError {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::sessions::RevokeReason;
+use crate::sessions::RevokeReason;
 use crate::tokens::{Claims, UserType};
 
 /// One live session as its owner sees it.
