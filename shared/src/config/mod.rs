@@ -445,10 +445,17 @@ mod tests {
 
     #[test]
     fn the_flags_default_to_the_settings_the_tests_use() {
-        let flags = Flags::try_parse_from(["serve"]).expect("no flag is required");
-        let (edge, otp, defaults) = (flags.common.edge(), flags.otp.settings().expect("stub"), Settings::default());
-        assert_eq!(flags.common.refresh_token_bcrypt_cost, defaults.refresh_token_bcrypt_cost);
-        assert_eq!(edge.request_timeout, EdgeConfig::default().request_timeout);
-        assert_eq!((otp.ttl_secs, otp.allowed_countries), (defaults.otp.ttl_secs, defaults.otp.allowed_countries));
+        // Read from the command's definition, so no environment variable can interfere.
+        let command = <Flags as clap::CommandFactory>::command();
+        let default = |id: &str| {
+            let arg = command.get_arguments().find(|a| a.get_id() == id).expect("a flag");
+            arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(",")
+        };
+        let (defaults, edge) = (Settings::default(), EdgeConfig::default());
+        assert_eq!(default("refresh_token_bcrypt_cost"), defaults.refresh_token_bcrypt_cost.to_string());
+        assert_eq!(default("request_timeout_seconds"), edge.request_timeout.as_secs().to_string());
+        assert_eq!(default("otp_ttl_seconds"), defaults.otp.ttl_secs.to_string());
+        assert_eq!(default("otp_allowed_countries"), defaults.otp.allowed_countries.join(","));
+        assert_eq!(default("invoice_duration_seconds"), defaults.payments.invoice_duration_secs.to_string());
     }
 }
