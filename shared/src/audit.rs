@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::staffops::StaffError;
 
 /// The staff member making a change, and from where.
 #[derive(Debug, Clone)]
@@ -94,16 +94,35 @@ fn decode(cursor: &str) -> Option<i64> {
     text.strip_prefix("audit.")?.parse().ok()
 }
 
+/// Why the log cannot be read as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A limit or cursor the API does not accept.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Unexpected(#[from] sqlx::Error),
+}
+
+impl From<AuditError> for ApiError {
+    fn from(err: AuditError) -> Self {
+        match err {
+            AuditError::Invalid(message) => ApiError::invalid_request(message),
+            AuditError::Unexpected(cause) => cause.into(),
+        }
+    }
+}
+
 /// Entries newest first, `limit` (1–100) at a time after `cursor`.
 pub async fn list(
     db: &PgPool,
     filter: &Filter<'_>,
     limit: Option<u32>,
     cursor: Option<&str>,
-) -> Result<(Vec<Entry>, Option<String>), StaffError> {
-    let page = crate::pagination::Page::parse(limit, None).map_err(|e| StaffError::Invalid(e.to_string()))?;
+) -> Result<(Vec<Entry>, Option<String>), AuditError> {
+    let page = crate::pagination::Page::parse(limit, None).map_err(|e| AuditError::Invalid(e.to_string()))?;
     let before = match cursor.filter(|c| !c.is_empty()) {
-        Some(c) => Some(decode(c).ok_or_else(|| StaffError::Invalid("cursor is not one this API returned".into()))?),
+        Some(c) => Some(decode(c).ok_or_else(|| AuditError::Invalid("cursor is not one this API returned".into()))?),
         None => None,
     };
     let mut rows: Vec<Entry> = sqlx::query_as(

@@ -3,19 +3,42 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
-use poem::Endpoint;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
-use crate::auth::sessions::{self, RevokeReason};
-use crate::auth::tokens::Keys;
 use crate::config::{CommonServeArgs, DatabaseArgs};
-use crate::http::{shutdown_signal, EdgeConfig, Server};
-use crate::state::{AppState, Settings};
-use crate::{db, ratelimit, realtime};
+use crate::db;
+use crate::http::shutdown_signal;
+use crate::sessions::{self, RevokeReason};
+use crate::startup::{Application, Startup};
+use crate::state::Settings;
+use crate::telemetry::LogFormat;
+use crate::tokens::Keys;
+
+/// A service's command line: the global `--log-format` and one of its verbs (`C`).
+#[derive(Debug, Parser)]
+pub struct Cli<C: Subcommand> {
+    /// `json` (Cloud Logging) or `pretty`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: C,
+}
+
+impl<C: Subcommand> Cli<C> {
+    /// Parses the process arguments for the binary `name` (`about` is its `--help` line;
+    /// `version` its crate's), with `serve` as the verb when none is given. Exits with
+    /// clap's message on bad arguments, as `Parser::parse` does.
+    pub fn parse_for(name: &'static str, about: &'static str, version: &'static str) -> Self {
+        let command = Self::command().name(name).bin_name(name).about(about).version(version);
+        let verbs: Vec<String> = command.get_subcommands().map(|verb| verb.get_name().to_owned()).collect();
+        let verbs: Vec<&str> = verbs.iter().map(String::as_str).collect();
+        let mut matches = command.get_matches_from(args_with_default_verb(&verbs));
+        Self::from_arg_matches_mut(&mut matches).unwrap_or_else(|err| err.exit())
+    }
+}
 
 /// The process arguments, with `serve` inserted when no verb was given (`public-gateway`
 /// alone, or followed only by serve's flags).
@@ -79,59 +102,29 @@ pub async fn revoke_sessions(args: &RevokeSessionsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `serve`: builds the state, binds, and serves `build(state, edge)` until SIGTERM/SIGINT.
-pub async fn serve<E, F>(
+/// `serve`'s first half: the database pool, the key ring (`AUTH_JWT_SECRET` and
+/// `AUTH_JWT_PREVIOUS_SECRETS`, checked here) and the migrations when `RUN_MIGRATIONS`
+/// asks for them; the service's builder does the rest.
+pub async fn startup(
     service: &'static str,
     common: &CommonServeArgs,
     settings: Settings,
     default_listen: SocketAddr,
-    build: F,
-) -> anyhow::Result<()>
-where
-    F: FnOnce(AppState, EdgeConfig) -> E,
-    E: Endpoint + 'static,
-{
-    let pool = db::lazy_pool(&common.database.settings()?)?;
+) -> anyhow::Result<Startup> {
+    let db = db::lazy_pool(&common.database.settings()?)?;
     let secret = common.jwt_secret()?;
     let previous = common.jwt_previous_secrets()?;
     if common.run_migrations {
-        db::migrate(&pool).await?;
+        db::migrate(&db).await?;
         tracing::info!("migrations applied (RUN_MIGRATIONS=true)");
     }
     let previous: Vec<&[u8]> = previous.iter().map(|s| s.expose_secret().as_bytes()).collect();
     let keys = Keys::with_previous(secret.expose_secret().as_bytes(), &previous);
     tracing::info!(kid = keys.current_kid(), verify_only = previous.len(), "access-token keys loaded");
-    let state = AppState::with_keys(pool.clone(), keys, settings);
-    let listener = realtime::listener::spawn(&state);
-    let app = build(state.clone(), common.edge());
-    let listen = common.listen(default_listen);
-    let server = Server::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-    tracing::info!(service, addr = %server.addr(), "listening");
+    Ok(Startup { service, db, keys, settings, edge: common.edge(), listen: common.listen(default_listen) })
+}
 
-    let janitor = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            if let Err(err) = ratelimit::purge_expired(&pool).await {
-                tracing::warn!(error = %err, "purging expired rate-limit counters failed");
-            }
-            if let Err(err) = realtime::ticket::purge_expired(&pool).await {
-                tracing::warn!(error = %err, "purging expired WebSocket tickets failed");
-            }
-            if let Err(err) = crate::oidc::replay::purge_expired(&pool).await {
-                tracing::warn!(error = %err, "purging expired ID-token records failed");
-            }
-        }
-    });
-    let stop = async {
-        shutdown_signal().await;
-        // Sockets are not requests the server waits for: tell their apps to reconnect.
-        state.realtime.hub.close_all(realtime::socket::CLOSE_GOING_AWAY, "going_away");
-    };
-    let served = server.run_until_stopped(app, stop).await;
-    janitor.abort();
-    listener.abort();
-    served.context("serving")?;
-    tracing::info!(service, "stopped");
-    Ok(())
+/// `serve`'s second half: runs the built application until SIGTERM or SIGINT.
+pub async fn serve(app: Application) -> anyhow::Result<()> {
+    app.run_until_stopped(shutdown_signal()).await
 }

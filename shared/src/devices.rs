@@ -6,8 +6,8 @@
 use poem_openapi::Enum;
 use uuid::Uuid;
 
-use crate::auth::tokens::Claims;
 use crate::state::AppState;
+use crate::tokens::Claims;
 
 /// The platform of a device (`DevicePlatform` in the spec: `Platform` collides with
 /// Flutter's `dart:io`).

@@ -183,6 +183,23 @@ impl ApiError {
     }
 }
 
+/// The one conversion for what no domain error names: a query that failed, a pool with
+/// no free connection, a provider answering nonsense. [`ApiError::internal`] logs the
+/// cause with its context and answers 503 `unavailable` when the database is out of
+/// reach, 500 `internal` otherwise. Domain errors keep their own `Unexpected` variant
+/// and convert through the same function.
+impl From<anyhow::Error> for ApiError {
+    fn from(cause: anyhow::Error) -> Self {
+        Self::internal(&cause)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(cause: sqlx::Error) -> Self {
+        Self::internal(&cause.into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
@@ -283,5 +300,8 @@ mod tests {
         }
         let bug = ApiError::internal(&anyhow::Error::from(sqlx::Error::RowNotFound));
         assert_eq!((bug.code, bug.retry_after), (ErrorCode::Internal, None));
+        // `?` on a bare query error takes the same road.
+        assert_eq!(ApiError::from(sqlx::Error::PoolTimedOut).code, ErrorCode::Unavailable);
+        assert_eq!(ApiError::from(sqlx::Error::RowNotFound).code, ErrorCode::Internal);
     }
 }

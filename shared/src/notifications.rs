@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::audit::{self, StaffActor, Target};
-use crate::auth::tokens::UserType;
+use crate::error::{ApiError, ErrorCode};
 use crate::realtime;
 use crate::state::AppState;
+use crate::tokens::UserType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -18,6 +19,36 @@ pub enum NotifyError {
     UnknownUser,
     #[error(transparent)]
     Unexpected(#[from] sqlx::Error),
+}
+
+/// The realtime listener's delivery hook: a notification (from staff, or an order
+/// update) reached at least one open socket, so a push waiting only for a user without
+/// one is dropped. Other event types need no record.
+pub fn on_delivered(db: &PgPool, event_type: &str, event_id: i64) {
+    if !matches!(event_type, "notification" | "order.updated") {
+        return;
+    }
+    let db = db.clone();
+    tokio::spawn(async move {
+        let marked = sqlx::query(
+            "UPDATE notifications SET ws_delivered_at = now() WHERE event_id = $1 AND ws_delivered_at IS NULL",
+        )
+        .bind(event_id)
+        .execute(&db)
+        .await;
+        if let Err(err) = marked {
+            tracing::warn!(error = %err, event_id, "recording socket delivery failed");
+        }
+    });
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(err: NotifyError) -> Self {
+        match err {
+            NotifyError::UnknownUser => ApiError::new(ErrorCode::NotFound, "no such user"),
+            NotifyError::Unexpected(cause) => cause.into(),
+        }
+    }
 }
 
 /// What staff asked to send.

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::auth::tokens::Keys;
-use crate::oidc::apple::{AppleClient, AppleSettings};
-use crate::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
-use crate::otp::provider::OtpSender;
-use crate::otp::OtpSettings;
-use crate::payments::{PaymentSettings, Payments};
+use crate::providers::apple::{AppleClient, AppleSettings};
+use crate::providers::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
+use crate::providers::payments::{PaymentSettings, Payments};
+use crate::providers::sms::{OtpSender, ProviderConfig};
+use crate::push::fcm::FcmSettings;
+use crate::push::WorkerSettings;
 use crate::realtime::Realtime;
+use crate::tokens::Keys;
 
 /// Everything a request may need beyond its own input: the database pool, the token
 /// keys (built once), and the tunable limits. Cheap to clone (one `Arc`). Per-request
@@ -35,7 +36,8 @@ pub struct Inner {
     pub apple_grants: Option<Arc<AppleClient>>,
     /// Xendit, or the local stub.
     pub payments: Payments,
-    pub realtime: Realtime,
+    /// This instance's sockets and revoked sessions, shared with the realtime listener.
+    pub realtime: Arc<Realtime>,
 }
 
 impl AppState {
@@ -67,7 +69,7 @@ impl AppState {
             apple,
             apple_grants,
             payments,
-            realtime: Realtime::default(),
+            realtime: Arc::default(),
         }))
     }
 }
@@ -123,6 +125,12 @@ pub struct Settings {
     pub ws_heartbeat: std::time::Duration,
     /// `WS_MAX_PER_SESSION`, `WS_MAX_PER_USER`, `WS_MAX_PER_IP`: sockets per instance.
     pub ws_caps: crate::realtime::hub::Caps,
+    /// `FCM_PROJECT_ID`, `FCM_BASE_URL`, …: where the gateway's push worker sends; `None`
+    /// turns the worker off (pushes wait in the outbox).
+    pub fcm: Option<FcmSettings>,
+    /// `PUSH_POLL_MS`, `PUSH_MAX_ATTEMPTS`: the gateway's outbox workers (push and Apple
+    /// grant revocations).
+    pub workers: WorkerSettings,
 }
 
 impl Default for Settings {
@@ -145,6 +153,37 @@ impl Default for Settings {
             payments: PaymentSettings::default(),
             ws_heartbeat: std::time::Duration::from_secs(30),
             ws_caps: crate::realtime::hub::Caps::default(),
+            fcm: None,
+            workers: WorkerSettings::default(),
+        }
+    }
+}
+
+/// OTP tunables (`OTP_*` variables), with the contract's defaults.
+#[derive(Debug, Clone)]
+pub struct OtpSettings {
+    pub ttl_secs: u32,
+    pub resend_secs: u32,
+    pub max_attempts: u32,
+    pub sends_per_phone_per_hour: u32,
+    pub sends_per_phone_per_day: u32,
+    pub sends_per_ip_per_hour: u32,
+    pub provider: ProviderConfig,
+    /// `OTP_ALLOWED_COUNTRIES`: ISO codes of the countries codes are sent to (empty: any).
+    pub allowed_countries: Vec<String>,
+}
+
+impl Default for OtpSettings {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 300,
+            resend_secs: 60,
+            max_attempts: 5,
+            sends_per_phone_per_hour: 5,
+            sends_per_phone_per_day: 10,
+            sends_per_ip_per_hour: 20,
+            provider: ProviderConfig::Stub,
+            allowed_countries: vec!["ID".to_owned()],
         }
     }
 }

@@ -8,7 +8,14 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
+use std::sync::Arc;
+
+use poem::endpoint::BoxEndpoint;
+
 use crate::db::MIGRATOR;
+use crate::startup::{Application, Startup};
+use crate::tokens::Keys;
+use crate::AppState;
 
 static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
@@ -96,6 +103,56 @@ async fn migrated_template() -> String {
     sqlx::query("SELECT pg_advisory_unlock(727274)").execute(&mut admin).await.expect("unlock");
     let _ = admin.close().await;
     name
+}
+
+/// What a test instance is built from: `serve`'s inputs with the test key ring's
+/// `keys`, the default edge, and 127.0.0.1 port 0.
+pub fn startup(service: &'static str, db: PgPool, keys: Keys, settings: crate::Settings) -> Startup {
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    Startup { service, db, keys, settings, edge: crate::http::EdgeConfig::default(), listen }
+}
+
+/// A service built by its own `build` (what `serve` runs: the routes, the realtime
+/// listener, the janitor, the service's workers), served on its port in the background.
+/// Dropping it stops the server and every task the build started.
+pub struct Running {
+    /// Where it listens (for WebSocket and raw-TCP tests).
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    /// The routes it serves, for an in-process `TestClient` (log capture needs that).
+    pub endpoint: Arc<BoxEndpoint<'static>>,
+    /// The background tasks the build started, by name.
+    pub tasks: Vec<&'static str>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Serves a built application until the returned handle stops or drops.
+pub async fn start(app: anyhow::Result<Application>) -> Running {
+    let app = app.expect("the application builds");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr, state, endpoint, tasks) = (app.addr(), app.state().clone(), app.endpoint(), app.task_names());
+    let serving = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    Running { addr, state, endpoint, tasks, stop: Some(stop), serving }
+}
+
+impl Running {
+    /// Stops as SIGTERM would (drain, then stop the tasks) and returns how serving ended.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.serving).await.expect("the server task ran to its end")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropping the serving future drops the application, whose tasks abort with it.
+        self.serving.abort();
+    }
 }
 
 /// Settings for tests: the contract's defaults with the cheapest bcrypt cost.

@@ -6,6 +6,7 @@ pub mod api;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use halo_shared::http::{with_edge, EdgeConfig};
+use halo_shared::startup::{Application, Startup};
 use halo_shared::AppState;
 use poem::endpoint::BoxEndpoint;
 use poem::http::Method;
@@ -56,4 +57,19 @@ pub fn app(state: AppState, edge: EdgeConfig) -> BoxEndpoint<'static> {
         .with(CookieJarManager::new())
         .data(state);
     with_edge(routes, edge, cors)
+}
+
+/// The control center as `serve` runs it and the tests start it: the routes, the tasks
+/// every instance runs, and the staff-login warm-up.
+pub async fn build(startup: Startup) -> anyhow::Result<Application> {
+    Application::build(startup, app, |state, tasks| {
+        // Hash the unknown-email dummy now, not during the first login.
+        let warm = state.clone();
+        tasks.spawn("login warm-up", async move {
+            if let Err(err) = halo_shared::auth::staff::warm_up(&warm).await {
+                tracing::warn!(error = format!("{err:#}"), "warming up the staff login failed");
+            }
+        });
+    })
+    .await
 }

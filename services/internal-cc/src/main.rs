@@ -2,24 +2,13 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use halo_shared::cli;
+use clap::Subcommand;
+use halo_shared::cli::{self, Cli};
+use halo_shared::config::stubs::StubPolicy;
 use halo_shared::config::{non_empty, CommonServeArgs, DatabaseArgs, PaymentArgs};
-use halo_shared::stubs::StubPolicy;
-use halo_shared::telemetry::{self, LogFormat};
+use halo_shared::telemetry;
 use halo_shared::users::staff::{self, Role};
 use halo_shared::{db, Settings};
-
-/// Halo Bestie control-center service (`/internal/...`).
-#[derive(Parser)]
-#[command(name = "internal-cc", version)]
-struct Cli {
-    /// `json` (Cloud Logging) or `pretty`.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
-}
 
 #[derive(Subcommand)]
 enum Command {
@@ -45,16 +34,16 @@ struct ServeArgs {
     #[command(flatten)]
     payments: PaymentArgs,
     /// Failed logins allowed per email per 15 minutes (0: no limit).
-    #[arg(long, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = 5)]
+    #[arg(long, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = Settings::default().login_failures_per_email)]
     login_failures_per_email: u32,
     /// Failed logins allowed per client IP per 15 minutes (0: no limit).
-    #[arg(long, env = "LOGIN_FAILURES_PER_IP", default_value_t = 20)]
+    #[arg(long, env = "LOGIN_FAILURES_PER_IP", default_value_t = Settings::default().login_failures_per_ip)]
     login_failures_per_ip: u32,
     /// Comma-separated origins of the control-center SPA (CORS with credentials).
     #[arg(long, env = "CC_ALLOWED_ORIGINS", value_delimiter = ',', default_value = "")]
     cc_allowed_origins: Vec<String>,
     /// Mark the refresh cookie `Secure`; false only for plain-HTTP local development.
-    #[arg(long, env = "COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set,
+    #[arg(long, env = "COOKIE_SECURE", default_value_t = Settings::default().cookie_secure, action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     cookie_secure: bool,
 }
@@ -62,7 +51,7 @@ struct ServeArgs {
 #[derive(clap::Args)]
 struct PasswordArgs {
     /// bcrypt cost for staff passwords.
-    #[arg(long, env = "PASSWORD_BCRYPT_COST", default_value_t = 12,
+    #[arg(long, env = "PASSWORD_BCRYPT_COST", default_value_t = Settings::default().password_bcrypt_cost,
           value_parser = clap::value_parser!(u32).range(4..=31))]
     password_bcrypt_cost: u32,
 }
@@ -83,8 +72,8 @@ struct CreateCcUserArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let verbs = ["serve", "migrate", "openapi", "create-cc-user", "revoke-sessions"];
-    let cli = Cli::parse_from(cli::args_with_default_verb(&verbs));
+    let about = "Halo Bestie control-center service (`/internal/...`).";
+    let cli = Cli::<Command>::parse_for("internal-cc", about, env!("CARGO_PKG_VERSION"));
     let _log_guard = telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Openapi => {
@@ -94,34 +83,28 @@ async fn main() -> ExitCode {
         Command::Migrate(db) => cli::migrate(&db).await,
         Command::CreateCcUser(args) => create_cc_user(args).await,
         Command::RevokeSessions(args) => cli::revoke_sessions(&args).await,
-        Command::Serve(args) => {
-            let stubs = StubPolicy::from_env(args.common.allow_stub_providers_in_production);
-            let payments = match args.payments.settings(&stubs) {
-                Ok(payments) => payments,
-                Err(err) => return cli::exit_code(Err(err.into())),
-            };
-            let settings = Settings {
-                refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
-                refresh_per_session_per_minute: args.common.refresh_per_session_per_minute,
-                refresh_per_ip_per_minute: args.common.refresh_per_ip_per_minute,
-                password_bcrypt_cost: args.password.password_bcrypt_cost,
-                login_failures_per_email: args.login_failures_per_email,
-                login_failures_per_ip: args.login_failures_per_ip,
-                cc_allowed_origins: non_empty(&args.cc_allowed_origins),
-                cookie_secure: args.cookie_secure,
-                payments,
-                ..Settings::default()
-            };
-            let build = |state: halo_shared::AppState, edge| {
-                // Hash the unknown-email dummy now, not during the first login.
-                let warm = state.clone();
-                tokio::spawn(async move { halo_shared::auth::staff::warm_up(&warm).await });
-                internal_cc::app(state, edge)
-            };
-            cli::serve("internal-cc", &args.common, settings, internal_cc::DEFAULT_LISTEN, build).await
-        }
+        Command::Serve(args) => serve(args).await,
     };
     cli::exit_code(result)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let stubs = StubPolicy::from_env(args.common.allow_stub_providers_in_production);
+    let payments = args.payments.settings(&stubs)?;
+    let settings = Settings {
+        refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
+        refresh_per_session_per_minute: args.common.refresh_per_session_per_minute,
+        refresh_per_ip_per_minute: args.common.refresh_per_ip_per_minute,
+        password_bcrypt_cost: args.password.password_bcrypt_cost,
+        login_failures_per_email: args.login_failures_per_email,
+        login_failures_per_ip: args.login_failures_per_ip,
+        cc_allowed_origins: non_empty(&args.cc_allowed_origins),
+        cookie_secure: args.cookie_secure,
+        payments,
+        ..Settings::default()
+    };
+    let startup = cli::startup("internal-cc", &args.common, settings, internal_cc::DEFAULT_LISTEN).await?;
+    cli::serve(internal_cc::build(startup).await?).await
 }
 
 async fn create_cc_user(args: CreateCcUserArgs) -> anyhow::Result<()> {

@@ -7,7 +7,9 @@ pub mod api;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use halo_shared::http::{with_edge, EdgeConfig};
-use halo_shared::AppState;
+use halo_shared::providers::apple;
+use halo_shared::startup::{Application, Startup};
+use halo_shared::{push, AppState};
 use poem::endpoint::BoxEndpoint;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -49,4 +51,35 @@ pub fn app(state: AppState, edge: EdgeConfig) -> BoxEndpoint<'static> {
         .nest("/", service)
         .data(state);
     with_edge(routes, edge, None)
+}
+
+/// The gateway as `serve` runs it and the tests start it: the routes, the tasks every
+/// instance runs, and its own: the push worker (when FCM is configured) and the Apple
+/// grant revocations (when the team key is).
+pub async fn build(startup: Startup) -> anyhow::Result<Application> {
+    Application::build(startup, app, |state, tasks| {
+        if state.otp.is_stub() {
+            tracing::warn!(
+                "OTP_PROVIDER=stub: one-time codes are written to the log, not sent; never run this in production"
+            );
+        }
+        let workers = &state.settings.workers;
+        match &state.settings.fcm {
+            Some(fcm) => {
+                let client = push::fcm::FcmClient::new(fcm.clone(), state.http.clone());
+                tasks.spawn("push worker", push::run(state.db.clone(), client, workers.clone()));
+            }
+            None => tracing::warn!("FCM_PROJECT_ID is not set: push notifications wait in the outbox"),
+        }
+        if state.payments.is_stub() {
+            tracing::warn!(
+                "PAYMENT_PROVIDER=stub: invoices are made locally and paid by the request each [PAYMENT STUB] line \
+                 shows; never run this in production"
+            );
+        }
+        if let Some(client) = state.apple_grants.clone() {
+            tasks.spawn("apple revocations", apple::run(state.db.clone(), client, workers.clone()));
+        }
+    })
+    .await
 }

@@ -1,23 +1,11 @@
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use halo_shared::cli;
+use clap::Subcommand;
+use halo_shared::cli::{self, Cli};
+use halo_shared::config::stubs::StubPolicy;
 use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, OtpProviderKind, PaymentArgs, PushArgs};
-use halo_shared::push;
-use halo_shared::stubs::StubPolicy;
-use halo_shared::telemetry::{self, LogFormat};
+use halo_shared::telemetry;
 use halo_shared::Settings;
-
-/// Halo Bestie public gateway: the client and mitra apps' API.
-#[derive(Parser)]
-#[command(name = "public-gateway", version)]
-struct Cli {
-    /// `json` (Cloud Logging) or `pretty`.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
-}
 
 #[derive(Subcommand)]
 enum Command {
@@ -55,29 +43,29 @@ struct ServeArgs {
     #[command(flatten)]
     payments: PaymentArgs,
     /// Seconds between WebSocket pings; a socket silent for two is closed.
-    #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = Settings::default().ws_heartbeat.as_secs())]
     ws_heartbeat_seconds: u64,
     /// WebSockets one instance holds per session (0: no cap).
-    #[arg(long, env = "WS_MAX_PER_SESSION", default_value_t = 5)]
+    #[arg(long, env = "WS_MAX_PER_SESSION", default_value_t = Settings::default().ws_caps.per_session)]
     ws_max_per_session: usize,
     /// WebSockets one instance holds per user (0: no cap).
-    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = 10)]
+    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = Settings::default().ws_caps.per_user)]
     ws_max_per_user: usize,
     /// WebSockets one instance holds per client address (IPv6: per prefix; 0: no cap).
-    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 50)]
+    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = Settings::default().ws_caps.per_ip)]
     ws_max_per_ip: usize,
     /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
-    #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = 30)]
+    #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = Settings::default().anon_signins_per_ip_per_hour)]
     anon_signins_per_ip_per_hour: u32,
     /// Google and Apple sign-ins allowed per client IP per hour (0: no limit).
-    #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = 60)]
+    #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = Settings::default().id_token_signins_per_ip_per_hour)]
     id_token_signins_per_ip_per_hour: u32,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let verbs = ["serve", "migrate", "openapi", "revoke-sessions", "reconcile-payments"];
-    let cli = Cli::parse_from(cli::args_with_default_verb(&verbs));
+    let about = "Halo Bestie public gateway: the client and mitra apps' API.";
+    let cli = Cli::<Command>::parse_for("public-gateway", about, env!("CARGO_PKG_VERSION"));
     let _log_guard = telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Openapi => {
@@ -114,33 +102,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             per_user: args.ws_max_per_user,
             per_ip: args.ws_max_per_ip,
         },
+        fcm: args.push.fcm(),
+        workers: args.push.worker(),
         ..Settings::default()
     };
-    let build = |state: halo_shared::AppState, edge| {
-        if state.otp.is_stub() {
-            tracing::warn!(
-                "OTP_PROVIDER=stub: one-time codes are written to the log, not sent; never run this in production"
-            );
-        }
-        match args.push.fcm() {
-            Some(fcm) => {
-                let client = push::fcm::FcmClient::new(fcm, state.http.clone());
-                tokio::spawn(push::run(state.db.clone(), client, args.push.worker()));
-            }
-            None => tracing::warn!("FCM_PROJECT_ID is not set: push notifications wait in the outbox"),
-        }
-        if state.payments.is_stub() {
-            tracing::warn!(
-                "PAYMENT_PROVIDER=stub: invoices are made locally and paid by the request each [PAYMENT STUB] line \
-                 shows; never run this in production"
-            );
-        }
-        if let Some(apple) = state.apple_grants.clone() {
-            tokio::spawn(halo_shared::oidc::apple::run(state.db.clone(), apple, args.push.worker()));
-        }
-        public_gateway::app(state, edge)
-    };
-    cli::serve("public-gateway", &args.common, settings, public_gateway::DEFAULT_LISTEN, build).await
+    let startup = cli::startup("public-gateway", &args.common, settings, public_gateway::DEFAULT_LISTEN).await?;
+    cli::serve(public_gateway::build(startup).await?).await
 }
 
 async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {

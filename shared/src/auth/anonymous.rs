@@ -1,11 +1,11 @@
 //! Anonymous sign-in: a new customer with no identity yet, and its first session.
 
 use super::sessions::{self, Issued};
-use super::tokens::UserType;
 use super::AuthError;
 use crate::http::ClientInfo;
 use crate::ratelimit;
 use crate::state::AppState;
+use crate::tokens::UserType;
 use crate::users::{customers, Account};
 
 const HOUR: u32 = 3600;

@@ -1,16 +1,27 @@
-//! Authentication: access tokens, sessions with rotated refresh tokens, the request
-//! authentication schemes, and bcrypt run off the async executor.
+//! Sign-in and authentication: every way in (`anonymous`, phone codes in `otp`, Google
+//! and Apple in `identity` with `replay`, staff passwords in `staff`), issuing sessions
+//! and rotating their refresh tokens (`sessions`, `refresh`), the request guards
+//! (`scheme`), and WebSocket tickets (`ticket`). Access tokens themselves are `tokens`;
+//! ending sessions is `crate::sessions`.
 
 pub mod anonymous;
-pub mod hashing;
+pub mod identity;
+pub mod otp;
 pub mod public;
 pub mod refresh;
+pub mod replay;
 pub mod scheme;
 pub mod sessions;
 pub mod staff;
-pub mod tokens;
+pub mod ticket;
+
+// The old path of `crate::tokens`, which bench/ still uses; remove once it says
+// `halo_shared::tokens`.
+#[doc(hidden)]
+pub use crate::tokens;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::providers::oidc::OidcError;
 use crate::ratelimit::Outcome;
 
 /// Everything that can go wrong while signing in, refreshing or authenticating.
@@ -56,6 +67,15 @@ impl AuthError {
         match outcome {
             Outcome::Allowed => Ok(()),
             Outcome::Limited { retry_after_secs } => Err(AuthError::RateLimited { retry_after_secs }),
+        }
+    }
+}
+
+impl From<OidcError> for AuthError {
+    fn from(err: OidcError) -> Self {
+        match err {
+            OidcError::InvalidIdToken => AuthError::InvalidIdToken,
+            OidcError::ProviderUnavailable => AuthError::ProviderUnavailable,
         }
     }
 }

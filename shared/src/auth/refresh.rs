@@ -18,17 +18,17 @@
 //!    presented one. Whoever loses that race falls back to step 3 and gets the winner's
 //!    token.
 
-use anyhow::Context;
 use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::hashing;
-use super::sessions::{active_account, issue, revoke_in, Issued, RevokeReason, GRACE_SECS, REFRESH_TOKEN_TTL_SECS};
-use super::tokens::UserType;
+use super::sessions::{active_account, issue, Issued, GRACE_SECS, REFRESH_TOKEN_TTL_SECS};
 use super::AuthError;
 use crate::http::ClientInfo;
 use crate::ratelimit;
+use crate::sessions::{revoke_in, RevokeReason};
 use crate::state::AppState;
+use crate::tokens::hashing;
+use crate::tokens::UserType;
 
 /// Refresh limits are counted over this window.
 const LIMIT_WINDOW_SECS: u32 = 60;
@@ -54,7 +54,7 @@ fn parse(token: &str) -> Option<Presented<'_>> {
 #[derive(Debug, sqlx::FromRow)]
 struct SessionRow {
     user_id: Uuid,
-    user_type: String,
+    user_type: UserType,
     counter: i64,
     secret_hash: String,
     revoked: bool,
@@ -76,6 +76,13 @@ async fn load<'e>(db: impl PgExecutor<'e>, id: Uuid, lock: bool) -> sqlx::Result
     sqlx::query_as(&sql).bind(id).bind(GRACE_SECS as f64).fetch_optional(db).await
 }
 
+/// Whose session a rotation advanced.
+#[derive(Debug, sqlx::FromRow)]
+struct Rotated {
+    user_id: Uuid,
+    user_type: UserType,
+}
+
 /// What a presented counter means for a session, decided from the row alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -89,7 +96,7 @@ enum Verdict {
 
 fn judge(row: &SessionRow, counter: i64, allowed: &[UserType]) -> Result<(UserType, Verdict), AuthError> {
     // The wrong transport (a staff token on the mobile endpoint) is simply invalid there.
-    let user_type = UserType::parse(&row.user_type).filter(|t| allowed.contains(t));
+    let user_type = Some(row.user_type).filter(|t| allowed.contains(t));
     let user_type = user_type.ok_or(AuthError::InvalidRefreshToken)?;
     if row.suspended {
         return Err(AuthError::AccountSuspended);
@@ -160,7 +167,7 @@ async fn rotate(
     let allowed_names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
 
     let mut tx = state.db.begin().await?;
-    let rotated: Option<(Uuid, String)> = sqlx::query_as(
+    let rotated: Option<Rotated> = sqlx::query_as(
         "UPDATE auth_sessions
          SET counter = counter + 1, secret_hash = $3, rotated_at = now(),
              expires_at = now() + make_interval(secs => $4)
@@ -175,11 +182,10 @@ async fn rotate(
     .bind(&allowed_names)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((user_id, user_type)) = rotated else {
+    let Some(Rotated { user_id, user_type }) = rotated else {
         // Another request rotated (or revoked) it first: decide again under the lock.
         return settle(state, tx, presented, allowed).await;
     };
-    let user_type = UserType::parse(&user_type).context("stored user_type")?;
     let account = active_account(&mut tx, id, user_type, user_id).await;
     tx.commit().await?;
     account.map(|account| issue(state, id, counter + 1, account))
@@ -240,7 +246,7 @@ mod tests {
     fn row(counter: i64) -> SessionRow {
         SessionRow {
             user_id: Uuid::new_v4(),
-            user_type: "customer".into(),
+            user_type: UserType::Customer,
             counter,
             secret_hash: String::new(),
             revoked: false,
@@ -262,7 +268,7 @@ mod tests {
         assert_eq!(verdict(&SessionRow { in_grace: false, ..row(5) }, 4).unwrap(), Verdict::Reuse);
         assert!(matches!(verdict(&SessionRow { revoked: true, ..row(5) }, 5), Err(AuthError::SessionRevoked)));
         assert!(matches!(verdict(&SessionRow { expired: true, ..row(5) }, 5), Err(AuthError::SessionExpired)));
-        let staff = SessionRow { user_type: "cc_user".into(), ..row(5) };
+        let staff = SessionRow { user_type: UserType::CcUser, ..row(5) };
         assert!(matches!(verdict(&staff, 5), Err(AuthError::InvalidRefreshToken)));
     }
 }

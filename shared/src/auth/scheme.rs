@@ -12,9 +12,11 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
-use super::tokens::{Claims, TokenError, UserType};
 use super::AuthError;
+use crate::http::ClientInfo;
+use crate::realtime::hub::{CapExceeded, Connection};
 use crate::state::AppState;
+use crate::tokens::{Claims, TokenError, UserType};
 
 /// Verifies `token` and admits only the `allowed` user types.
 pub async fn authenticate(state: &AppState, token: &str, allowed: &[UserType]) -> Result<Claims, AuthError> {
@@ -130,7 +132,7 @@ pub struct AdminAuth(pub Claims);
 
 async fn admin_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     let claims = check(req, &bearer, &[UserType::CcUser]).await?;
-    if claims.role != Some(super::tokens::Role::Admin) {
+    if claims.role != Some(crate::tokens::Role::Admin) {
         return Err(AuthError::Forbidden.into());
     }
     Ok(claims)
@@ -170,4 +172,32 @@ impl<'a> ApiExtractor<'a> for OptionalCustomer {
         let customer = CustomerAuth::from_request(req, body, param_opts).await?;
         Ok(Self(Some(customer.0)))
     }
+}
+
+/// What a refused socket is told to wait before trying again.
+const CAP_RETRY_AFTER_SECS: u64 = 30;
+
+/// Registers a socket for `claims` (authenticated already) within this instance's caps,
+/// then re-checks the revoked set: a revocation that landed after the handshake's check
+/// but before registration found no socket to close, so it must be caught here.
+/// Registering before the upgrade lets a socket over a cap be refused with 429 JSON.
+pub fn open_socket(state: &AppState, claims: &Claims, client: &ClientInfo) -> Result<Connection, AuthError> {
+    let caps = state.settings.ws_caps;
+    let connection = state
+        .realtime
+        .hub
+        .register(claims.user_type, claims.sub, claims.session_id, client.rate_limit_key(), caps)
+        .map_err(|cap| {
+            let which = match cap {
+                CapExceeded::Session => "session",
+                CapExceeded::User => "user",
+                CapExceeded::Ip => "address",
+            };
+            tracing::info!(cap = which, "WebSocket refused: too many open");
+            AuthError::RateLimited { retry_after_secs: CAP_RETRY_AFTER_SECS }
+        })?;
+    if state.realtime.revoked.contains(claims.session_id, chrono::Utc::now().timestamp()) {
+        return Err(AuthError::SessionRevoked);
+    }
+    Ok(connection)
 }

@@ -29,54 +29,23 @@
 //! --issued-before` once the new key is live.
 
 use anyhow::Context;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 pub use super::refresh::refresh;
 use uuid::Uuid;
 
-use super::hashing;
-use super::tokens::UserType;
 use super::AuthError;
 use crate::http::ClientInfo;
+use crate::sessions::{revoke_in, RevokeReason};
 use crate::state::AppState;
+use crate::tokens::hashing;
+use crate::tokens::UserType;
 use crate::users::{self, Account, Standing};
 
 /// A session lives this long after its last rotation.
 pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
 /// After a rotation, the previous token still returns the new one for this long.
 pub const GRACE_SECS: i64 = 10;
-
-/// Why a session was revoked, as stored in `revoked_reason`.
-#[derive(Debug, Clone, Copy)]
-pub enum RevokeReason {
-    Logout,
-    Reuse,
-    Merged,
-    Disabled,
-    /// An anonymous customer's session, replaced by the one its sign-in created.
-    Upgraded,
-    /// Ended by `revoke-sessions` after a signing key was compromised.
-    KeyRotation,
-    /// The user deleted their account.
-    Deleted,
-    /// Staff suspended the user.
-    Suspended,
-}
-
-impl RevokeReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RevokeReason::Logout => "logout",
-            RevokeReason::Reuse => "refresh_token_reused",
-            RevokeReason::Merged => "merged",
-            RevokeReason::Disabled => "disabled",
-            RevokeReason::Upgraded => "upgraded",
-            RevokeReason::KeyRotation => "key_rotation",
-            RevokeReason::Deleted => "deleted",
-            RevokeReason::Suspended => "suspended",
-        }
-    }
-}
 
 /// A session whose id and first secret exist but whose row is not written yet. Made
 /// before the caller's transaction so bcrypt never runs while a transaction is open.
@@ -173,67 +142,4 @@ pub(super) async fn active_account(
             Err(AuthError::SessionRevoked)
         }
     }
-}
-
-pub(super) async fn revoke_in(conn: &mut PgConnection, session_id: Uuid, reason: RevokeReason) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
-    )
-    .bind(session_id)
-    .bind(reason.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Ends every live session of a user, inside the caller's transaction.
-pub async fn revoke_all(
-    conn: &mut PgConnection,
-    user_type: UserType,
-    user_id: Uuid,
-    reason: RevokeReason,
-) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $3
-         WHERE user_type = $1 AND user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(user_type.as_str())
-    .bind(user_id)
-    .bind(reason.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
-}
-
-/// Ends the session `session_id` of `user_id`. Revoking twice is not an error.
-pub async fn revoke(db: &PgPool, user_id: Uuid, session_id: Uuid, reason: RevokeReason) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $3
-         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(session_id)
-    .bind(user_id)
-    .bind(reason.as_str())
-    .execute(db)
-    .await
-    .context("revoking session")?;
-    Ok(())
-}
-
-/// Ends every live session created before `before`; returns how many.
-pub async fn revoke_issued_before(
-    db: &PgPool,
-    before: chrono::DateTime<chrono::Utc>,
-    reason: RevokeReason,
-) -> anyhow::Result<u64> {
-    let done = sqlx::query(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
-         WHERE created_at < $1 AND revoked_at IS NULL AND expires_at > now()",
-    )
-    .bind(before)
-    .bind(reason.as_str())
-    .execute(db)
-    .await
-    .context("revoking sessions")?;
-    Ok(done.rows_affected())
 }

@@ -9,14 +9,14 @@
 
 use tokio::sync::OnceCell;
 
-use super::hashing;
 use super::sessions::{self, Issued};
-use super::tokens::{Claims, UserType};
 use super::AuthError;
 use crate::audit::{self, StaffActor};
 use crate::http::ClientInfo;
 use crate::ratelimit;
 use crate::state::AppState;
+use crate::tokens::hashing;
+use crate::tokens::{Claims, UserType};
 use crate::users::staff::{self, Staff};
 use crate::users::Account;
 

@@ -22,9 +22,9 @@ use uuid::Uuid;
 
 use super::browse::LISTABLE;
 use super::{text, MarketError};
-use crate::auth::tokens::UserType;
 use crate::notifications::{self, Delivery};
 use crate::pagination::{Cursor, Page};
+use crate::tokens::UserType;
 
 const MAX_NOTE: usize = 1000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;

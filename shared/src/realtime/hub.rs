@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::auth::tokens::UserType;
+use crate::tokens::UserType;
 
 /// Outbound events a slow client may have queued before it is closed.
 const QUEUE: usize = 64;

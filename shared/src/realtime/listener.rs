@@ -17,10 +17,13 @@ use serde::Deserialize;
 use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
-use super::event_json;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
 use super::revoked::REMEMBER_SECS;
-use crate::auth::tokens::UserType;
-use crate::state::AppState;
+use super::{event_json, Realtime};
+use crate::tokens::UserType;
 
 pub const CHANNEL: &str = "halo_realtime";
 /// Close code for sockets of a revoked session.
@@ -31,7 +34,7 @@ pub const CLOSE_SESSION_REVOKED: u16 = 4003;
 enum Notice {
     Event {
         id: i64,
-        user_type: String,
+        user_type: UserType,
         user_id: Uuid,
         #[serde(rename = "type")]
         event_type: String,
@@ -42,6 +45,18 @@ enum Notice {
         session_id: Uuid,
         revoked_at: DateTime<Utc>,
     },
+}
+
+/// A `user_events` row the listener missed while it was disconnected.
+#[derive(sqlx::FromRow)]
+struct MissedEvent {
+    id: i64,
+    user_type: UserType,
+    user_id: Uuid,
+    #[sqlx(rename = "type")]
+    event_type: String,
+    created_at: DateTime<Utc>,
+    data: serde_json::Value,
 }
 
 /// Event ids already delivered, so catch-up and live notifications never deliver twice.
@@ -73,6 +88,20 @@ impl Delivered {
 /// How far before the last revocation seen a reconnect's replay starts.
 const REPLAY_MARGIN_SECS: i64 = 120;
 
+/// Called when an event reached at least one of this instance's sockets, with its type
+/// and id: the domain records what that means (`notifications::on_delivered`), so this
+/// transport writes no table of its own.
+pub type OnDelivered = fn(&PgPool, &str, i64);
+
+/// What the listener works with: the pool, this instance's sockets and revoked set, and
+/// the delivery hook.
+#[derive(Clone)]
+pub struct Context {
+    pub db: PgPool,
+    pub realtime: Arc<Realtime>,
+    pub on_delivered: OnDelivered,
+}
+
 /// Where the listener stands: events delivered, and revocations known up to when.
 struct Progress {
     delivered: Delivered,
@@ -81,7 +110,7 @@ struct Progress {
 }
 
 /// Runs until the task is aborted, reconnecting with backoff (0.5 s doubling to 30 s).
-pub async fn run(state: AppState) {
+pub async fn run(state: Context) {
     let delivered = Delivered { order: VecDeque::new(), set: HashSet::new(), max: -1 };
     let mut progress = Progress { delivered, revoked_up_to: None };
     let mut backoff = Duration::from_millis(500);
@@ -102,7 +131,7 @@ pub async fn run(state: AppState) {
 }
 
 /// One connection's life: LISTEN, catch up, then deliver until the connection drops.
-async fn listen_once(state: &AppState, progress: &mut Progress) -> anyhow::Result<()> {
+async fn listen_once(state: &Context, progress: &mut Progress) -> anyhow::Result<()> {
     let mut listener = PgListener::connect_with(&state.db).await?;
     listener.listen(CHANNEL).await?;
     catch_up(state, progress).await?;
@@ -112,7 +141,7 @@ async fn listen_once(state: &AppState, progress: &mut Progress) -> anyhow::Resul
     result
 }
 
-async fn deliver(state: &AppState, progress: &mut Progress, listener: &mut PgListener) -> anyhow::Result<()> {
+async fn deliver(state: &Context, progress: &mut Progress, listener: &mut PgListener) -> anyhow::Result<()> {
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -129,7 +158,7 @@ async fn deliver(state: &AppState, progress: &mut Progress, listener: &mut PgLis
     }
 }
 
-async fn catch_up(state: &AppState, progress: &mut Progress) -> anyhow::Result<()> {
+async fn catch_up(state: &Context, progress: &mut Progress) -> anyhow::Result<()> {
     // Taken first: whatever is revoked after this moment arrives by NOTIFY (we listen
     // already) or by the next catch-up, which starts from here less the margin.
     let db_now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&state.db).await?;
@@ -157,7 +186,7 @@ async fn catch_up(state: &AppState, progress: &mut Progress) -> anyhow::Result<(
         return Ok(());
     }
     // Ids are taken before commit, so a little overlap covers late committers.
-    let missed: Vec<(i64, String, Uuid, String, DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
+    let missed: Vec<MissedEvent> = sqlx::query_as(
         "SELECT id, user_type, user_id, type, created_at, data FROM user_events WHERE id > $1 ORDER BY id LIMIT 10000",
     )
     .bind(delivered.max - 64)
@@ -166,18 +195,18 @@ async fn catch_up(state: &AppState, progress: &mut Progress) -> anyhow::Result<(
     if !missed.is_empty() {
         tracing::info!(events = missed.len(), "realtime listener catching up");
     }
-    for (id, user_type, user_id, event_type, at, data) in missed {
+    for MissedEvent { id, user_type, user_id, event_type, created_at: at, data } in missed {
         handle(state, progress, Notice::Event { id, user_type, user_id, event_type, at, data: Some(data) }).await;
     }
     Ok(())
 }
 
-fn revoke(state: &AppState, session_id: Uuid, revoked_at: DateTime<Utc>) {
+fn revoke(state: &Context, session_id: Uuid, revoked_at: DateTime<Utc>) {
     state.realtime.revoked.insert(session_id, revoked_at.timestamp());
     state.realtime.hub.close_session(session_id, CLOSE_SESSION_REVOKED, "session_revoked");
 }
 
-async fn handle(state: &AppState, progress: &mut Progress, notice: Notice) {
+async fn handle(state: &Context, progress: &mut Progress, notice: Notice) {
     let delivered = &mut progress.delivered;
     match notice {
         Notice::Revoked { session_id, revoked_at } => {
@@ -185,7 +214,6 @@ async fn handle(state: &AppState, progress: &mut Progress, notice: Notice) {
             progress.revoked_up_to = progress.revoked_up_to.max(Some(revoked_at));
         }
         Notice::Event { id, user_type, user_id, event_type, at, data } => {
-            let Some(user_type) = UserType::parse(&user_type) else { return };
             if !delivered.first_time(id) || !state.realtime.hub.has_user(user_type, user_id) {
                 return;
             }
@@ -204,30 +232,14 @@ async fn handle(state: &AppState, progress: &mut Progress, notice: Notice) {
                 },
             };
             let sent = state.realtime.hub.send_to_user(user_type, user_id, event_json(&event_type, id, at, &data));
-            if sent > 0 && matches!(event_type.as_str(), "notification" | "order.updated") {
-                mark_notification_delivered(state.clone(), id);
+            if sent > 0 {
+                (state.on_delivered)(&state.db, &event_type, id);
             }
         }
     }
 }
 
-/// Records that a notification (from staff, or an order update) reached at least one
-/// open socket; a push waiting only for a user without one is then dropped.
-fn mark_notification_delivered(state: AppState, event_id: i64) {
-    tokio::spawn(async move {
-        let marked = sqlx::query(
-            "UPDATE notifications SET ws_delivered_at = now() WHERE event_id = $1 AND ws_delivered_at IS NULL",
-        )
-        .bind(event_id)
-        .execute(&state.db)
-        .await;
-        if let Err(err) = marked {
-            tracing::warn!(error = %err, event_id, "recording socket delivery failed");
-        }
-    });
-}
-
 /// Spawns the listener; the handle aborts it.
-pub fn spawn(state: &AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(run(state.clone()))
+pub fn spawn(state: Context) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(state))
 }

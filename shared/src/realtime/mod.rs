@@ -6,17 +6,15 @@ pub mod hub;
 pub mod listener;
 pub mod revoked;
 pub mod socket;
-pub mod ticket;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use poem_openapi::{Enum, Object, Union};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::auth::tokens::UserType;
+use crate::tokens::UserType;
 
 /// This instance's share of realtime: its sockets and what it knows was revoked.
 #[derive(Default)]
@@ -77,72 +75,6 @@ impl Realtime {
         }
         tokio::time::timeout(within, notified).await.is_ok() || self.is_loaded()
     }
-}
-
-/// Every message the server sends on `/api/shared/ws`, as JSON text.
-#[derive(Debug, Clone, Object)]
-pub struct ServerEvent {
-    #[oai(rename = "type")]
-    pub event_type: ServerEventType,
-    /// Unique per event; `connection.ready` uses `0`.
-    pub id: String,
-    /// When the event was raised (RFC 3339).
-    pub at: DateTime<Utc>,
-    pub data: ServerEventData,
-}
-
-/// What happened: `connection.ready` (the socket is subscribed; sent first; `data` is a
-/// `ConnectionReady`), `notification` (a message from staff; `data` is a
-/// `NotificationEvent`), `order.updated` (an order of the user moved; `data` is the
-/// `Order`), `mitra.verification` (staff decided the mitra's verification; `data` is a
-/// `MitraVerificationEvent`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum ServerEventType {
-    #[oai(rename = "connection.ready")]
-    ConnectionReady,
-    #[oai(rename = "notification")]
-    Notification,
-    #[oai(rename = "order.updated")]
-    OrderUpdated,
-    #[oai(rename = "mitra.verification")]
-    MitraVerification,
-}
-
-/// The event's payload, shaped by `type`.
-#[derive(Debug, Clone, Union)]
-#[oai(one_of)]
-pub enum ServerEventData {
-    ConnectionReady(ConnectionReady),
-    Notification(NotificationEvent),
-    Order(crate::marketplace::orders::Order),
-    MitraVerification(MitraVerificationEvent),
-}
-
-/// `data` of a `mitra.verification` event.
-#[derive(Debug, Clone, Object)]
-pub struct MitraVerificationEvent {
-    pub verification_status: crate::users::mitras::VerificationStatus,
-    /// Staff's note for the mitra, if any.
-    #[oai(nullable)]
-    pub note: Option<String>,
-}
-
-/// `data` of a `notification` event.
-#[derive(Debug, Clone, Object)]
-pub struct NotificationEvent {
-    pub notification_id: Uuid,
-    pub title: String,
-    pub body: String,
-    /// String pairs for the app (deep links and the like).
-    pub data: std::collections::BTreeMap<String, String>,
-}
-
-/// `data` of the `connection.ready` event.
-#[derive(Debug, Clone, Object)]
-pub struct ConnectionReady {
-    pub session_id: Uuid,
-    /// When the access token expires; the server closes the socket then (code 4001).
-    pub expires_at: DateTime<Utc>,
 }
 
 /// The JSON text of an event as the socket sends it.

@@ -8,7 +8,7 @@ use std::sync::RwLock;
 
 use uuid::Uuid;
 
-use crate::auth::tokens::ACCESS_TOKEN_TTL_SECS;
+use crate::tokens::ACCESS_TOKEN_TTL_SECS;
 
 /// How long after its revocation a session id is remembered.
 pub const REMEMBER_SECS: i64 = ACCESS_TOKEN_TTL_SECS + 60;

@@ -1,7 +1,7 @@
 //! One client's WebSocket: registered with the hub, fed events, pinged, and closed when
 //! its access token expires, its session is revoked, or it stops answering.
 //!
-//! [`open`] registers before the upgrade, so a socket over a cap is refused with 429 JSON
+//! `auth::scheme::open_socket` registers before the upgrade, so a socket over a cap is refused with 429 JSON
 //! instead of being upgraded, and then looks at the revoked set once more: a revocation
 //! that landed after the handshake's check but before registration found no socket to
 //! close, so it must be caught here. Every write is bounded (a heartbeat interval, at
@@ -23,11 +23,8 @@ use poem::web::websocket::{Message, WebSocketConfig, WebSocketStream};
 use tokio::time::Instant;
 
 use super::event_json;
-use super::hub::{CapExceeded, Connection};
-use crate::auth::tokens::Claims;
-use crate::auth::AuthError;
-use crate::http::ClientInfo;
-use crate::state::AppState;
+use super::hub::Connection;
+use crate::tokens::Claims;
 
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 pub const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4008;
@@ -36,9 +33,6 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// A write may take a heartbeat interval, but never less than this (a busy host is not a
 /// slow client).
 const MIN_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What a refused socket is told to wait before trying again.
-const CAP_RETRY_AFTER_SECS: u64 = 30;
 
 /// Small buffers: an idle socket should cost a few kilobytes, not the library's 128 KiB
 /// defaults. Clients send little; their messages are capped at 16 KiB.
@@ -50,32 +44,9 @@ pub fn config() -> WebSocketConfig {
         .max_frame_size(Some(16 * 1024))
 }
 
-/// Registers a socket for `claims` (authenticated already) within this instance's caps,
-/// then re-checks the revoked set (see the module docs).
-pub fn open(state: &AppState, claims: &Claims, client: &ClientInfo) -> Result<Connection, AuthError> {
-    let caps = state.settings.ws_caps;
-    let connection = state
-        .realtime
-        .hub
-        .register(claims.user_type, claims.sub, claims.session_id, client.rate_limit_key(), caps)
-        .map_err(|cap| {
-            let which = match cap {
-                CapExceeded::Session => "session",
-                CapExceeded::User => "user",
-                CapExceeded::Ip => "address",
-            };
-            tracing::info!(cap = which, "WebSocket refused: too many open");
-            AuthError::RateLimited { retry_after_secs: CAP_RETRY_AFTER_SECS }
-        })?;
-    if state.realtime.revoked.contains(claims.session_id, chrono::Utc::now().timestamp()) {
-        return Err(AuthError::SessionRevoked);
-    }
-    Ok(connection)
-}
-
-/// Serves one upgraded socket, registered by [`open`], until it closes.
-pub async fn serve(state: AppState, claims: Claims, connection: Connection, socket: WebSocketStream) {
-    let heartbeat = state.settings.ws_heartbeat;
+/// Serves one upgraded socket, registered by `auth::scheme::open_socket`, until it closes.
+/// `heartbeat` is `WS_HEARTBEAT_SECONDS`.
+pub async fn serve(heartbeat: Duration, claims: Claims, connection: Connection, socket: WebSocketStream) {
     let write_timeout = heartbeat.max(MIN_WRITE_TIMEOUT);
     let Connection { registration, events: mut outbound, close: mut close_requested } = connection;
     let (mut sink, mut incoming) = socket.split();

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{StaffActor, StaffError};
 use crate::audit::{self, Target};
-use crate::auth::sessions::{revoke_all, RevokeReason};
-use crate::auth::tokens::{Role, UserType};
+use crate::sessions::{revoke_all, RevokeReason};
+use crate::tokens::{Role, UserType};
 use crate::users::staff::{self, CreateError, Staff};
 
 impl From<CreateError> for StaffError {

@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use super::{reason, StaffActor, StaffError};
 use crate::audit::{self, Target};
-use crate::auth::sessions::{revoke_all, RevokeReason};
-use crate::auth::tokens::UserType;
 use crate::notifications::{self, Delivery};
 use crate::pagination::{Cursor, Page};
+use crate::sessions::{revoke_all, RevokeReason};
+use crate::tokens::UserType;
 use crate::users::mitras::VerificationStatus;
 
 /// Which users a search matches.
@@ -271,17 +271,24 @@ pub async fn reinstate(db: &PgPool, actor: &StaffActor, user_type: UserType, id:
     Ok(())
 }
 
+/// Whose session staff ended.
+#[derive(sqlx::FromRow)]
+struct EndedSession {
+    user_type: UserType,
+    user_id: Uuid,
+}
+
 /// Ends any one session (of an app user or staff member), instantly on every instance.
 pub async fn end_session(db: &PgPool, actor: &StaffActor, session_id: Uuid) -> Result<(), StaffError> {
     let mut tx = db.begin().await?;
-    let ended: Option<(String, Uuid)> = sqlx::query_as(
+    let ended: Option<EndedSession> = sqlx::query_as(
         "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'staff'
          WHERE id = $1 AND revoked_at IS NULL RETURNING user_type, user_id",
     )
     .bind(session_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((user_type, user_id)) = ended else {
+    let Some(EndedSession { user_type, user_id }) = ended else {
         return Err(StaffError::NotFound("no such live session"));
     };
     let details = serde_json::json!({ "user_type": user_type, "user_id": user_id });

@@ -8,14 +8,14 @@
 //!
 //! A customer who signed in with Apple also has the Apple grant revoked: the stored
 //! refresh token moves to the `apple_revocations` outbox in the same transaction (see
-//! `oidc::apple`).
+//! `providers::apple`).
 
 use anyhow::Context;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::sessions::{revoke_all, RevokeReason};
-use crate::auth::tokens::UserType;
+use crate::sessions::{revoke_all, RevokeReason};
+use crate::tokens::UserType;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeleteError {

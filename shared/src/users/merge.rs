@@ -2,16 +2,17 @@
 //! in with a phone or identity that already belongs to someone.
 //!
 //! Every table that owns rows by customer id registers here, with the statement that
-//! moves those rows from one customer to another (`$1` = from, `$2` = into). A test
-//! compares this list with the schema's foreign keys to `customers`, so a new table
-//! cannot be forgotten.
+//! moves those rows from one customer to another (`$1` = from, `$2` = into), or in
+//! [`NOT_MOVED`] with the reason. A test compares the two lists with the schema (every
+//! table with a foreign key to `customers` or a `user_type`/`user_id` owner pair), so a
+//! new table cannot be forgotten.
 
 use anyhow::Context;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::sessions::{revoke_all, RevokeReason};
-use crate::auth::tokens::UserType;
+use crate::sessions::{revoke_all, RevokeReason};
+use crate::tokens::UserType;
 
 /// A table holding rows that belong to a customer.
 pub struct CustomerOwned {
@@ -38,6 +39,15 @@ pub const CUSTOMER_OWNED: &[CustomerOwned] = &[
         table: "customer_identities",
         move_rows: "UPDATE customer_identities SET customer_id = $2 WHERE customer_id = $1",
     },
+];
+
+/// Tables that hold rows of a customer but stay with the merged customer, and why.
+pub const NOT_MOVED: &[(&str, &str)] = &[
+    (
+        "devices",
+        "a device belongs to a session; the merged customer's sessions are revoked, and their devices with them",
+    ),
+    ("ws_tickets", "a ticket belongs to a session and lives seconds; the merged customer's sessions are revoked"),
 ];
 
 /// Moves everything `from` owns to `into` and marks `from` merged, inside the caller's

@@ -5,13 +5,12 @@ pub mod deletion;
 pub mod merge;
 pub mod mitras;
 pub mod profile;
-pub mod sessions;
 pub mod staff;
 
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::tokens::{Role, UserType};
+use crate::tokens::{Role, UserType};
 
 /// The part of a user every token pair reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,21 +34,30 @@ pub enum Standing {
     Gone,
 }
 
+#[derive(sqlx::FromRow)]
+struct CustomerStanding {
+    is_anonymous: bool,
+    /// Merged into another customer, or deleted.
+    gone: bool,
+    suspended: bool,
+}
+
 /// Whether the user can still hold a session, read inside the caller's transaction.
 pub async fn standing(conn: &mut PgConnection, user_type: UserType, id: Uuid) -> sqlx::Result<Standing> {
     let account = |is_anonymous| Standing::Active(Account { id, user_type, is_anonymous, role: None });
     Ok(match user_type {
         UserType::Customer => {
-            let row: Option<(bool, bool, bool)> = sqlx::query_as(
-                "SELECT is_anonymous, merged_into IS NOT NULL OR deleted_at IS NOT NULL, suspended_at IS NOT NULL
+            let row: Option<CustomerStanding> = sqlx::query_as(
+                "SELECT is_anonymous, merged_into IS NOT NULL OR deleted_at IS NOT NULL AS gone,
+                        suspended_at IS NOT NULL AS suspended
                  FROM customers WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(conn)
             .await?;
             match row {
-                Some((is_anonymous, false, false)) => account(is_anonymous),
-                Some((_, false, true)) => Standing::Suspended,
+                Some(CustomerStanding { is_anonymous, gone: false, suspended: false }) => account(is_anonymous),
+                Some(CustomerStanding { gone: false, suspended: true, .. }) => Standing::Suspended,
                 _ => Standing::Gone,
             }
         }

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::hashing;
-use crate::auth::sessions::{revoke_all, RevokeReason};
-use crate::auth::tokens::UserType;
+use crate::sessions::{revoke_all, RevokeReason};
+use crate::tokens::hashing;
+use crate::tokens::UserType;
 
 /// Staff passwords are at least this long.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -30,7 +30,7 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-pub use crate::auth::tokens::Role;
+pub use crate::tokens::Role;
 
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()

@@ -1,13 +1,13 @@
 use halo_shared::auth::public::Public;
 use halo_shared::auth::scheme::StaffAuth;
 use halo_shared::auth::sessions::{Issued, REFRESH_TOKEN_TTL_SECS};
-use halo_shared::auth::tokens::ACCESS_TOKEN_TTL_SECS;
 use halo_shared::auth::{staff as staff_auth, AuthError};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::http::token_response::{TokenType, NO_CACHE, NO_STORE};
+use halo_shared::tokens::ACCESS_TOKEN_TTL_SECS;
 use halo_shared::users::staff::{self, Role, Staff};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
@@ -181,8 +181,7 @@ impl StaffAuthApi {
         auth: StaffAuth,
     ) -> Result<MeResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
         let user = staff::get(&state.db, auth.0.sub)
-            .await
-            .map_err(AuthError::from)?
+            .await?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "this account no longer exists"))?;
         Ok(MeResponse::Ok(Json(user.into())))
     }

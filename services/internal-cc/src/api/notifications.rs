@@ -1,14 +1,13 @@
 use chrono::{DateTime, Utc};
 use halo_shared::audit::StaffActor;
 use halo_shared::auth::scheme::StaffAuth;
-use halo_shared::auth::tokens::UserType;
-use halo_shared::auth::AuthError;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
-use halo_shared::notifications::{self, NewNotification, Notification, NotifyError};
-use halo_shared::{ApiError, AppState, ErrorCode};
+use halo_shared::notifications::{self, NewNotification, Notification};
+use halo_shared::tokens::UserType;
+use halo_shared::AppState;
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::param::Query;
@@ -106,13 +105,6 @@ pub enum ListResponse {
     Ok(Json<Vec<NotificationView>>),
 }
 
-fn failed(err: NotifyError) -> ApiError {
-    match err {
-        NotifyError::UnknownUser => ApiError::new(ErrorCode::NotFound, "no such user"),
-        NotifyError::Unexpected(err) => AuthError::from(err).into(),
-    }
-}
-
 #[OpenApi(tag = "Tag::Notifications")]
 impl NotificationsApi {
     /// Sends a notification to a customer or mitra.
@@ -136,7 +128,7 @@ impl NotificationsApi {
         let data = serde_json::to_value(pairs).unwrap_or_default();
         let new = NewNotification { user_type, user_id: body.user_id, title: &body.title, body: &body.body, data };
         let actor = StaffActor::new(auth.0.sub, &client_info_of(req));
-        let sent = notifications::send(&state, &actor, new).await.map_err(failed)?;
+        let sent = notifications::send(&state, &actor, new).await?;
         Ok(SentResponse::Created(Json(sent.into())))
     }
 
@@ -150,7 +142,7 @@ impl NotificationsApi {
         _auth: StaffAuth,
         user_id: Query<Uuid>,
     ) -> Result<ListResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
-        let list = notifications::list(&state, None, Some(user_id.0)).await.map_err(|e| failed(e.into()))?;
+        let list = notifications::list(&state, None, Some(user_id.0)).await?;
         Ok(ListResponse::Ok(Json(list.into_iter().map(Into::into).collect())))
     }
 }

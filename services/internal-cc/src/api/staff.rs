@@ -3,13 +3,13 @@
 use chrono::{DateTime, Utc};
 use halo_shared::audit::{self, StaffActor};
 use halo_shared::auth::scheme::AdminAuth;
-use halo_shared::auth::tokens::Role;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::staffops::team::{self, NewStaff, StaffChange};
 use halo_shared::staffops::StaffError;
+use halo_shared::tokens::Role;
 use halo_shared::users::staff::{self, Staff};
 use halo_shared::AppState;
 use poem::web::Data;

@@ -3,16 +3,15 @@
 use chrono::{DateTime, Utc};
 use halo_shared::audit::StaffActor;
 use halo_shared::auth::scheme::StaffAuth;
-use halo_shared::auth::tokens::UserType;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::pagination::Page;
+use halo_shared::sessions::live::{self as live, SessionView};
 use halo_shared::staffops::users::{self, CustomerItem, MitraItem, Search};
-use halo_shared::staffops::StaffError;
+use halo_shared::tokens::UserType;
 use halo_shared::users::mitras::VerificationStatus;
-use halo_shared::users::sessions::{self as live, SessionView};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem::Request;
@@ -204,10 +203,6 @@ pub enum SessionEndedResponse {
     Ended,
 }
 
-fn failed(err: sqlx::Error) -> ApiError {
-    StaffError::from(err).into()
-}
-
 fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such user")
 }
@@ -217,11 +212,11 @@ fn actor(req: &Request, auth: &StaffAuth) -> StaffActor {
 }
 
 async fn customer(state: &AppState, id: Uuid) -> Result<Customer, ApiError> {
-    Ok(users::customer(&state.db, id).await.map_err(failed)?.ok_or_else(not_found)?.into())
+    Ok(users::customer(&state.db, id).await?.ok_or_else(not_found)?.into())
 }
 
 async fn mitra(state: &AppState, id: Uuid) -> Result<Mitra, ApiError> {
-    Ok(users::mitra(&state.db, id).await.map_err(failed)?.ok_or_else(not_found)?.into())
+    Ok(users::mitra(&state.db, id).await?.ok_or_else(not_found)?.into())
 }
 
 #[OpenApi(tag = "Tag::Users")]
@@ -241,8 +236,7 @@ impl UsersApi {
         cursor: Query<Option<String>>,
     ) -> Result<CustomerPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
-        let (items, next_cursor) =
-            users::customers(&state.db, &Search::parse(query.0.as_deref()), page).await.map_err(failed)?;
+        let (items, next_cursor) = users::customers(&state.db, &Search::parse(query.0.as_deref()), page).await?;
         let items = items.into_iter().map(Customer::from).collect();
         Ok(CustomerPageResponse::Ok(Json(CustomerPage { items, next_cursor })))
     }
@@ -258,8 +252,8 @@ impl UsersApi {
         id: Path<Uuid>,
     ) -> Result<CustomerDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         let customer = customer(&state, id.0).await?;
-        let sessions = live::live(&state.db, UserType::Customer, id.0).await.map_err(failed)?;
-        let identities = users::identities(&state.db, id.0).await.map_err(failed)?;
+        let sessions = live::live(&state.db, UserType::Customer, id.0).await?;
+        let identities = users::identities(&state.db, id.0).await?;
         let identities = identities
             .iter()
             .filter_map(|i| match i.as_str() {
@@ -289,8 +283,7 @@ impl UsersApi {
     ) -> Result<MitraPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let search = Search::parse(query.0.as_deref());
-        let (items, next_cursor) =
-            users::mitras(&state.db, &search, verification_status.0, page).await.map_err(failed)?;
+        let (items, next_cursor) = users::mitras(&state.db, &search, verification_status.0, page).await?;
         Ok(MitraPageResponse::Ok(Json(MitraPage { items: items.into_iter().map(Mitra::from).collect(), next_cursor })))
     }
 
@@ -305,7 +298,7 @@ impl UsersApi {
         id: Path<Uuid>,
     ) -> Result<MitraDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         let mitra = mitra(&state, id.0).await?;
-        let sessions = live::live(&state.db, UserType::Mitra, id.0).await.map_err(failed)?;
+        let sessions = live::live(&state.db, UserType::Mitra, id.0).await?;
         Ok(MitraDetailResponse::Ok(Json(MitraDetail {
             mitra,
             sessions: sessions.into_iter().map(|s| s.view(None)).collect(),

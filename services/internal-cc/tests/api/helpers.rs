@@ -1,7 +1,8 @@
-use halo_shared::auth::tokens::Keys;
-use halo_shared::http::EdgeConfig;
-use halo_shared::testing::{self, TestDb};
+use std::sync::Arc;
+
+use halo_shared::testing::{self, Running, TestDb};
 pub use halo_shared::testing::{send, Reply};
+use halo_shared::tokens::Keys;
 use halo_shared::users::staff::{self, Role};
 use halo_shared::{AppState, Settings};
 use poem::endpoint::BoxEndpoint;
@@ -12,20 +13,12 @@ use uuid::Uuid;
 pub const PASSWORD: &str = "correct horse battery";
 pub const SPA: &str = "https://cc.halobestie.test";
 
+/// One control-center instance for a test, started as `serve` starts it (on port 0).
 pub struct TestApp {
-    pub client: TestClient<BoxEndpoint<'static>>,
+    pub client: TestClient<Arc<BoxEndpoint<'static>>>,
     pub state: AppState,
     pub db: TestDb,
-    _listener: AbortOnDrop,
-}
-
-/// Stops the realtime listener (which `serve` runs too) when the test app goes away.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _running: Running,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -39,12 +32,12 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
 /// An instance over an existing database with its own key ring: the same deployment
 /// after a key rotation.
 pub async fn app_with_keys(db: TestDb, keys: Keys, settings: Settings) -> TestApp {
-    let state = AppState::with_keys(db.another_pool(), keys, settings);
-    let client = TestClient::new(internal_cc::app(state.clone(), EdgeConfig::default()));
-    let listener = AbortOnDrop(halo_shared::realtime::listener::spawn(&state));
+    let startup = testing::startup("internal-cc", db.another_pool(), keys, settings);
+    let running = testing::start(internal_cc::build(startup).await).await;
+    let state = running.state.clone();
     // As in production, where /internal/readyz holds traffic back until this is done.
     assert!(state.realtime.wait_loaded(std::time::Duration::from_secs(10)).await, "the listener did not start");
-    TestApp { client, state, db, _listener: listener }
+    TestApp { client: TestClient::new(running.endpoint.clone()), state, db, _running: running }
 }
 
 /// The value of the `cc_refresh_token` cookie in a reply's `Set-Cookie`.

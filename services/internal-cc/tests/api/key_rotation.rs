@@ -1,7 +1,7 @@
 //! Rotating AUTH_JWT_SECRET on the control center: staff stay signed in.
 
-use halo_shared::auth::tokens::Keys;
 use halo_shared::testing::{self, JWT_SECRET};
+use halo_shared::tokens::Keys;
 use halo_shared::users::staff::Role;
 use halo_shared::Settings;
 use poem::http::StatusCode;

@@ -1,6 +1,6 @@
 //! Staff sending notifications, and reading their delivery state.
 
-use halo_shared::auth::tokens::UserType;
+use halo_shared::tokens::UserType;
 use halo_shared::users::staff::Role;
 use poem::http::StatusCode;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! any bcrypt and is limited; the login throttle cannot be raced; a disabled account is
 //! no password oracle.
 
-use halo_shared::auth::hashing::count_runs;
+use halo_shared::tokens::hashing::count_runs;
 use halo_shared::users::staff::Role;
 use halo_shared::Settings;
 use poem::http::StatusCode;

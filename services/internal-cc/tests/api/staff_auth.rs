@@ -1,6 +1,6 @@
 //! Staff login, cookie refresh, logout, CORS and the hardening around them.
 
-use halo_shared::auth::tokens::UserType;
+use halo_shared::tokens::UserType;
 use halo_shared::users::staff::{self, Role};
 use halo_shared::Settings;
 use poem::http::StatusCode;

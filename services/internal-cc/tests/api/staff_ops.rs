@@ -4,14 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use halo_shared::auth::tokens::UserType;
+use halo_shared::tokens::UserType;
 use halo_shared::users::staff::Role;
 use poem::http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use halo_shared::auth::tokens::Keys;
 use halo_shared::testing;
+use halo_shared::tokens::Keys;
 
 use crate::helpers::{app_with_keys, send, spawn_app, Reply, TestApp, PASSWORD};
 

@@ -1,10 +1,9 @@
 use halo_shared::auth::scheme::AppUserAuth;
-use halo_shared::auth::AuthError;
 use halo_shared::devices::{self, Platform};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::json::{JsonBody, JsonString};
-use halo_shared::{ApiError, AppState};
+use halo_shared::AppState;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
@@ -29,10 +28,6 @@ pub enum DeviceResponse {
     Done,
 }
 
-fn failed(err: sqlx::Error) -> ApiError {
-    AuthError::from(err).into()
-}
-
 #[OpenApi(tag = "Tag::Devices")]
 impl DevicesApi {
     /// Registers this session's device for push notifications.
@@ -46,7 +41,7 @@ impl DevicesApi {
         auth: AppUserAuth,
         body: JsonBody<DeviceRegistration>,
     ) -> Result<DeviceResponse, ApiErrors<{ WITH_BODY | BEARER }>> {
-        devices::register(&state, &auth.0, &body.fcm_token, body.platform).await.map_err(failed)?;
+        devices::register(&state, &auth.0, &body.fcm_token, body.platform).await?;
         Ok(DeviceResponse::Done)
     }
 
@@ -59,7 +54,7 @@ impl DevicesApi {
         state: Data<&AppState>,
         auth: AppUserAuth,
     ) -> Result<DeviceResponse, ApiErrors<{ EDGE | BEARER }>> {
-        devices::remove(&state, auth.0.session_id).await.map_err(failed)?;
+        devices::remove(&state, auth.0.session_id).await?;
         Ok(DeviceResponse::Done)
     }
 }

@@ -4,10 +4,10 @@ use halo_shared::auth::scheme::MitraAuth;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::json::{JsonBody, JsonString};
+use halo_shared::marketplace;
 use halo_shared::marketplace::orders::Currency;
 use halo_shared::marketplace::services::{self, ServiceInput};
-use halo_shared::marketplace::{self, MarketError};
-use halo_shared::{ApiError, AppState};
+use halo_shared::AppState;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -104,10 +104,6 @@ pub enum ServiceListResponse {
     Ok(Json<ServiceList>),
 }
 
-fn failed(err: sqlx::Error) -> ApiError {
-    MarketError::from(err).into()
-}
-
 #[OpenApi(tag = "Tag::Mitra")]
 impl MitraMarketApi {
     /// Submits the mitra for verification by staff.
@@ -169,7 +165,7 @@ impl MitraMarketApi {
         state: Data<&AppState>,
         auth: MitraAuth,
     ) -> Result<ServiceListResponse, ApiErrors<{ EDGE | BEARER }>> {
-        let items = services::list_own(&state.db, auth.0.sub).await.map_err(failed)?;
+        let items = services::list_own(&state.db, auth.0.sub).await?;
         Ok(ServiceListResponse::Ok(Json(ServiceList { items: items.into_iter().map(Service::from).collect() })))
     }
 

@@ -115,7 +115,7 @@ impl From<mitras::MitraProfile> for MitraProfile {
 }
 
 async fn customer(state: &AppState, id: Uuid) -> Result<CustomerResponse, ApiError> {
-    let c = customers::get(&state.db, id).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
+    let c = customers::get(&state.db, id).await?.ok_or_else(gone)?;
     Ok(CustomerResponse::Ok(Json(c.into())))
 }
 
@@ -172,8 +172,7 @@ impl MeApi {
         state: Data<&AppState>,
         auth: MitraAuth,
     ) -> Result<MitraResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
-        let m =
-            mitras::get(&state.db, auth.0.sub).await.map_err(|e| ApiError::internal(&e.into()))?.ok_or_else(gone)?;
+        let m = mitras::get(&state.db, auth.0.sub).await?.ok_or_else(gone)?;
         Ok(MitraResponse::Ok(Json(m.into())))
     }
 

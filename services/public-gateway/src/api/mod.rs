@@ -2,6 +2,7 @@
 
 mod browse;
 mod devices;
+mod events;
 mod health;
 mod marketplace;
 mod me;

@@ -1,12 +1,12 @@
+use halo_shared::auth::otp;
 use halo_shared::auth::public::Public;
 use halo_shared::auth::scheme::OptionalCustomer;
-use halo_shared::auth::tokens::UserType;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
-use halo_shared::otp;
 use halo_shared::phone::Phone;
+use halo_shared::tokens::UserType;
 use halo_shared::{ApiError, AppState};
 use poem::web::Data;
 use poem::Request;

@@ -1,13 +1,13 @@
 use chrono::{DateTime, Utc};
 use halo_shared::auth::public::Public;
 use halo_shared::auth::scheme::AppUserAuth;
-use halo_shared::auth::sessions::{self, RevokeReason};
-use halo_shared::auth::tokens::UserType;
-use halo_shared::auth::{anonymous, AuthError};
+use halo_shared::auth::{anonymous, refresh};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
+use halo_shared::sessions::{self, RevokeReason};
+use halo_shared::tokens::UserType;
 use halo_shared::AppState;
 use poem::web::Data;
 use poem::Request;
@@ -86,7 +86,7 @@ impl SessionApi {
         body: JsonBody<RefreshRequest>,
     ) -> Result<TokenPairResponse, ApiErrors<{ WITH_BODY | E401 | E403 | E429 }>> {
         let allowed = [UserType::Customer, UserType::Mitra];
-        let issued = sessions::refresh(&state, &body.refresh_token, &allowed, &client_info_of(req)).await?;
+        let issued = refresh::refresh(&state, &body.refresh_token, &allowed, &client_info_of(req)).await?;
         Ok(issued.into())
     }
 
@@ -100,9 +100,7 @@ impl SessionApi {
         state: Data<&AppState>,
         auth: AppUserAuth,
     ) -> Result<LogoutResponse, ApiErrors<{ EDGE | BEARER }>> {
-        sessions::revoke(&state.db, auth.0.sub, auth.0.session_id, RevokeReason::Logout)
-            .await
-            .map_err(AuthError::from)?;
+        sessions::revoke(&state.db, auth.0.sub, auth.0.session_id, RevokeReason::Logout).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 

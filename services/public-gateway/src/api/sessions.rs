@@ -1,7 +1,7 @@
 use halo_shared::auth::scheme::AppUserAuth;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
-use halo_shared::users::sessions::{self, SessionView};
+use halo_shared::sessions::live::{self as sessions, SessionView};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -45,10 +45,6 @@ pub enum RevokedResponse {
     Ok(Json<Revoked>),
 }
 
-fn failed(err: sqlx::Error) -> ApiError {
-    ApiError::internal(&err.into())
-}
-
 #[OpenApi(tag = "Tag::Sessions")]
 impl SessionsApi {
     /// Where the signed-in user is signed in.
@@ -62,7 +58,7 @@ impl SessionsApi {
         auth: AppUserAuth,
     ) -> Result<SessionListResponse, ApiErrors<{ EDGE | BEARER }>> {
         let current = Some(auth.0.session_id);
-        let sessions = sessions::list(&state.db, &auth.0).await.map_err(failed)?;
+        let sessions = sessions::list(&state.db, &auth.0).await?;
         let sessions = sessions.into_iter().map(|s| s.view(current)).collect();
         Ok(SessionListResponse::Ok(Json(SessionList { sessions })))
     }
@@ -79,7 +75,7 @@ impl SessionsApi {
         auth: AppUserAuth,
         id: Path<Uuid>,
     ) -> Result<SessionEndedResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
-        if !sessions::end(&state.db, &auth.0, id.0).await.map_err(failed)? {
+        if !sessions::end(&state.db, &auth.0, id.0).await? {
             return Err(ApiError::new(ErrorCode::NotFound, "no such session").into());
         }
         Ok(SessionEndedResponse::Ended)
@@ -94,7 +90,7 @@ impl SessionsApi {
         state: Data<&AppState>,
         auth: AppUserAuth,
     ) -> Result<RevokedResponse, ApiErrors<{ EDGE | BEARER }>> {
-        let revoked = sessions::end_others(&state.db, &auth.0).await.map_err(failed)?;
+        let revoked = sessions::end_others(&state.db, &auth.0).await?;
         Ok(RevokedResponse::Ok(Json(Revoked { revoked })))
     }
 }

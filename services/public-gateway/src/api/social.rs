@@ -1,10 +1,10 @@
+use halo_shared::auth::identity;
 use halo_shared::auth::scheme::OptionalCustomer;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
-use halo_shared::identity;
-use halo_shared::oidc::Provider;
+use halo_shared::providers::oidc::Provider;
 use halo_shared::AppState;
 use poem::web::Data;
 use poem::Request;

@@ -4,13 +4,15 @@
 
 use std::collections::HashMap;
 
+use halo_shared::auth::scheme::open_socket;
 use halo_shared::auth::scheme::{authenticate, bearer_token};
-use halo_shared::auth::tokens::UserType;
+use halo_shared::auth::ticket;
 use halo_shared::auth::AuthError;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
-use halo_shared::realtime::{socket, ticket, ServerEvent};
+use halo_shared::realtime::socket;
+use halo_shared::tokens::UserType;
 use halo_shared::{ApiError, AppState};
 use poem::http::Method;
 use poem::web::websocket::WebSocket;
@@ -23,6 +25,8 @@ use poem_openapi::registry::{
 use poem_openapi::types::Type;
 use poem_openapi::ApiResponse;
 use serde::Deserialize;
+
+use super::events::ServerEvent;
 
 #[derive(Debug, Deserialize)]
 pub struct WsParams {
@@ -56,14 +60,14 @@ pub async fn ws(
     let Some(upgrade) = upgrade else {
         return ApiError::invalid_request("expected a WebSocket upgrade request").into_response();
     };
-    let connection = match socket::open(&state, &claims, &client_info_of(req)) {
+    let connection = match open_socket(&state, &claims, &client_info_of(req)) {
         Ok(connection) => connection,
         Err(err) => return ApiError::from(err).into_response(),
     };
     let state = state.0.clone();
     upgrade
         .config(socket::config())
-        .on_upgrade(move |stream| socket::serve(state, claims, connection, stream))
+        .on_upgrade(move |stream| socket::serve(state.settings.ws_heartbeat, claims, connection, stream))
         .into_response()
 }
 

@@ -2,10 +2,9 @@
 //! so apps that cannot set a header on the upgrade keep their access token out of URLs.
 
 use halo_shared::auth::scheme::AppUserAuth;
-use halo_shared::auth::AuthError;
+use halo_shared::auth::ticket::{self, TICKET_TTL_SECS};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
-use halo_shared::realtime::ticket::{self, TICKET_TTL_SECS};
 use halo_shared::AppState;
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -44,7 +43,7 @@ impl RealtimeTicketApi {
         state: Data<&AppState>,
         auth: AppUserAuth,
     ) -> Result<RealtimeTicketResponse, ApiErrors<{ EDGE | BEARER }>> {
-        let ticket = ticket::issue(&state.db, &auth.0).await.map_err(AuthError::from)?;
+        let ticket = ticket::issue(&state.db, &auth.0).await?;
         Ok(RealtimeTicketResponse::Ok(Json(RealtimeTicket { ticket, expires_in: TICKET_TTL_SECS })))
     }
 }

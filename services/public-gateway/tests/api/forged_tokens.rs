@@ -2,8 +2,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use halo_shared::auth::tokens::Keys;
 use halo_shared::testing::JWT_SECRET;
+use halo_shared::tokens::Keys;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use poem::http::StatusCode;
 use serde_json::{json, Value};

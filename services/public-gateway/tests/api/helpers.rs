@@ -1,20 +1,21 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use halo_shared::auth::tokens::{Claims, Keys};
-use halo_shared::http::EdgeConfig;
-use halo_shared::testing::{self, TestDb};
+use halo_shared::testing::{self, Running, TestDb};
 pub use halo_shared::testing::{send, Reply};
+use halo_shared::tokens::{Claims, Keys};
 use halo_shared::{AppState, Settings};
 use poem::endpoint::BoxEndpoint;
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use serde_json::{json, Value};
 
+/// One gateway instance for a test, started as `serve` starts it (on port 0).
 pub struct TestApp {
-    pub client: TestClient<BoxEndpoint<'static>>,
+    pub client: TestClient<Arc<BoxEndpoint<'static>>>,
     pub state: AppState,
     pub db: TestDb,
-    _listener: AbortOnDrop,
+    pub running: Running,
 }
 
 /// Anonymous sign-ins, OTP sends and their limits, for tests that do many of them.
@@ -33,24 +34,24 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let db = testing::fresh_database().await;
-    app_on(db, settings)
+    app_on(db, settings).await
 }
 
 /// An app over an existing database, as a second instance would be.
-pub fn app_on(db: TestDb, settings: Settings) -> TestApp {
-    app_with_keys(db, Keys::new(testing::JWT_SECRET), settings)
+pub async fn app_on(db: TestDb, settings: Settings) -> TestApp {
+    app_with_keys(db, Keys::new(testing::JWT_SECRET), settings).await
 }
 
 /// An instance over an existing database with its own key ring: the same deployment
 /// after a key rotation.
-pub fn app_with_keys(db: TestDb, keys: Keys, settings: Settings) -> TestApp {
-    let state = AppState::with_keys(db.another_pool(), keys, settings);
-    let client = TestClient::new(public_gateway::app(state.clone(), EdgeConfig::default()));
-    let listener = halo_shared::realtime::listener::spawn(&state);
-    TestApp { client, state, db, _listener: AbortOnDrop(listener) }
+pub async fn app_with_keys(db: TestDb, keys: Keys, settings: Settings) -> TestApp {
+    let startup = testing::startup("public-gateway", db.another_pool(), keys, settings);
+    let running = testing::start(public_gateway::build(startup).await).await;
+    let client = TestClient::new(running.endpoint.clone());
+    TestApp { client, state: running.state.clone(), db, running }
 }
 
-/// Stops a background task when the test app goes away.
+/// Stops a background task when the test goes away.
 pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -162,15 +163,9 @@ impl TestApp {
         panic!("the realtime listener did not start");
     }
 
-    /// Serves this app on a real loopback listener; the server stops when the handle drops.
-    pub async fn serve(&self) -> (std::net::SocketAddr, AbortOnDrop) {
-        let server = halo_shared::http::Server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = server.addr();
-        let app = public_gateway::app(self.state.clone(), EdgeConfig::default());
-        let task = tokio::spawn(async move {
-            let _ = server.run_until_stopped(app, std::future::pending()).await;
-        });
-        (addr, AbortOnDrop(task))
+    /// Where this instance listens (for WebSockets).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.running.addr
     }
 }
 

@@ -3,9 +3,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use halo_shared::auth::hashing::count_runs;
-use halo_shared::auth::tokens::Keys;
 use halo_shared::testing::{self, JWT_SECRET};
+use halo_shared::tokens::hashing::count_runs;
+use halo_shared::tokens::Keys;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use poem::http::StatusCode;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -19,13 +19,13 @@ fn kid_of(token: &str) -> String {
 }
 
 /// The same deployment after `AUTH_JWT_SECRET=NEW` and `AUTH_JWT_PREVIOUS_SECRETS=old`.
-fn rotated(app: &TestApp) -> TestApp {
-    app_with_keys(app.db.clone(), Keys::with_previous(NEW_SECRET, &[JWT_SECRET]), testing::settings())
+async fn rotated(app: &TestApp) -> TestApp {
+    app_with_keys(app.db.clone(), Keys::with_previous(NEW_SECRET, &[JWT_SECRET]), testing::settings()).await
 }
 
 /// The same deployment once the old secret has been removed from the list.
-fn old_key_removed(app: &TestApp) -> TestApp {
-    app_with_keys(app.db.clone(), Keys::new(NEW_SECRET), testing::settings())
+async fn old_key_removed(app: &TestApp) -> TestApp {
+    app_with_keys(app.db.clone(), Keys::new(NEW_SECRET), testing::settings()).await
 }
 
 #[tokio::test]
@@ -35,11 +35,11 @@ async fn an_access_token_signed_with_a_previous_secret_verifies_until_that_secre
     let token = pair.str("access_token");
     assert_eq!(kid_of(&token), Keys::new(JWT_SECRET).current_kid());
 
-    let after = rotated(&before);
+    let after = rotated(&before).await;
     let me = after.get_with("/api/client/me", &token).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
 
-    let removed = old_key_removed(&before);
+    let removed = old_key_removed(&before).await;
     for path in ["/api/client/me", "/api/shared/auth/session", "/api/shared/ws"] {
         let reply = removed.get_with(path, &token).await;
         assert_eq!((reply.status, reply.error_code()), (StatusCode::UNAUTHORIZED, "invalid_token"), "{path}");
@@ -50,8 +50,8 @@ async fn an_access_token_signed_with_a_previous_secret_verifies_until_that_secre
 async fn the_websocket_accepts_a_previous_secrets_token_during_a_rotation() {
     let before = spawn_app().await;
     let token = before.anonymous().await.str("access_token");
-    let after = rotated(&before);
-    let (addr, _server) = after.serve().await;
+    let after = rotated(&before).await;
+    let addr = after.addr();
     let mut request = format!("ws://{addr}/api/shared/ws").into_client_request().unwrap();
     request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (_socket, response) = tokio_tungstenite::connect_async(request).await.expect("upgraded");
@@ -62,7 +62,7 @@ async fn the_websocket_accepts_a_previous_secrets_token_during_a_rotation() {
 async fn a_refresh_token_from_before_a_rotation_refreshes_after_it_and_gets_the_new_kid() {
     let before = spawn_app().await;
     let pair = before.anonymous().await;
-    let after = rotated(&before);
+    let after = rotated(&before).await;
     let refreshed = after.refresh(&pair.str("refresh_token")).await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
     let access = refreshed.str("access_token");
@@ -70,7 +70,7 @@ async fn a_refresh_token_from_before_a_rotation_refreshes_after_it_and_gets_the_
     assert_eq!(after.claims(&access).sub.to_string(), pair.body["user"]["id"].as_str().unwrap());
 
     // Its successor is made with the new key: it works once the old key is gone.
-    let removed = old_key_removed(&before);
+    let removed = old_key_removed(&before).await;
     let next = removed.refresh(&refreshed.str("refresh_token")).await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.body);
 }
@@ -80,7 +80,7 @@ async fn a_forged_kid_or_a_kid_naming_a_removed_key_is_invalid_token() {
     let before = spawn_app().await;
     let pair = before.anonymous().await;
     let claims = before.claims(&pair.str("access_token"));
-    let removed = old_key_removed(&before);
+    let removed = old_key_removed(&before).await;
     let sign = |secret: &[u8], kid: &str| {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(kid.to_owned());
@@ -122,7 +122,7 @@ async fn a_refresh_token_survives_the_removal_of_the_key_that_made_it() {
     let before = spawn_app().await;
     let pair = before.anonymous().await;
     let session_id = before.claims(&pair.str("access_token")).session_id;
-    let removed = old_key_removed(&before);
+    let removed = old_key_removed(&before).await;
 
     let (refreshed, runs) = count_runs(removed.refresh(&pair.str("refresh_token"))).await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
@@ -159,7 +159,7 @@ async fn tokens_built_from_what_a_database_leak_holds_are_refused_and_revoke_not
     let mut forged: Vec<String> = secrets.iter().map(|s| format!("{id}.{counter}.{s}")).collect();
     forged.push(format!("{id}.{}.{plain}", counter - 1));
 
-    for instance in [&app, &old_key_removed(&app)] {
+    for instance in [&app, &old_key_removed(&app).await] {
         for token in &forged {
             let reply = instance.refresh(token).await;
             assert_eq!(

@@ -461,9 +461,9 @@ async fn orders_for_missing_or_inactive_services_and_bad_notes_are_refused() {
 #[tokio::test]
 async fn an_order_update_reaches_a_socket_on_another_instance_and_pushes_only_the_party_without_one() {
     let a = spawn_app_with(relaxed()).await;
-    let b = app_on(a.db.clone(), relaxed());
+    let b = app_on(a.db.clone(), relaxed()).await;
     b.listening().await;
-    let (addr_b, _server) = b.serve().await;
+    let addr_b = b.addr();
     let mitra = a.listed_mitra("Sari").await;
     let customer = a.customer().await;
     for (token, fcm) in [(&customer, "fcm-customer"), (&mitra.token, "fcm-mitra")] {
@@ -528,11 +528,11 @@ async fn a_mitra_with_a_paid_or_accepted_order_cannot_delete_the_account_and_ord
 #[tokio::test]
 async fn a_suspended_user_is_refused_everywhere_at_once_and_a_reinstated_one_signs_in_again() {
     use halo_shared::audit::StaffActor;
-    use halo_shared::auth::tokens::UserType;
     use halo_shared::staffops::users;
+    use halo_shared::tokens::UserType;
 
     let a = spawn_app_with(relaxed()).await;
-    let b = app_on(a.db.clone(), relaxed());
+    let b = app_on(a.db.clone(), relaxed()).await;
     b.listening().await;
     let mitra = a.listed_mitra("Sari").await;
     let customer_phone = phone();

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use halo_shared::payments::{PaymentProvider, PaymentSettings};
+use halo_shared::providers::payments::{PaymentProvider, PaymentSettings};
 use halo_shared::testing;
 use poem::http::StatusCode;
 use serde_json::{json, Value};

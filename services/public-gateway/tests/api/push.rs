@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use halo_shared::auth::tokens::UserType;
 use halo_shared::notifications::{self, NewNotification};
 use halo_shared::push::fcm::{Credentials, FcmClient, FcmSettings};
 use halo_shared::push::{self, WorkerSettings};
+use halo_shared::tokens::UserType;
 use serde_json::json;
 use uuid::Uuid;
 use wiremock::matchers::{header, method, path};

@@ -1,8 +1,8 @@
 //! A push queued for one user is never delivered to whoever holds the phone next.
 
-use halo_shared::auth::tokens::UserType;
 use halo_shared::notifications::{self, NewNotification};
 use halo_shared::push::{self, WorkerSettings};
+use halo_shared::tokens::UserType;
 use poem::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use halo_shared::auth::tokens::UserType;
 use halo_shared::realtime;
 use halo_shared::testing;
+use halo_shared::tokens::UserType;
 use poem::http::StatusCode;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -72,7 +72,7 @@ pub(crate) async fn customer(app: &TestApp) -> (String, Uuid, Uuid) {
 #[tokio::test]
 async fn a_handshake_without_a_good_token_is_refused_with_401_json_and_no_upgrade() {
     let app = spawn_app().await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (status, body) = connect(addr, None, "").await.expect_err("refused");
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_token")));
     let (status, body) = connect(addr, Some("forged.token.here"), "").await.expect_err("refused");
@@ -86,7 +86,7 @@ async fn a_handshake_without_a_good_token_is_refused_with_401_json_and_no_upgrad
 #[tokio::test]
 async fn a_good_token_in_the_header_or_the_query_gets_a_socket_that_starts_with_ready() {
     let app = spawn_app().await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (token, _, session_id) = customer(&app).await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     let ready = next_event(&mut socket).await;
@@ -101,9 +101,9 @@ async fn a_good_token_in_the_header_or_the_query_gets_a_socket_that_starts_with_
 #[tokio::test]
 async fn an_event_published_on_one_instance_reaches_a_socket_on_another() {
     let a = spawn_app().await;
-    let b = app_on(a.db.clone(), testing::settings());
+    let b = app_on(a.db.clone(), testing::settings()).await;
     b.listening().await;
-    let (addr_b, _server) = b.serve().await;
+    let addr_b = b.addr();
     let (token, user_id, _) = customer(&a).await;
     let mut socket = connect(addr_b, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
@@ -132,7 +132,7 @@ async fn an_event_published_on_one_instance_reaches_a_socket_on_another() {
 async fn events_raised_while_the_listener_was_down_are_replayed() {
     let app = spawn_app().await;
     app.listening().await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (token, user_id, _) = customer(&app).await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
@@ -153,9 +153,9 @@ async fn events_raised_while_the_listener_was_down_are_replayed() {
 #[tokio::test]
 async fn logout_on_one_instance_refuses_the_token_on_another_within_a_second_and_closes_its_socket() {
     let a = spawn_app().await;
-    let b = app_on(a.db.clone(), testing::settings());
+    let b = app_on(a.db.clone(), testing::settings()).await;
     b.listening().await;
-    let (addr_b, _server) = b.serve().await;
+    let addr_b = b.addr();
     let (token, _, _) = customer(&a).await;
     assert_eq!(b.get_with("/api/shared/auth/session", &token).await.status, StatusCode::OK);
     let mut socket = connect(addr_b, Some(&token), "").await.expect("upgraded");
@@ -180,7 +180,7 @@ async fn a_new_instance_learns_recent_revocations_at_start() {
     let a = spawn_app().await;
     let (token, _, _) = customer(&a).await;
     a.logout(&token).await;
-    let late = app_on(a.db.clone(), testing::settings());
+    let late = app_on(a.db.clone(), testing::settings()).await;
     late.listening().await;
     assert_eq!(late.get_with("/api/shared/auth/session", &token).await.error_code(), "session_revoked");
 }
@@ -188,7 +188,7 @@ async fn a_new_instance_learns_recent_revocations_at_start() {
 #[tokio::test]
 async fn the_socket_closes_with_4001_when_its_access_token_expires() {
     let app = spawn_app().await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (_, user_id, session_id) = customer(&app).await;
     let almost_expired = chrono::Utc::now().timestamp() - 3600 + 2;
     let (token, _) = app.state.keys.mint(user_id, UserType::Customer, session_id, almost_expired);
@@ -201,7 +201,7 @@ async fn a_socket_that_stops_answering_pings_is_closed() {
     let mut settings = testing::settings();
     settings.ws_heartbeat = Duration::from_millis(150);
     let app = spawn_app_with(settings).await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (token, _, _) = customer(&app).await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
@@ -215,7 +215,7 @@ async fn a_socket_that_answers_pings_stays_open() {
     let mut settings = testing::settings();
     settings.ws_heartbeat = Duration::from_millis(100);
     let app = spawn_app_with(settings).await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (token, user_id, _) = customer(&app).await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
@@ -304,7 +304,7 @@ async fn logout_and_reuse_revocation_remove_the_device() {
 async fn a_staff_notification_arrives_on_the_socket_and_is_recorded_as_delivered() {
     let app = spawn_app().await;
     app.listening().await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (token, user_id, _) = customer(&app).await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;

@@ -1,7 +1,7 @@
 //! Refresh under attack (review H1): a dead token is refused before any bcrypt runs,
 //! and refreshes are limited per session and per client IP.
 
-use halo_shared::auth::hashing::count_runs;
+use halo_shared::tokens::hashing::count_runs;
 use halo_shared::Settings;
 use poem::http::StatusCode;
 use uuid::Uuid;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use halo_shared::realtime::STALE_AFTER_MS;
+use halo_shared::tokens::Keys;
 use halo_shared::{testing, AppState};
 use poem::http::StatusCode;
 use poem::test::TestClient;
@@ -14,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::helpers::{send, spawn_app, AbortOnDrop, Reply};
 
-async fn session_of(client: &TestClient<poem::endpoint::BoxEndpoint<'static>>, token: &str) -> Reply {
+async fn session_of<E: poem::Endpoint>(client: &TestClient<E>, token: &str) -> Reply {
     send(client.get("/api/shared/auth/session").header("authorization", format!("Bearer {token}"))).await
 }
 
@@ -45,7 +46,7 @@ async fn a_new_instance_refuses_a_revoked_session_before_its_listener_has_caught
     assert_eq!((reply.status, reply.error_code()), (StatusCode::UNAUTHORIZED, "session_revoked"));
     assert_eq!(session_of(&client, &live).await.status, StatusCode::OK, "live sessions still work");
 
-    let _listener = AbortOnDrop(halo_shared::realtime::listener::spawn(&b));
+    let _listener = AbortOnDrop(halo_shared::realtime::listener::spawn(halo_shared::startup::listener(&b)));
     until("the listener catches up", || b.realtime.is_listening()).await;
     assert_eq!(send(client.get("/readyz")).await.status, StatusCode::OK);
     assert!(b.realtime.revoked.contains(a.claims(&revoked).session_id, chrono::Utc::now().timestamp()));
@@ -88,9 +89,9 @@ async fn during_a_listener_outage_revoked_tokens_are_refused_and_the_revocation_
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy(&url.replace(&target.to_string(), &proxy.to_string()))
         .unwrap();
-    let b = AppState::new(pool, testing::JWT_SECRET, testing::settings());
-    let client = TestClient::new(public_gateway::app(b.clone(), Default::default()));
-    let _listener = AbortOnDrop(halo_shared::realtime::listener::spawn(&b));
+    let startup = testing::startup("public-gateway", pool, Keys::new(testing::JWT_SECRET), testing::settings());
+    let running = testing::start(public_gateway::build(startup).await).await;
+    let (b, client) = (running.state.clone(), TestClient::new(running.endpoint.clone()));
     until("b listens", || b.realtime.is_listening()).await;
 
     let token = a.anonymous().await.str("access_token");

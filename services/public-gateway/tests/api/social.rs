@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use halo_shared::oidc::{sha256_hex, OidcSettings};
+use halo_shared::providers::oidc::{sha256_hex, OidcSettings};
 use halo_shared::testing;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use poem::http::StatusCode;

@@ -1,7 +1,7 @@
 //! Google and Apple sign-in under attack: a captured ID token replayed, a Google token
 //! whose nonce the app did not send, and a flood of sign-ins from one address.
 
-use halo_shared::oidc::{sha256_hex, OidcSettings};
+use halo_shared::providers::oidc::{sha256_hex, OidcSettings};
 use halo_shared::testing;
 use poem::http::StatusCode;
 use serde_json::json;

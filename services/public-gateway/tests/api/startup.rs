@@ -5,6 +5,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use halo_shared::http::{EdgeConfig, Server};
+use halo_shared::push::fcm::{Credentials, FcmSettings};
+use halo_shared::tokens::Keys;
 use halo_shared::{testing, AppState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -94,13 +96,17 @@ fn migrate_applies_the_schema_and_is_idempotent() {
 #[tokio::test]
 async fn an_in_flight_request_completes_after_the_stop_signal() {
     let db = testing::fresh_database().await;
-    let state = AppState::new(db.pool.clone(), testing::JWT_SECRET, testing::settings());
-    let server = Server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
-    let addr = server.addr();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run_until_stopped(public_gateway::app(state, EdgeConfig::default()), async {
-        let _ = stop_rx.await;
-    }));
+    let mut settings = testing::settings();
+    // Every worker the build can start, so stopping has all of them to stop.
+    settings.fcm = Some(FcmSettings {
+        project_id: "halo-test".into(),
+        base_url: "http://127.0.0.1:9".into(),
+        credentials: Credentials::Metadata { base_url: "http://127.0.0.1:9".into() },
+    });
+    let startup = testing::startup("public-gateway", db.pool.clone(), Keys::new(testing::JWT_SECRET), settings);
+    let running = testing::start(public_gateway::build(startup).await).await;
+    assert_eq!(running.tasks, ["realtime listener", "push worker", "janitor"], "what serve starts");
+    let addr = running.addr;
 
     // Start a request and leave its body unsent, so it is in flight when the stop comes.
     let mut conn = TcpStream::connect(addr).await.expect("connect");
@@ -110,7 +116,7 @@ async fn an_in_flight_request_completes_after_the_stop_signal() {
     .await
     .expect("write head");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    stop_tx.send(()).expect("stop");
+    let serving = tokio::spawn(running.stop());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(TcpStream::connect(addr).await.is_err(), "no new connections after the stop signal");
 
@@ -122,7 +128,7 @@ async fn an_in_flight_request_completes_after_the_stop_signal() {
     assert!(response.contains("refresh_token"), "{response}");
     tokio::time::timeout(Duration::from_secs(11), serving)
         .await
-        .expect("server stops")
+        .expect("server and tasks stop")
         .expect("join")
         .expect("clean exit");
 }

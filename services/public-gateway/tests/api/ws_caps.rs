@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use halo_shared::auth::scheme::authenticate;
-use halo_shared::auth::tokens::UserType;
+use halo_shared::auth::scheme::open_socket;
 use halo_shared::auth::AuthError;
 use halo_shared::http::ClientInfo;
 use halo_shared::realtime::hub::Caps;
-use halo_shared::realtime::socket;
+use halo_shared::tokens::UserType;
 use halo_shared::Settings;
 use uuid::Uuid;
 
@@ -43,7 +43,7 @@ async fn until_connections(app: &TestApp, n: usize) {
 #[tokio::test]
 async fn the_sixth_socket_of_one_session_gets_429_json_before_any_upgrade() {
     let app = spawn_app_with(with_caps(Caps::default())).await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (token, _, _) = customer(&app).await;
     let mut open = Vec::new();
     for _ in 0..5 {
@@ -61,7 +61,7 @@ async fn the_sixth_socket_of_one_session_gets_429_json_before_any_upgrade() {
 #[tokio::test]
 async fn sockets_are_capped_per_user_across_sessions_and_per_client_address_across_users() {
     let app = spawn_app_with(with_caps(Caps { per_session: 0, per_user: 2, per_ip: 3 })).await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let user = Uuid::new_v4();
     let _a = open_ready(addr, &token(&app, user, Uuid::new_v4())).await;
     let _b = open_ready(addr, &token(&app, user, Uuid::new_v4())).await;
@@ -79,7 +79,7 @@ async fn a_client_that_stops_reading_is_dropped_instead_of_buffered() {
     let mut settings = with_caps(Caps::default());
     settings.ws_heartbeat = Duration::from_secs(1);
     let app = spawn_app_with(settings).await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (token, user, _) = customer(&app).await;
     let _never_read = open_ready(addr, &token).await;
 
@@ -109,7 +109,7 @@ async fn a_revocation_between_the_handshake_and_the_registration_still_refuses_t
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let opened = socket::open(&app.state, &claims, &ClientInfo::default());
+    let opened = open_socket(&app.state, &claims, &ClientInfo::default());
     assert!(matches!(opened, Err(AuthError::SessionRevoked)), "the socket must not outlive the revocation");
     assert_eq!(app.state.realtime.hub.connections(), 0);
 }

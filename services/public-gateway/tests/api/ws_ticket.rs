@@ -18,8 +18,8 @@ async fn ticket(app: &TestApp, access_token: &str) -> String {
 #[tokio::test]
 async fn a_ticket_opens_one_socket_of_its_session_on_any_instance_and_only_once() {
     let a = spawn_app().await;
-    let b = app_on(a.db.clone(), testing::settings());
-    let (addr_b, _server) = b.serve().await;
+    let b = app_on(a.db.clone(), testing::settings()).await;
+    let addr_b = b.addr();
     let (token, _, session_id) = customer(&a).await;
     let ticket = ticket(&a, &token).await;
     assert!(!ticket.contains(&token) && ticket.len() < 64);
@@ -40,7 +40,7 @@ async fn a_ticket_opens_one_socket_of_its_session_on_any_instance_and_only_once(
 #[tokio::test]
 async fn a_stale_or_unknown_ticket_gets_401_json_and_no_upgrade() {
     let app = spawn_app().await;
-    let (addr, _server) = app.serve().await;
+    let addr = app.addr();
     let (token, _, _) = customer(&app).await;
     let ticket = ticket(&app, &token).await;
     sqlx::query("UPDATE ws_tickets SET expires_at = now() - interval '1 second'").execute(&app.db.pool).await.unwrap();

@@ -5,7 +5,7 @@
 //! `ALLOW_STUB_PROVIDERS_IN_PRODUCTION=true` is set, and no deploy file sets it (a test
 //! holds them to that). Every stub asks the same [`StubPolicy`].
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// The variable Cloud Run sets on every service revision.
 pub const CLOUD_RUN_MARKER: &str = "K_SERVICE";

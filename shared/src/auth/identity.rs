@@ -6,13 +6,14 @@ use anyhow::Context;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::sessions::{self, Issued, NewSession, RevokeReason};
-use crate::auth::tokens::{Claims, UserType};
+use crate::auth::sessions::{self, Issued, NewSession};
 use crate::auth::AuthError;
 use crate::http::ClientInfo;
-use crate::oidc::{Provider, VerifiedIdentity};
 use crate::phone::Phone;
+use crate::providers::oidc::{Provider, VerifiedIdentity};
+use crate::sessions::{revoke_all, RevokeReason};
 use crate::state::AppState;
+use crate::tokens::{Claims, UserType};
 use crate::users::merge::merge_customer;
 use crate::users::Account;
 
@@ -91,7 +92,7 @@ async fn sign_in_customer_once(
         }
         (Some(anon), _) => {
             attach(&mut tx, anon, identity).await?;
-            sessions::revoke_all(&mut tx, UserType::Customer, anon, RevokeReason::Upgraded).await?;
+            revoke_all(&mut tx, UserType::Customer, anon, RevokeReason::Upgraded).await?;
             anon
         }
         (None, Some(owner)) => owner,
@@ -204,11 +205,17 @@ async fn fill_profile(conn: &mut PgConnection, id: Uuid, identity: &CustomerIden
     Ok(())
 }
 
+#[derive(sqlx::FromRow)]
+struct AnonymousSession {
+    still_anonymous: bool,
+    session_live: bool,
+}
+
 /// The anonymous customer behind `claims`, if it is still anonymous and on its own. A
 /// revoked session is refused rather than silently ignored, so the app learns to refresh.
 async fn live_anonymous(conn: &mut PgConnection, claims: &Claims) -> Result<Option<Uuid>, AuthError> {
-    let row: Option<(bool, bool)> = sqlx::query_as(
-        "SELECT c.is_anonymous AND c.merged_into IS NULL, s.revoked_at IS NULL
+    let row: Option<AnonymousSession> = sqlx::query_as(
+        "SELECT c.is_anonymous AND c.merged_into IS NULL AS still_anonymous, s.revoked_at IS NULL AS session_live
          FROM customers c JOIN auth_sessions s ON s.id = $2 AND s.user_id = c.id
          WHERE c.id = $1 FOR UPDATE OF c",
     )
@@ -217,8 +224,8 @@ async fn live_anonymous(conn: &mut PgConnection, claims: &Claims) -> Result<Opti
     .fetch_optional(conn)
     .await?;
     match row {
-        Some((_, false)) => Err(AuthError::SessionRevoked),
-        Some((true, true)) => Ok(Some(claims.sub)),
+        Some(AnonymousSession { session_live: false, .. }) => Err(AuthError::SessionRevoked),
+        Some(AnonymousSession { still_anonymous: true, session_live: true }) => Ok(Some(claims.sub)),
         _ => Ok(None),
     }
 }
@@ -233,7 +240,7 @@ fn is_unique_violation(err: &anyhow::Error) -> bool {
 }
 
 /// Signs a customer in with a Google or Apple ID token, within the per-IP hourly limit;
-/// each token signs in once (see `oidc::replay`). Apple's `full_name` (sent by the app
+/// each token signs in once (see `auth::replay`). Apple's `full_name` (sent by the app
 /// on the first authorization only) fills an empty display name.
 pub async fn sign_in_with_id_token(
     state: &AppState,
@@ -267,7 +274,7 @@ async fn verified_identity(
     let key = format!("id-token:ip:{}", client.rate_limit_key());
     AuthError::check(crate::ratelimit::hit(&state.db, &key, limit, 3600).await?)?;
     let mut identity = verifier.verify(id_token, raw_nonce).await?;
-    crate::oidc::replay::first_use(&state.db, id_token, &identity).await?;
+    crate::auth::replay::first_use(&state.db, id_token, &identity).await?;
     if let Some(name) = full_name.map(str::trim).filter(|n| !n.is_empty()) {
         identity.name = Some(name.to_owned());
     }

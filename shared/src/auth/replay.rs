@@ -10,8 +10,8 @@
 use ring::digest;
 use sqlx::PgPool;
 
-use super::VerifiedIdentity;
 use crate::auth::AuthError;
+use crate::providers::oidc::VerifiedIdentity;
 
 /// Beyond `exp`, as long as verification tolerates clock skew.
 const KEEP_AFTER_EXP_SECS: i64 = 120;

@@ -4,24 +4,28 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
+pub mod stubs;
+
+use crate::db::{BadDatabaseUrl, DatabaseSettings};
 use crate::http::EdgeConfig;
-use crate::oidc::apple::{AppleSettings, APPLE_REVOKE_URL, APPLE_TOKEN_URL};
-use crate::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
-use crate::otp::provider::ProviderConfig;
-use crate::otp::OtpSettings;
-use crate::payments::{PaymentProvider, PaymentSettings, XENDIT_BASE_URL};
+use crate::providers::apple::{AppleSettings, APPLE_REVOKE_URL, APPLE_TOKEN_URL};
+use crate::providers::oidc::{OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
+use crate::providers::payments::{PaymentProvider, PaymentSettings, XENDIT_BASE_URL};
+use crate::providers::sms::ProviderConfig;
 use crate::push::fcm::{Credentials, FcmSettings};
 use crate::push::WorkerSettings;
+use crate::state::OtpSettings;
+use crate::state::Settings;
 
 /// Why the process refuses to start. Each message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("DATABASE_URL is not set: give the Postgres URL, e.g. postgres://user:pass@127.0.0.1:5432/halo")]
     MissingDatabaseUrl,
-    #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
-    BadDatabaseUrl(String),
+    #[error(transparent)]
+    BadDatabaseUrl(#[from] BadDatabaseUrl),
     #[error("AUTH_JWT_SECRET is not set: give at least 32 random bytes, e.g. `openssl rand -base64 48`")]
     MissingJwtSecret,
     #[error("AUTH_JWT_SECRET is too short ({0} bytes): it must be at least 32 bytes, e.g. `openssl rand -base64 48`")]
@@ -40,37 +44,44 @@ pub enum ConfigError {
     StubInProduction(&'static str),
 }
 
+// Each default is written once, in the settings' `Default` impl (which the tests use);
+// the flags below read it from there. Only what nothing else needs lives here.
+const DB_MAX_CONNECTIONS: u32 = 10;
+const DB_ACQUIRE_TIMEOUT_SECONDS: u64 = 5;
+
+/// Secrets are wrapped the moment they are parsed, so no `Debug` of the arguments (or of
+/// anything built from them) can print one: `SecretString` prints `[REDACTED]`.
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value.to_owned()))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Where the database is.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
     /// Postgres URL; a unix-socket host such as `?host=/cloudsql/PROJECT:REGION:INSTANCE` works.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = secret)]
+    pub database_url: Option<SecretString>,
     /// Most connections this instance opens.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = DB_MAX_CONNECTIONS)]
     pub db_max_connections: u32,
     /// Longest a request waits for a free connection before failing.
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 5)]
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = DB_ACQUIRE_TIMEOUT_SECONDS)]
     pub db_acquire_timeout_seconds: u64,
 }
 
 impl DatabaseArgs {
     pub fn settings(&self) -> Result<DatabaseSettings, ConfigError> {
-        let url =
-            self.database_url.as_deref().filter(|u| !u.trim().is_empty()).ok_or(ConfigError::MissingDatabaseUrl)?;
+        let url = self.database_url.clone().filter(|u| !u.expose_secret().trim().is_empty());
         Ok(DatabaseSettings {
-            url: SecretString::from(url.to_owned()),
+            url: url.ok_or(ConfigError::MissingDatabaseUrl)?,
             max_connections: self.db_max_connections.max(1),
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout_seconds.max(1)),
         })
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    pub url: SecretString,
-    pub max_connections: u32,
-    pub acquire_timeout: Duration,
 }
 
 /// Options every `serve` has, whichever service it is.
@@ -80,12 +91,12 @@ pub struct CommonServeArgs {
     pub database: DatabaseArgs,
     /// HS256 key that signs access tokens (and, derived from it, new refresh-token
     /// secrets); ≥ 32 bytes.
-    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
-    pub auth_jwt_secret: Option<String>,
+    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub auth_jwt_secret: Option<SecretString>,
     /// Earlier values of AUTH_JWT_SECRET, comma-separated, each ≥ 32 bytes: they verify
     /// tokens but never sign (key rotation).
-    #[arg(long, env = "AUTH_JWT_PREVIOUS_SECRETS", hide_env_values = true)]
-    pub auth_jwt_previous_secrets: Option<String>,
+    #[arg(long, env = "AUTH_JWT_PREVIOUS_SECRETS", hide_env_values = true, value_parser = secret)]
+    pub auth_jwt_previous_secrets: Option<SecretString>,
     /// Listen address (the service's default when unset).
     #[arg(long, env = "HOST")]
     pub host: Option<IpAddr>,
@@ -97,23 +108,23 @@ pub struct CommonServeArgs {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub run_migrations: bool,
     /// bcrypt cost for refresh-token hashes.
-    #[arg(long, env = "REFRESH_TOKEN_BCRYPT_COST", default_value_t = 10,
+    #[arg(long, env = "REFRESH_TOKEN_BCRYPT_COST", default_value_t = Settings::default().refresh_token_bcrypt_cost,
           value_parser = clap::value_parser!(u32).range(4..=31))]
     pub refresh_token_bcrypt_cost: u32,
     /// Refreshes of one session per minute that may reach bcrypt (0: no limit). A real
     /// app refreshes about once an hour; a burst of parallel retries stays far below.
-    #[arg(long, env = "REFRESH_PER_SESSION_PER_MINUTE", default_value_t = 30)]
+    #[arg(long, env = "REFRESH_PER_SESSION_PER_MINUTE", default_value_t = Settings::default().refresh_per_session_per_minute)]
     pub refresh_per_session_per_minute: u32,
     /// Refresh requests per client IP per minute (0: no limit). Room for thousands of
     /// devices behind one carrier NAT, each refreshing hourly.
-    #[arg(long, env = "REFRESH_PER_IP_PER_MINUTE", default_value_t = 120)]
+    #[arg(long, env = "REFRESH_PER_IP_PER_MINUTE", default_value_t = Settings::default().refresh_per_ip_per_minute)]
     pub refresh_per_ip_per_minute: u32,
     /// Longest a request may run before it is answered 504.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = EdgeConfig::default().request_timeout.as_secs())]
     pub request_timeout_seconds: u64,
     /// How many proxies in front of the service append to X-Forwarded-For (Cloud Run: 1;
     /// 0 trusts only the socket address).
-    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 1)]
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = EdgeConfig::default().trusted_proxy_hops)]
     pub trusted_proxy_hops: usize,
     /// Lets stub providers (`OTP_PROVIDER=stub`, …) run on Cloud Run. Never in production.
     #[arg(long, env = "ALLOW_STUB_PROVIDERS_IN_PRODUCTION", default_value_t = false, action = clap::ArgAction::Set,
@@ -123,23 +134,23 @@ pub struct CommonServeArgs {
     #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
     pub google_cloud_project: Option<String>,
     /// Per-IP limits count IPv6 clients by this prefix length (one subscriber holds a /64).
-    #[arg(long, env = "IPV6_RATE_LIMIT_PREFIX", default_value_t = 64,
+    #[arg(long, env = "IPV6_RATE_LIMIT_PREFIX", default_value_t = EdgeConfig::default().ipv6_rate_limit_prefix,
           value_parser = clap::value_parser!(u8).range(1..=128))]
     pub ipv6_rate_limit_prefix: u8,
 }
 
 impl CommonServeArgs {
     pub fn jwt_secret(&self) -> Result<SecretString, ConfigError> {
-        let secret = self.auth_jwt_secret.as_deref().ok_or(ConfigError::MissingJwtSecret)?;
-        if secret.len() < 32 {
-            return Err(ConfigError::WeakJwtSecret(secret.len()));
+        let secret = self.auth_jwt_secret.clone().ok_or(ConfigError::MissingJwtSecret)?;
+        match secret.expose_secret().len() {
+            len if len < 32 => Err(ConfigError::WeakJwtSecret(len)),
+            _ => Ok(secret),
         }
-        Ok(SecretString::from(secret.to_owned()))
     }
 
     /// The earlier secrets, in order; empty entries (a trailing comma) are skipped.
     pub fn jwt_previous_secrets(&self) -> Result<Vec<SecretString>, ConfigError> {
-        let list = self.auth_jwt_previous_secrets.as_deref().unwrap_or_default();
+        let list = self.auth_jwt_previous_secrets.as_ref().map(ExposeSecret::expose_secret).unwrap_or_default();
         let entries = list.split(',').filter(|s| !s.is_empty()).enumerate();
         entries
             .map(|(at, secret)| match secret.len() {
@@ -183,25 +194,25 @@ pub struct OtpArgs {
     #[arg(long, env = "OTP_HTTP_URL")]
     pub otp_http_url: Option<String>,
     /// With `OTP_PROVIDER=http`: bearer token for the gateway.
-    #[arg(long, env = "OTP_HTTP_TOKEN", hide_env_values = true)]
-    pub otp_http_token: Option<String>,
+    #[arg(long, env = "OTP_HTTP_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub otp_http_token: Option<SecretString>,
     /// Seconds a code stays valid.
-    #[arg(long, env = "OTP_TTL_SECONDS", default_value_t = 300)]
+    #[arg(long, env = "OTP_TTL_SECONDS", default_value_t = OtpSettings::default().ttl_secs)]
     pub otp_ttl_seconds: u32,
     /// Seconds before another code may be sent to the same number.
-    #[arg(long, env = "OTP_RESEND_SECONDS", default_value_t = 60)]
+    #[arg(long, env = "OTP_RESEND_SECONDS", default_value_t = OtpSettings::default().resend_secs)]
     pub otp_resend_seconds: u32,
     /// Wrong tries per code before it is dead.
-    #[arg(long, env = "OTP_MAX_ATTEMPTS", default_value_t = 5)]
+    #[arg(long, env = "OTP_MAX_ATTEMPTS", default_value_t = OtpSettings::default().max_attempts)]
     pub otp_max_attempts: u32,
-    #[arg(long, env = "OTP_SENDS_PER_PHONE_PER_HOUR", default_value_t = 5)]
+    #[arg(long, env = "OTP_SENDS_PER_PHONE_PER_HOUR", default_value_t = OtpSettings::default().sends_per_phone_per_hour)]
     pub otp_sends_per_phone_per_hour: u32,
-    #[arg(long, env = "OTP_SENDS_PER_PHONE_PER_DAY", default_value_t = 10)]
+    #[arg(long, env = "OTP_SENDS_PER_PHONE_PER_DAY", default_value_t = OtpSettings::default().sends_per_phone_per_day)]
     pub otp_sends_per_phone_per_day: u32,
-    #[arg(long, env = "OTP_SENDS_PER_IP_PER_HOUR", default_value_t = 20)]
+    #[arg(long, env = "OTP_SENDS_PER_IP_PER_HOUR", default_value_t = OtpSettings::default().sends_per_ip_per_hour)]
     pub otp_sends_per_ip_per_hour: u32,
     /// Comma-separated ISO country codes whose numbers get codes (empty: any country).
-    #[arg(long, env = "OTP_ALLOWED_COUNTRIES", value_delimiter = ',', default_value = "ID")]
+    #[arg(long, env = "OTP_ALLOWED_COUNTRIES", value_delimiter = ',', default_values_t = OtpSettings::default().allowed_countries)]
     pub otp_allowed_countries: Vec<String>,
 }
 
@@ -211,7 +222,7 @@ impl OtpArgs {
             OtpProviderKind::Stub => ProviderConfig::Stub,
             OtpProviderKind::Http => ProviderConfig::Http {
                 url: self.otp_http_url.clone().filter(|u| !u.is_empty()).ok_or(ConfigError::MissingOtpUrl)?,
-                token: self.otp_http_token.clone().map(SecretString::from),
+                token: self.otp_http_token.clone(),
             },
         };
         Ok(OtpSettings {
@@ -249,8 +260,8 @@ pub struct OidcArgs {
     #[arg(long, env = "APPLE_KEY_ID")]
     pub apple_key_id: Option<String>,
     /// The .p8 key's contents (PKCS#8 PEM; `\n` escapes are accepted).
-    #[arg(long, env = "APPLE_PRIVATE_KEY", hide_env_values = true)]
-    pub apple_private_key: Option<String>,
+    #[arg(long, env = "APPLE_PRIVATE_KEY", hide_env_values = true, value_parser = secret)]
+    pub apple_private_key: Option<SecretString>,
     #[arg(long, env = "APPLE_TOKEN_URL", default_value = APPLE_TOKEN_URL)]
     pub apple_token_url: String,
     #[arg(long, env = "APPLE_REVOKE_URL", default_value = APPLE_REVOKE_URL)]
@@ -270,16 +281,17 @@ impl OidcArgs {
     /// bad one stops the start, not the first deletion.
     pub fn apple_grants(&self) -> Result<Option<AppleSettings>, ConfigError> {
         let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-        match (set(&self.apple_team_id), set(&self.apple_key_id), set(&self.apple_private_key)) {
+        let private_key = self.apple_private_key.clone().filter(|v| !v.expose_secret().trim().is_empty());
+        match (set(&self.apple_team_id), set(&self.apple_key_id), private_key) {
             (None, None, None) => Ok(None),
             (Some(team_id), Some(key_id), Some(private_key)) => {
-                let pem = private_key.replace("\\n", "\n");
+                let pem = private_key.expose_secret().replace("\\n", "\n");
                 jsonwebtoken::EncodingKey::from_ec_pem(pem.trim().as_bytes())
                     .map_err(|e| ConfigError::BadApplePrivateKey(e.to_string()))?;
                 Ok(Some(AppleSettings {
                     team_id,
                     key_id,
-                    private_key: SecretString::from(private_key),
+                    private_key,
                     token_url: self.apple_token_url.clone(),
                     revoke_url: self.apple_revoke_url.clone(),
                 }))
@@ -309,10 +321,10 @@ pub struct PushArgs {
     #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS")]
     pub google_application_credentials: Option<String>,
     /// How often an idle push worker looks for due messages.
-    #[arg(long, env = "PUSH_POLL_MS", default_value_t = 1000)]
+    #[arg(long, env = "PUSH_POLL_MS", default_value_t = millis(WorkerSettings::default().poll))]
     pub push_poll_ms: u64,
     /// Tries before a push is marked failed.
-    #[arg(long, env = "PUSH_MAX_ATTEMPTS", default_value_t = 8)]
+    #[arg(long, env = "PUSH_MAX_ATTEMPTS", default_value_t = WorkerSettings::default().max_attempts)]
     pub push_max_attempts: i32,
 }
 
@@ -352,15 +364,15 @@ pub struct PaymentArgs {
     #[arg(long, env = "PAYMENT_PROVIDER", value_enum)]
     pub payment_provider: Option<PaymentProviderKind>,
     /// Xendit secret API key (basic-auth user).
-    #[arg(long, env = "XENDIT_SECRET_KEY", hide_env_values = true)]
-    pub xendit_secret_key: Option<String>,
+    #[arg(long, env = "XENDIT_SECRET_KEY", hide_env_values = true, value_parser = secret)]
+    pub xendit_secret_key: Option<SecretString>,
     /// The callback verification token from Xendit's dashboard.
-    #[arg(long, env = "XENDIT_CALLBACK_TOKEN", hide_env_values = true)]
-    pub xendit_callback_token: Option<String>,
+    #[arg(long, env = "XENDIT_CALLBACK_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub xendit_callback_token: Option<SecretString>,
     #[arg(long, env = "XENDIT_BASE_URL", default_value = XENDIT_BASE_URL)]
     pub xendit_base_url: String,
     /// Seconds a customer has to pay an order's invoice.
-    #[arg(long, env = "INVOICE_DURATION_SECONDS", default_value_t = 3600,
+    #[arg(long, env = "INVOICE_DURATION_SECONDS", default_value_t = PaymentSettings::default().invoice_duration_secs,
           value_parser = clap::value_parser!(u32).range(60..=31_536_000))]
     pub invoice_duration_seconds: u32,
 }
@@ -368,8 +380,8 @@ pub struct PaymentArgs {
 impl PaymentArgs {
     /// The payment settings; the stub only where `stubs` allows it (never on Cloud Run
     /// without the opt-in).
-    pub fn settings(&self, stubs: &crate::stubs::StubPolicy) -> Result<PaymentSettings, ConfigError> {
-        let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty()).map(SecretString::from);
+    pub fn settings(&self, stubs: &crate::config::stubs::StubPolicy) -> Result<PaymentSettings, ConfigError> {
+        let set = |v: &Option<SecretString>| v.clone().filter(|v| !v.expose_secret().trim().is_empty());
         let key = set(&self.xendit_secret_key);
         let callback_token = set(&self.xendit_callback_token);
         let kind = self.payment_provider.unwrap_or(if key.is_some() {
@@ -390,5 +402,60 @@ impl PaymentArgs {
             }
         };
         Ok(PaymentSettings { provider, callback_token, invoice_duration_secs: self.invoice_duration_seconds })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: CommonServeArgs,
+        #[command(flatten)]
+        otp: OtpArgs,
+        #[command(flatten)]
+        oidc: OidcArgs,
+        #[command(flatten)]
+        payments: PaymentArgs,
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let secrets = [
+            ("--database-url", "postgres://halo:db-password-1@127.0.0.1/halo"),
+            ("--auth-jwt-secret", "jwt-secret-jwt-secret-jwt-secret-0001"),
+            ("--auth-jwt-previous-secrets", "jwt-previous-jwt-previous-jwt-previous-2"),
+            ("--otp-http-token", "otp-gateway-token-3"),
+            ("--apple-private-key", "apple-private-key-4"),
+            ("--xendit-secret-key", "xendit-secret-key-5"),
+            ("--xendit-callback-token", "xendit-callback-token-6"),
+        ];
+        let args = secrets.iter().flat_map(|(flag, value)| [*flag, *value]);
+        let flags = Flags::try_parse_from(std::iter::once("serve").chain(args)).expect("the flags parse");
+        let printed = format!("{flags:?}");
+        for (flag, value) in secrets {
+            assert!(!printed.contains(value), "{flag}'s value is in the Debug output: {printed}");
+        }
+        assert_eq!(flags.common.jwt_secret().expect("long enough").expose_secret(), secrets[1].1, "still usable");
+    }
+
+    #[test]
+    fn the_flags_default_to_the_settings_the_tests_use() {
+        // Read from the command's definition, so no environment variable can interfere.
+        let command = <Flags as clap::CommandFactory>::command();
+        let default = |id: &str| {
+            let arg = command.get_arguments().find(|a| a.get_id() == id).expect("a flag");
+            arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(",")
+        };
+        let (defaults, edge) = (Settings::default(), EdgeConfig::default());
+        assert_eq!(default("refresh_token_bcrypt_cost"), defaults.refresh_token_bcrypt_cost.to_string());
+        assert_eq!(default("request_timeout_seconds"), edge.request_timeout.as_secs().to_string());
+        assert_eq!(default("otp_ttl_seconds"), defaults.otp.ttl_secs.to_string());
+        assert_eq!(default("otp_allowed_countries"), defaults.otp.allowed_countries.join(","));
+        assert_eq!(default("invoice_duration_seconds"), defaults.payments.invoice_duration_secs.to_string());
     }
 }

@@ -1,4 +1,5 @@
-//! Access tokens (HS256 JWTs) and the key ring they are signed with. Keys are built
+//! Access tokens (HS256 JWTs) and the key ring they are signed with, the user types and
+//! staff roles they name, and bcrypt run off the async executor (`hashing`). Keys are built
 //! once at start-up; verifying a token never touches the database.
 //!
 //! Rotation: `AUTH_JWT_SECRET` is the current key and signs; each of
@@ -10,6 +11,8 @@
 //! Refresh-token and OTP secrets are HMACs under keys derived from these secrets too:
 //! new ones always use the current key, and checks accept any configured key (what
 //! happens once a refresh token's key is gone is in `auth::refresh`).
+
+pub mod hashing;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -27,9 +30,12 @@ const LEEWAY_SECS: i64 = 5;
 /// fallback dies by itself one token lifetime later and may then be deleted.
 pub const UNKEYED_TOKENS_ISSUED_BEFORE: i64 = 1_796_083_200;
 
+// Stored as `text` (`user_type` columns) under the same names. (Not in the doc comment:
+// that one is the spec's description.)
 /// The three kinds of user; each namespace of routes admits only some of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, poem_openapi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, poem_openapi::Enum)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]
 pub enum UserType {
     Customer,

@@ -1,16 +1,22 @@
 //! Google and Apple ID tokens: RS256 only, the key picked by `kid` from the provider's
 //! key set, issuer and audience pinned, `exp` and `iat` checked with a small leeway.
 
-pub mod apple;
 pub mod keys;
-pub mod replay;
 
 use jsonwebtoken::{Algorithm, Validation};
 use ring::digest;
 use serde::{Deserialize, Deserializer};
 
 use self::keys::{KeyError, KeySet};
-use crate::auth::AuthError;
+
+/// Why an ID token was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OidcError {
+    #[error("the ID token failed verification")]
+    InvalidIdToken,
+    #[error("the sign-in provider's keys cannot be fetched right now")]
+    ProviderUnavailable,
+}
 
 pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
 pub const APPLE_JWKS_URL: &str = "https://appleid.apple.com/auth/keys";
@@ -118,21 +124,21 @@ impl IdTokenVerifier {
     /// or the token has one, both must, and they must match: Apple's token carries the
     /// nonce's hex SHA-256; Google's carries what the app set (the raw nonce, or its hex
     /// SHA-256 for apps that hash it as for Apple).
-    pub async fn verify(&self, token: &str, raw_nonce: Option<&str>) -> Result<VerifiedIdentity, AuthError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidIdToken)?;
+    pub async fn verify(&self, token: &str, raw_nonce: Option<&str>) -> Result<VerifiedIdentity, OidcError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| OidcError::InvalidIdToken)?;
         if header.alg != Algorithm::RS256 {
-            return Err(AuthError::InvalidIdToken);
+            return Err(OidcError::InvalidIdToken);
         }
-        let kid = header.kid.ok_or(AuthError::InvalidIdToken)?;
+        let kid = header.kid.ok_or(OidcError::InvalidIdToken)?;
         let key = self.keys.key(&kid).await.map_err(|e| match e {
-            KeyError::UnknownKid => AuthError::InvalidIdToken,
-            KeyError::Unavailable => AuthError::ProviderUnavailable,
+            KeyError::UnknownKid => OidcError::InvalidIdToken,
+            KeyError::Unavailable => OidcError::ProviderUnavailable,
         })?;
         let claims = jsonwebtoken::decode::<IdClaims>(token, &key, &self.validation)
-            .map_err(|_| AuthError::InvalidIdToken)?
+            .map_err(|_| OidcError::InvalidIdToken)?
             .claims;
         if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 || claims.sub.is_empty() {
-            return Err(AuthError::InvalidIdToken);
+            return Err(OidcError::InvalidIdToken);
         }
         let nonce_matches = |carried: &str, raw: &str| match self.provider {
             Provider::Apple => carried.eq_ignore_ascii_case(&sha256_hex(raw)),
@@ -141,7 +147,7 @@ impl IdTokenVerifier {
         match (claims.nonce.as_deref(), raw_nonce) {
             (None, None) => {}
             (Some(carried), Some(raw)) if nonce_matches(carried, raw) => {}
-            _ => return Err(AuthError::InvalidIdToken),
+            _ => return Err(OidcError::InvalidIdToken),
         }
         let email = claims.email.filter(|_| claims.email_verified == Some(true)).map(|e| e.trim().to_lowercase());
         let client_id = claims.aud.as_str().unwrap_or_default().to_owned();

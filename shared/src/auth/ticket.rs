@@ -14,9 +14,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::scheme::admit;
-use crate::auth::tokens::{Claims, UserType};
 use crate::auth::AuthError;
 use crate::state::AppState;
+use crate::tokens::{Claims, UserType};
 
 /// How long a ticket may wait before it is used.
 pub const TICKET_TTL_SECS: u32 = 30;
@@ -46,6 +46,16 @@ pub async fn issue(db: &PgPool, claims: &Claims) -> anyhow::Result<String> {
     Ok(ticket)
 }
 
+/// A redeemed ticket's row: the token it was bought with.
+#[derive(sqlx::FromRow)]
+struct Redeemed {
+    user_type: UserType,
+    user_id: Uuid,
+    session_id: Uuid,
+    token_iat: i64,
+    token_exp: i64,
+}
+
 /// Consumes `ticket` and returns the claims of the token it was bought with, checked as
 /// a bearer token would be (expiry, revocation, user type). Unknown, used or stale
 /// tickets are `InvalidToken`.
@@ -53,15 +63,15 @@ pub async fn redeem(state: &AppState, ticket: &str, allowed: &[UserType]) -> Res
     if ticket.is_empty() || ticket.len() > 64 {
         return Err(AuthError::InvalidToken);
     }
-    let row: Option<(String, Uuid, Uuid, i64, i64)> = sqlx::query_as(
+    let row: Option<Redeemed> = sqlx::query_as(
         "DELETE FROM ws_tickets WHERE ticket_hash = $1 AND expires_at > now()
          RETURNING user_type, user_id, session_id, token_iat, token_exp",
     )
     .bind(hash(ticket))
     .fetch_optional(&state.db)
     .await?;
-    let (user_type, sub, session_id, iat, exp) = row.ok_or(AuthError::InvalidToken)?;
-    let user_type = UserType::parse(&user_type).ok_or(AuthError::InvalidToken)?;
+    let Redeemed { user_type, user_id: sub, session_id, token_iat: iat, token_exp: exp } =
+        row.ok_or(AuthError::InvalidToken)?;
     let claims = Claims { sub, user_type, session_id, iat, exp, role: None };
     if exp <= chrono::Utc::now().timestamp() {
         return Err(AuthError::TokenExpired);

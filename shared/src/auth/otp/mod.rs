@@ -2,50 +2,20 @@
 //! verify it (a keyed hash compared in constant time, a few tries, consumed once).
 
 mod daily;
-pub mod provider;
 
 use anyhow::Context;
 use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
 
+use crate::auth::identity;
 use crate::auth::sessions::Issued;
-use crate::auth::tokens::{Claims, UserType};
 use crate::auth::AuthError;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::ClientInfo;
-use crate::identity;
 use crate::phone::Phone;
 use crate::ratelimit::{self, Outcome};
 use crate::state::AppState;
-
-/// OTP tunables (`OTP_*` variables), with the contract's defaults.
-#[derive(Debug, Clone)]
-pub struct OtpSettings {
-    pub ttl_secs: u32,
-    pub resend_secs: u32,
-    pub max_attempts: u32,
-    pub sends_per_phone_per_hour: u32,
-    pub sends_per_phone_per_day: u32,
-    pub sends_per_ip_per_hour: u32,
-    pub provider: provider::ProviderConfig,
-    /// `OTP_ALLOWED_COUNTRIES`: ISO codes of the countries codes are sent to (empty: any).
-    pub allowed_countries: Vec<String>,
-}
-
-impl Default for OtpSettings {
-    fn default() -> Self {
-        Self {
-            ttl_secs: 300,
-            resend_secs: 60,
-            max_attempts: 5,
-            sends_per_phone_per_hour: 5,
-            sends_per_phone_per_day: 10,
-            sends_per_ip_per_hour: 20,
-            provider: provider::ProviderConfig::Stub,
-            allowed_countries: vec!["ID".to_owned()],
-        }
-    }
-}
+use crate::tokens::{Claims, UserType};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OtpError {
@@ -179,13 +149,22 @@ pub async fn verify(
     Ok(issued)
 }
 
+/// The newest live code of a number and app, as `consume` locks it.
+#[derive(sqlx::FromRow)]
+struct Challenge {
+    id: Uuid,
+    code_hash: Vec<u8>,
+    attempts: i32,
+    expired: bool,
+}
+
 /// Marks the newest live code consumed if `code` matches it. The row lock makes two
 /// racing verifies of the right code end with exactly one success.
 async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &str) -> Result<(), OtpError> {
     let max_attempts = i32::try_from(state.settings.otp.max_attempts).unwrap_or(i32::MAX);
     let mut tx = state.db.begin().await?;
-    let row: Option<(Uuid, Vec<u8>, i32, bool)> = sqlx::query_as(
-        "SELECT id, code_hash, attempts, expires_at <= now() FROM otp_challenges
+    let row: Option<Challenge> = sqlx::query_as(
+        "SELECT id, code_hash, attempts, expires_at <= now() AS expired FROM otp_challenges
          WHERE user_type = $1 AND phone = $2 AND consumed_at IS NULL
          ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
     )
@@ -193,7 +172,7 @@ async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &st
     .bind(phone.as_str())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((id, hash, attempts, expired)) = row else {
+    let Some(Challenge { id, code_hash: hash, attempts, expired }) = row else {
         return Err(OtpError::InvalidOtp);
     };
     if expired || attempts >= max_attempts {

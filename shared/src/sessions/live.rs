@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::sessions::RevokeReason;
-use crate::auth::tokens::{Claims, UserType};
+use crate::sessions::RevokeReason;
+use crate::tokens::{Claims, UserType};
 
 /// One live session as its owner sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
