@@ -76,7 +76,7 @@ pub fn init(format: LogFormat) -> Option<LogGuard> {
 /// How long a line may wait in the buffer before it is written.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// A buffer this full is written at once.
-const FLUSH_AT: usize = 64 * 1024;
+const FLUSH_AT: usize = 256 * 1024;
 /// A buffer this full makes writers wait for the disk: lines are never dropped.
 const BUFFER_CAP: usize = 8 * 1024 * 1024;
 
@@ -140,11 +140,13 @@ impl BatchWriter {
         while state.buf.len() >= BUFFER_CAP && !state.closed {
             state = batch.room.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        let starts_batch = state.buf.is_empty();
+        let before = state.buf.len();
         state.buf.extend_from_slice(lines);
-        let full = state.buf.len() >= FLUSH_AT;
+        // Only the first line of a batch and the one that fills it wake the thread (each
+        // notify is a syscall), not every line until the thread gets to run.
+        let wake = before == 0 || (before < FLUSH_AT && state.buf.len() >= FLUSH_AT);
         drop(state);
-        if starts_batch || full {
+        if wake {
             batch.wake.notify_one();
         }
     }
