@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 
-use halo_shared::auth::tokens::Keys;
+use halo_shared::tokens::Keys;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use halo_shared::auth::tokens::{Claims, Keys, UserType};
 use halo_shared::http::Server;
+use halo_shared::tokens::{Claims, Keys, UserType};
 use halo_shared::users::customers;
 use poem::web::Data;
 use poem::{EndpointExt, Request};

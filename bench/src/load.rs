@@ -150,7 +150,7 @@ pub async fn ws_latency(base: &str, database_url: &str, events: usize) -> anyhow
         let sent = Instant::now();
         halo_shared::realtime::publish(
             &pool,
-            halo_shared::auth::tokens::UserType::Customer,
+            halo_shared::tokens::UserType::Customer,
             user_id,
             "bench",
             &serde_json::json!({ "n": n }),

@@ -15,11 +15,6 @@ pub mod sessions;
 pub mod staff;
 pub mod ticket;
 
-// The old path of `crate::tokens`, which bench/ still uses; remove once it says
-// `halo_shared::tokens`.
-#[doc(hidden)]
-pub use crate::tokens;
-
 use crate::error::{ApiError, ErrorCode};
 use crate::providers::oidc::OidcError;
 use crate::ratelimit::Outcome;
