@@ -14,8 +14,9 @@
 //! - [`error`] owns the one error shape (`{"error":{"code","message"}}`), the codes, the
 //!   per-operation status masks (`ApiErrors<MASK>`) and the one conversion of unexpected
 //!   failures (500, or 503 when the database is out of reach). Uses nothing.
-//! - [`telemetry`] owns logging: Cloud Logging's JSON lines and the per-request span. Uses
-//!   nothing.
+//! - [`telemetry`] owns logging: Cloud Logging's JSON lines, the request line built
+//!   without `tracing` on the hot path, the per-request context every line carries, and
+//!   the batched writer. Uses nothing.
 //! - [`pagination`] owns page limits and opaque cursors. Uses nothing.
 //! - [`phone`] owns phone numbers: parsing and the E.164 form we store. Uses nothing.
 //! - [`tokens`] owns access tokens and their key ring, the user types and staff roles
@@ -29,7 +30,7 @@
 //!   What a delivery means is handed to it as a hook. Uses `tokens`.
 //! - [`http`] owns the edge every request passes (request id, log line, client address,
 //!   limits, timeout, error rendering), the listener with graceful shutdown, health
-//!   checks and JSON helpers. Uses `error`, `db`, `realtime`.
+//!   checks and JSON helpers. Uses `error`, `telemetry`, `db`, `realtime`.
 //! - [`providers`] owns the clients of the companies we depend on: the SMS gateway,
 //!   Google's and Apple's ID-token keys, Apple's grant revocation (with its outbox),
 //!   Xendit and the payment stub. Uses `phone`, `push`.
