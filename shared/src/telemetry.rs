@@ -327,8 +327,20 @@ fn write_request_line(out: &mut Vec<u8>, r: &RequestRecord<'_>, at: Duration) {
     out.extend_from_slice(b"\",\"userAgent\":\"");
     escape_into(out, r.user_agent);
     out.extend_from_slice(b"\",\"remoteIp\":\"");
-    if let Some(ip) = r.remote_ip {
-        let _ = write!(out, "{ip}");
+    match r.remote_ip {
+        // Without core::fmt, which costs more than the rest of the line.
+        Some(IpAddr::V4(ip)) => {
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
+            }
+        }
+        Some(ip) => {
+            let _ = write!(out, "{ip}");
+        }
+        None => {}
     }
     out.extend_from_slice(b"\"}}\n");
 }
@@ -603,14 +615,14 @@ mod tests {
     /// apart: production writes the first, pretty mode and the tests' captures the second.
     #[test]
     fn the_fast_request_line_is_the_line_the_event_path_writes() {
-        for status in [200, 503] {
+        for (status, ip) in [(200, "2001:db8::1"), (503, "10.0.255.7")] {
             let record = RequestRecord {
                 method: "GET",
                 url: "/api/x?q=\"quoted\"\\back\u{1}&access_token=REDACTED",
                 status,
                 latency: Duration::from_micros(1_234_567),
                 user_agent: "Dart/3.5 (dart:io) \t tab",
-                remote_ip: Some("2001:db8::1".parse().expect("ip")),
+                remote_ip: Some(ip.parse().expect("ip")),
             };
             let buf = Buf::default();
             let writer = buf.clone();
@@ -635,7 +647,7 @@ mod tests {
             let (fast, slow) = (parse(&fast), parse(&slow));
             assert_eq!(fast, slow);
             assert_eq!(fast["httpRequest"]["latency"], "1.234567s");
-            assert_eq!(fast["httpRequest"]["remoteIp"], "2001:db8::1");
+            assert_eq!(fast["httpRequest"]["remoteIp"], ip);
             assert_eq!(fast["severity"], if status == 200 { "INFO" } else { "WARNING" });
             assert_eq!(fast["request_id"], "req-1");
         }

@@ -3,11 +3,15 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use poem::http::header::HeaderName;
 use poem::Request;
 
 /// One IPv6 subscriber usually holds a whole /64, so counting single addresses would let
 /// it rotate past every per-IP limit.
 pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// Parsed once: a `&str` name is parsed and classified on every lookup.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Who sent the request, as far as we can trust it. Recorded on sessions; every per-IP
 /// limit keys on [`ClientInfo::rate_limit_key`], never on `ip` directly.
@@ -59,7 +63,7 @@ pub(super) fn client_ip(req: &Request, trusted_proxy_hops: usize) -> Option<IpAd
     }
     let entries: Vec<&str> = req
         .headers()
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|line| line.to_str().ok())
         .flat_map(|line| line.split(','))
