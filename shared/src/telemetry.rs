@@ -305,9 +305,15 @@ fn write_request_line(out: &mut Vec<u8>, r: &RequestRecord<'_>, at: Duration) {
     out.extend_from_slice(b"{\"severity\":\"");
     out.extend_from_slice(if r.status >= 500 { b"WARNING" } else { b"INFO" });
     out.extend_from_slice(b"\",\"message\":\"");
-    escape_into(out, r.method);
+    let method = out.len()..{
+        escape_into(out, r.method);
+        out.len()
+    };
     out.push(b' ');
-    escape_into(out, r.url);
+    let url = out.len()..{
+        escape_into(out, r.url);
+        out.len()
+    };
     out.push(b' ');
     out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
     out.extend_from_slice(b"\",\"time\":\"");
@@ -316,10 +322,11 @@ fn write_request_line(out: &mut Vec<u8>, r: &RequestRecord<'_>, at: Duration) {
     out.extend_from_slice(REQUEST_TARGET.as_bytes());
     out.push(b'"');
     write_request_context(out);
+    // The method and URL again, already escaped once for the message.
     out.extend_from_slice(b",\"httpRequest\":{\"requestMethod\":\"");
-    escape_into(out, r.method);
+    out.extend_from_within(method);
     out.extend_from_slice(b"\",\"requestUrl\":\"");
-    escape_into(out, r.url);
+    out.extend_from_within(url);
     out.extend_from_slice(b"\",\"status\":");
     out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
     out.extend_from_slice(b",\"latency\":\"");

@@ -39,14 +39,15 @@ const FIRST_LOAD_WAIT: Duration = Duration::from_secs(2);
 /// asks the database about this session, and answers 503 if the database cannot say.
 pub async fn admit(state: &AppState, claims: Claims, allowed: &[UserType]) -> Result<Claims, AuthError> {
     let realtime = &state.realtime;
-    if realtime.revoked.contains(claims.session_id, chrono::Utc::now().timestamp()) {
+    let now = chrono::Utc::now();
+    if realtime.revoked.contains(claims.session_id, now.timestamp()) {
         return Err(AuthError::SessionRevoked);
     }
     if !allowed.contains(&claims.user_type) {
         return Err(AuthError::Forbidden);
     }
     let now_ms = || chrono::Utc::now().timestamp_millis();
-    if !realtime.revocations_current(now_ms()) {
+    if !realtime.revocations_current(now.timestamp_millis()) {
         let loaded_now = !realtime.is_loaded() && realtime.wait_loaded(FIRST_LOAD_WAIT).await;
         if !(loaded_now && realtime.revocations_current(now_ms())) {
             session_is_live(state, claims.session_id).await?;
