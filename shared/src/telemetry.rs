@@ -82,8 +82,8 @@ const BUFFER_CAP: usize = 8 * 1024 * 1024;
 
 /// Lines appended under a short lock to one buffer, which a background thread swaps out
 /// and writes in batches: at most every [`FLUSH_INTERVAL`], or at once when it passes
-/// [`FLUSH_AT`]. Appending costs a lock and a copy; only the first line of a batch wakes
-/// the thread. If the output stalls, the buffer grows to [`BUFFER_CAP`] and then
+/// [`FLUSH_AT`]. Appending costs a lock and a copy; only the first line of a batch and
+/// the line that fills it wake the thread. If the output stalls, the buffer grows to [`BUFFER_CAP`] and then
 /// appenders wait: a line is delayed, never dropped. On a crash, at most the last
 /// interval's lines are lost; a normal exit (dropping the [`LogGuard`]) writes them all.
 #[derive(Clone)]
