@@ -87,6 +87,21 @@ impl AppleClient {
         jsonwebtoken::encode(&header, &claims, &self.signing).context("signing the Apple client secret")
     }
 
+    /// POSTs a form to one of Apple's endpoints (`which`: `token`, `revoke`); a failure to
+    /// get an answer or an error status is an error. Errors never carry the URL or form.
+    async fn post_form(&self, url: &str, which: &str, form: &[(&str, &str)]) -> anyhow::Result<reqwest::Response> {
+        let resp = self
+            .http
+            .post(url)
+            .form(form)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("Apple {which} endpoint: {}", e.without_url()))?;
+        anyhow::ensure!(resp.status().is_success(), "Apple {which} endpoint answered {}", resp.status());
+        Ok(resp)
+    }
+
     /// Exchanges an authorization code (single use, five minutes) for Apple's refresh
     /// token, returned sealed for storage.
     pub async fn exchange_code(&self, client_id: &str, code: &str) -> anyhow::Result<Vec<u8>> {
@@ -97,15 +112,7 @@ impl AppleClient {
             ("code", code),
             ("grant_type", "authorization_code"),
         ];
-        let resp = self
-            .http
-            .post(&self.settings.token_url)
-            .form(&form)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("Apple token endpoint: {}", e.without_url()))?;
-        anyhow::ensure!(resp.status().is_success(), "Apple token endpoint answered {}", resp.status());
+        let resp = self.post_form(&self.settings.token_url, "token", &form).await?;
         let body: TokenResponse = resp.json().await.context("Apple token response")?;
         let token = body.refresh_token.context("Apple returned no refresh token")?;
         self.seal(token.as_bytes())
@@ -123,16 +130,7 @@ impl AppleClient {
                 ("token", token.as_str()),
                 ("token_type_hint", "refresh_token"),
             ];
-            let resp = self
-                .http
-                .post(&self.settings.revoke_url)
-                .form(&form)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("Apple revoke endpoint: {}", e.without_url()))?;
-            anyhow::ensure!(resp.status().is_success(), "Apple revoke endpoint answered {}", resp.status());
-            Ok(())
+            self.post_form(&self.settings.revoke_url, "revoke", &form).await.map(drop)
         };
         match attempt.await {
             Ok(()) => RevokeOutcome::Revoked,
