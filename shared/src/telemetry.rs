@@ -211,7 +211,9 @@ impl<'a> MakeWriter<'a> for BatchWriter {
 /// request's task.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
-    pub request_id: String,
+    /// The caller's `X-Request-Id` or a generated one: the same bytes the response's
+    /// header carries (cloning shares them).
+    pub request_id: poem::http::HeaderValue,
     /// In the form Cloud Logging links (`projects/P/traces/T`) when the project is known.
     pub trace: Option<String>,
 }
@@ -356,7 +358,7 @@ fn write_request_line(out: &mut Vec<u8>, r: &RequestRecord<'_>, at: Duration) {
 fn write_request_context(out: &mut Vec<u8>) {
     let _ = REQUEST.try_with(|ctx| {
         out.extend_from_slice(b",\"request_id\":\"");
-        escape_into(out, &ctx.request_id);
+        escape_into(out, ctx.request_id.to_str().unwrap_or_default());
         out.push(b'"');
         if let Some(trace) = &ctx.trace {
             out.extend_from_slice(b",\"logging.googleapis.com/trace\":\"");
@@ -595,7 +597,7 @@ mod tests {
     }
 
     fn in_request_context<T>(work: impl std::future::Future<Output = T>) -> T {
-        let context = RequestContext { request_id: "req-1".into(), trace: Some("projects/p/traces/4bf92f35".into()) };
+        let context = RequestContext { request_id: poem::http::HeaderValue::from_static("req-1"), trace: Some("projects/p/traces/4bf92f35".into()) };
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         runtime.block_on(in_request(context, work))
     }

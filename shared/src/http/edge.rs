@@ -100,14 +100,14 @@ impl<E: Endpoint> Endpoint for Entry<E> {
     async fn call(&self, mut req: Request) -> Result<Response> {
         let started = Instant::now();
         let config = &self.config;
+        // A caller's id shares the request's header bytes; a generated one is one
+        // allocation. The log context and the response header share either.
         let request_id = req
             .headers()
             .get(&X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_owned)
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic))
+            .cloned()
             .unwrap_or_else(new_request_id);
-        let id_header = HeaderValue::from_str(&request_id).ok();
         let trace = trace_id(&req).map(|t| match &config.gcp_project {
             Some(project) => format!("projects/{project}/traces/{t}"),
             None => t,
@@ -119,15 +119,14 @@ impl<E: Endpoint> Endpoint for Entry<E> {
         let uri = req.uri().clone();
         req.extensions_mut().insert(ClientAddr { ip: remote_ip, ipv6_prefix: config.ipv6_rate_limit_prefix });
 
+        let id_header = request_id.clone();
         let context = RequestContext { request_id, trace };
         let resp = telemetry::in_request(context, async move {
             let mut resp = match self.inner.call(req).await {
                 Ok(resp) => resp.into_response(),
                 Err(err) => render_error(err).await,
             };
-            if let Some(id) = id_header {
-                resp.headers_mut().insert(X_REQUEST_ID, id);
-            }
+            resp.headers_mut().insert(X_REQUEST_ID, id_header);
             telemetry::log_request(&RequestRecord {
                 method: method.as_str(),
                 url: &redacted_url(&uri),
@@ -163,7 +162,7 @@ impl<E: Endpoint> Endpoint for Limits<E> {
 
 /// 32 hex digits: a random per-process prefix and a counter. Unique without a random
 /// number per request (`getrandom` is a syscall on the hot path).
-fn new_request_id() -> String {
+fn new_request_id() -> HeaderValue {
     static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
@@ -173,7 +172,8 @@ fn new_request_id() -> String {
         let (word, shift) = if i < 16 { (prefix, 60 - 4 * i) } else { (n, 60 - 4 * (i - 16)) };
         *digit = b"0123456789abcdef"[((word >> shift) & 0xf) as usize];
     }
-    String::from_utf8_lossy(&id).into_owned()
+    // `from_maybe_shared` keeps the `Bytes` as they are: no copy, and clones share them.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(id)).expect("hex digits are a valid header value")
 }
 
 /// The routes' future is boxed here, once: it is about 3 KiB, and every layer that holds
@@ -288,6 +288,7 @@ mod tests {
     #[test]
     fn generated_request_ids_are_32_hex_digits_and_differ_only_in_the_counter() {
         let (a, b) = (new_request_id(), new_request_id());
+        let (a, b) = (a.to_str().expect("ascii"), b.to_str().expect("ascii"));
         assert!(a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{a}");
         assert_eq!(a[..16], b[..16]);
         let (a, b) = (u64::from_str_radix(&a[16..], 16).unwrap(), u64::from_str_radix(&b[16..], 16).unwrap());
