@@ -1,8 +1,9 @@
-//! Drivers for the benchmark scenarios that need more than wrk: a refresh loop where each
-//! request carries the token the previous one returned, idle WebSockets by the thousand,
-//! publish-to-receipt latency across instances, raw bcrypt speed, start-up timing, a
-//! bare hyper server doing the gateway's JWT verification, and the poem-openapi floors
-//! for `session` and `me`.
+//! Drivers for the benchmark scenarios that need more than wrk: closed loops of anonymous
+//! sign-ins and of refreshes (each carrying the token the previous one returned), counted
+//! so that no round of bcrypt-bound calls is dropped at the deadline, idle WebSockets by
+//! the thousand, publish-to-receipt latency across instances, raw bcrypt speed, start-up
+//! timing, a bare hyper server doing the gateway's JWT verification, and the
+//! poem-openapi floors for `session` and `me`.
 //! `bench/run` orchestrates them; see BENCHMARKS.md.
 
 use std::time::{Duration, Instant};
@@ -53,6 +54,15 @@ enum Command {
     SignIn {
         #[arg(long)]
         base: String,
+    },
+    /// Anonymous sign-ins in a closed loop, each from its own client address.
+    Anonymous {
+        #[arg(long)]
+        base: String,
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
     /// Independent sessions each refreshing in a loop.
     Refresh {
@@ -125,6 +135,9 @@ async fn main() -> anyhow::Result<()> {
             let pair = load::sign_in(&reqwest::Client::new(), &base, 0).await?;
             println!("{}", pair["access_token"].as_str().context("access token")?);
             Ok(())
+        }
+        Command::Anonymous { base, connections, seconds } => {
+            load::anonymous(&base, connections, Duration::from_secs(seconds)).await
         }
         Command::Refresh { base, sessions, seconds } => {
             load::refresh(&base, sessions, Duration::from_secs(seconds)).await
