@@ -597,7 +597,10 @@ mod tests {
     }
 
     fn in_request_context<T>(work: impl std::future::Future<Output = T>) -> T {
-        let context = RequestContext { request_id: poem::http::HeaderValue::from_static("req-1"), trace: Some("projects/p/traces/4bf92f35".into()) };
+        let context = RequestContext {
+            request_id: poem::http::HeaderValue::from_static("req-1"),
+            trace: Some("projects/p/traces/4bf92f35".into()),
+        };
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         runtime.block_on(in_request(context, work))
     }
