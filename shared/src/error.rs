@@ -250,7 +250,7 @@ impl poem::error::ResponseError for ApiError {
 
 /// Reshapes any error that reaches the edge of the app into the contract's JSON shape.
 /// Responses our own handlers built (already JSON) pass through untouched.
-pub async fn render_error(err: poem::Error) -> Response {
+pub fn render_error(err: poem::Error) -> Response {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.clone().into_response();
     }

@@ -222,9 +222,13 @@ tokio::task_local! {
     static REQUEST: RequestContext;
 }
 
-/// Runs `work` with `context` attached to every line it logs.
-pub async fn in_request<F: std::future::Future>(context: RequestContext, work: F) -> F::Output {
-    REQUEST.scope(context, work).await
+/// Runs `work` with `context` attached to every line it logs. A plain function, not an
+/// `async fn`, so the future holds `work` once rather than also as its argument.
+pub fn in_request<F: std::future::Future>(
+    context: RequestContext,
+    work: F,
+) -> impl std::future::Future<Output = F::Output> {
+    REQUEST.scope(context, work)
 }
 
 /// The facts of one finished request, for its log line.

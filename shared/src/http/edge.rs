@@ -7,12 +7,14 @@
 //! throughput (see BENCHMARKS.md). The log line goes to [`telemetry::log_request`], which
 //! builds it without `tracing`'s span machinery.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::client::{client_ip, ClientInfo, DEFAULT_IPV6_PREFIX};
 use crate::error::{render_error, ApiError, ErrorCode};
 use crate::telemetry::{self, RequestContext, RequestRecord};
+use futures_util::FutureExt;
 use poem::http::header::HeaderName;
 use poem::http::{header, HeaderValue};
 use poem::middleware::Cors;
@@ -94,10 +96,15 @@ struct Entry<E> {
     config: Arc<EdgeConfig>,
 }
 
+// The layers are plain functions returning futures, not `async fn`s: an `async fn`'s
+// future keeps its arguments (the request, some 600 bytes) beside everything it awaits,
+// and an `async` block awaiting a future it captured holds that future twice. Built with
+// combinators instead, each layer's future holds the request once, inside the routes'
+// call, and the work before it runs when the call is made.
 impl<E: Endpoint> Endpoint for Entry<E> {
     type Output = Response;
 
-    async fn call(&self, mut req: Request) -> Result<Response> {
+    fn call(&self, mut req: Request) -> impl Future<Output = Result<Response>> + Send {
         let started = Instant::now();
         let config = &self.config;
         // A caller's id shares the request's header bytes; a generated one is one
@@ -121,10 +128,10 @@ impl<E: Endpoint> Endpoint for Entry<E> {
 
         let id_header = request_id.clone();
         let context = RequestContext { request_id, trace };
-        let resp = telemetry::in_request(context, async move {
-            let mut resp = match self.inner.call(req).await {
+        let answered = self.inner.call(req).map(move |result| {
+            let mut resp = match result {
                 Ok(resp) => resp.into_response(),
-                Err(err) => render_error(err).await,
+                Err(err) => render_error(err),
             };
             resp.headers_mut().insert(X_REQUEST_ID, id_header);
             telemetry::log_request(&RequestRecord {
@@ -135,10 +142,9 @@ impl<E: Endpoint> Endpoint for Entry<E> {
                 user_agent: user_agent.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default(),
                 remote_ip,
             });
-            resp
-        })
-        .await;
-        Ok(resp)
+            Ok(resp)
+        });
+        telemetry::in_request(context, answered)
     }
 }
 
@@ -152,11 +158,8 @@ struct Limits<E> {
 impl<E: Endpoint> Endpoint for Limits<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Response> {
-        match limit_body_and_time(&self.inner, req, &self.config).await {
-            Ok(resp) => Ok(resp),
-            Err(err) => Ok(render_error(err).await),
-        }
+    fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
+        limit_body_and_time(&self.inner, req, &self.config).map(|result| Ok(result.unwrap_or_else(render_error)))
     }
 }
 
