@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::ExposeSecret;
@@ -11,9 +12,9 @@ use secrecy::ExposeSecret;
 use crate::config::{CommonServeArgs, DatabaseArgs};
 use crate::db;
 use crate::http::shutdown_signal;
-use crate::sessions::{self, RevokeReason};
+use crate::sessions::{self, RevokeReason, Scope};
 use crate::startup::{Application, Startup};
-use crate::state::Settings;
+use crate::state::ServiceSettings;
 use crate::telemetry::LogFormat;
 use crate::tokens::Keys;
 
@@ -97,8 +98,9 @@ fn parse_rfc3339(value: &str) -> Result<DateTime<Utc>, String> {
 /// sessions' access tokens at once.
 pub async fn revoke_sessions(args: &RevokeSessionsArgs) -> anyhow::Result<()> {
     let pool = db::lazy_pool(&args.database.settings()?)?;
-    let revoked = sessions::revoke_issued_before(&pool, args.issued_before, RevokeReason::KeyRotation).await?;
-    println!("{revoked}");
+    let scope = Scope::IssuedBefore(args.issued_before);
+    let revoked = sessions::revoke(&pool, scope, RevokeReason::KeyRotation).await.context("revoking sessions")?;
+    println!("{}", revoked.count);
     Ok(())
 }
 
@@ -108,7 +110,7 @@ pub async fn revoke_sessions(args: &RevokeSessionsArgs) -> anyhow::Result<()> {
 pub async fn startup(
     service: &'static str,
     common: &CommonServeArgs,
-    settings: Settings,
+    settings: impl Into<ServiceSettings>,
     default_listen: SocketAddr,
 ) -> anyhow::Result<Startup> {
     let db = db::lazy_pool(&common.database.settings()?)?;
@@ -121,6 +123,7 @@ pub async fn startup(
     let previous: Vec<&[u8]> = previous.iter().map(|s| s.expose_secret().as_bytes()).collect();
     let keys = Keys::with_previous(secret.expose_secret().as_bytes(), &previous);
     tracing::info!(kid = keys.current_kid(), verify_only = previous.len(), "access-token keys loaded");
+    let settings = settings.into();
     Ok(Startup { service, db, keys, settings, edge: common.edge(), listen: common.listen(default_listen) })
 }
 

@@ -80,12 +80,12 @@
 //! - `testing` (feature `testing`) owns the integration tests' helpers: fresh databases,
 //!   a service started as `serve` starts it, log capture, spec checks. Uses `startup`.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod devices;
 pub mod error;
 pub mod http;
 pub mod marketplace;

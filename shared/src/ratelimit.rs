@@ -5,7 +5,7 @@ use sqlx::{PgExecutor, PgPool};
 
 /// The verdict on one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Verdict {
     Allowed,
     /// Over the limit; the window ends in this many seconds.
     Limited {
@@ -16,9 +16,9 @@ pub enum Outcome {
 /// Counts one event against `key` and tells whether it is within `max` per `window_secs`.
 /// A `max` of 0 turns the limit off. Run it inside a transaction to count several
 /// limits all-or-nothing.
-pub async fn hit<'e>(db: impl PgExecutor<'e>, key: &str, max: u32, window_secs: u32) -> anyhow::Result<Outcome> {
+pub async fn hit<'e>(db: impl PgExecutor<'e>, key: &str, max: u32, window_secs: u32) -> anyhow::Result<Verdict> {
     if max == 0 {
-        return Ok(Outcome::Allowed);
+        return Ok(Verdict::Allowed);
     }
     let (count, remaining): (i32, f64) = sqlx::query_as(
         "INSERT INTO rate_limits (key, window_end, count)
@@ -33,13 +33,13 @@ pub async fn hit<'e>(db: impl PgExecutor<'e>, key: &str, max: u32, window_secs: 
     .bind(f64::from(window_secs))
     .fetch_one(db)
     .await?;
-    Ok(verdict(count, max, remaining))
+    Ok(judge(count, max, remaining))
 }
 
 /// Tells whether `key` is already over `max`, without counting anything.
-pub async fn peek(db: &PgPool, key: &str, max: u32) -> anyhow::Result<Outcome> {
+pub async fn peek(db: &PgPool, key: &str, max: u32) -> anyhow::Result<Verdict> {
     if max == 0 {
-        return Ok(Outcome::Allowed);
+        return Ok(Verdict::Allowed);
     }
     let row: Option<(i32, f64)> = sqlx::query_as(
         "SELECT count, EXTRACT(EPOCH FROM (window_end - now()))::float8
@@ -50,8 +50,8 @@ pub async fn peek(db: &PgPool, key: &str, max: u32) -> anyhow::Result<Outcome> {
     .await?;
     Ok(match row {
         // `peek` asks whether one more would be allowed.
-        Some((count, remaining)) => verdict(count + 1, max, remaining),
-        None => Outcome::Allowed,
+        Some((count, remaining)) => judge(count + 1, max, remaining),
+        None => Verdict::Allowed,
     })
 }
 
@@ -70,10 +70,10 @@ pub async fn purge_expired(db: &PgPool) -> anyhow::Result<u64> {
     Ok(sqlx::query("DELETE FROM rate_limits WHERE window_end <= now()").execute(db).await?.rows_affected())
 }
 
-fn verdict(count: i32, max: u32, remaining_secs: f64) -> Outcome {
+fn judge(count: i32, max: u32, remaining_secs: f64) -> Verdict {
     if i64::from(count) <= i64::from(max) {
-        Outcome::Allowed
+        Verdict::Allowed
     } else {
-        Outcome::Limited { retry_after_secs: remaining_secs.ceil().max(1.0) as u64 }
+        Verdict::Limited { retry_after_secs: remaining_secs.ceil().max(1.0) as u64 }
     }
 }

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 use crate::http::{EdgeConfig, Server};
-use crate::state::{AppState, Settings};
+use crate::state::{AppState, ServiceSettings};
 use crate::tokens::Keys;
 use crate::{auth, notifications, ratelimit, realtime};
 
@@ -31,7 +31,8 @@ pub struct Startup {
     pub service: &'static str,
     pub db: PgPool,
     pub keys: Keys,
-    pub settings: Settings,
+    /// The service's settings (with the shared part inside).
+    pub settings: ServiceSettings,
     pub edge: EdgeConfig,
     /// Port 0 picks a free port ([`Application::addr`] says which).
     pub listen: SocketAddr,
@@ -91,13 +92,13 @@ impl Application {
     pub async fn build(
         startup: Startup,
         routes: Routes,
-        extra: impl FnOnce(&AppState, &mut BackgroundTasks),
+        extra: impl FnOnce(&AppState, &mut BackgroundTasks) -> anyhow::Result<()>,
     ) -> anyhow::Result<Self> {
         let Startup { service, db, keys, settings, edge, listen } = startup;
         let state = AppState::with_keys(db, keys, settings);
         let mut tasks = BackgroundTasks::default();
         tasks.spawn("realtime listener", realtime::listener::run(listener(&state)));
-        extra(&state, &mut tasks);
+        extra(&state, &mut tasks)?;
         let endpoint = Arc::new(routes(state.clone(), edge));
         let server = Server::bind(listen).await.with_context(|| format!("binding {listen}"))?;
         tracing::info!(service, addr = %server.addr(), "listening");

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::providers::apple::{AppleClient, AppleSettings};
-use crate::providers::oidc::{IdTokenVerifier, OidcSettings, Provider, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
-use crate::providers::payments::{PaymentSettings, Payments};
+use crate::providers::oidc::{IdProvider, IdTokenVerifier, OidcSettings, APPLE_JWKS_URL, GOOGLE_JWKS_URL};
+use crate::providers::payments::{PaymentClient, PaymentSettings};
 use crate::providers::sms::{OtpSender, ProviderConfig};
 use crate::push::fcm::FcmSettings;
 use crate::push::WorkerSettings;
@@ -15,17 +15,34 @@ use crate::realtime::Realtime;
 use crate::tokens::Keys;
 
 /// Everything a request may need beyond its own input: the database pool, the token
-/// keys (built once), and the tunable limits. Cheap to clone (one `Arc`). Per-request
-/// data does not belong here; it travels in the request's extensions.
+/// keys (built once), the tunables, and one client per provider the service talks to.
+/// Cheap to clone (one `Arc`). Per-request data does not belong here; it travels in the
+/// request's extensions. Each service builds only what it uses ([`Service`]).
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub db: PgPool,
     pub keys: Keys,
-    pub settings: Settings,
     /// One HTTP client for every third party, so connections are pooled.
     pub http: reqwest::Client,
+    /// Xendit, or the local stub (both services: the control center refunds).
+    pub payments: Arc<PaymentClient>,
+    /// This instance's sockets and revoked sessions, shared with the realtime listener.
+    pub realtime: Arc<Realtime>,
+    /// What only this service has.
+    pub service: Service,
+}
+
+/// The part of the state only one service has.
+pub enum Service {
+    Gateway(Box<Gateway>),
+    ControlCenter(Box<ControlCenter>),
+}
+
+/// The public gateway's own: its settings and the sign-in providers' clients.
+pub struct Gateway {
+    pub settings: GatewaySettings,
     pub otp: OtpSender,
     /// `None` when `GOOGLE_CLIENT_IDS` is empty.
     pub google: Option<IdTokenVerifier>,
@@ -34,43 +51,93 @@ pub struct Inner {
     /// Apple's token and revoke endpoints; `None` unless `APPLE_TEAM_ID`, `APPLE_KEY_ID`
     /// and `APPLE_PRIVATE_KEY` are set.
     pub apple_grants: Option<Arc<AppleClient>>,
-    /// Xendit, or the local stub.
-    pub payments: Payments,
-    /// This instance's sockets and revoked sessions, shared with the realtime listener.
-    pub realtime: Arc<Realtime>,
+}
+
+/// The control center's own: its settings.
+pub struct ControlCenter {
+    pub settings: ControlCenterSettings,
+}
+
+/// What a service is configured with: the shared part inside each.
+#[derive(Debug, Clone)]
+pub enum ServiceSettings {
+    Gateway(Box<GatewaySettings>),
+    ControlCenter(ControlCenterSettings),
+}
+
+impl ServiceSettings {
+    /// The part both services share.
+    pub fn shared(&self) -> &Settings {
+        match self {
+            ServiceSettings::Gateway(gateway) => &gateway.shared,
+            ServiceSettings::ControlCenter(cc) => &cc.shared,
+        }
+    }
+}
+
+impl From<GatewaySettings> for ServiceSettings {
+    fn from(settings: GatewaySettings) -> Self {
+        ServiceSettings::Gateway(Box::new(settings))
+    }
+}
+
+impl From<ControlCenterSettings> for ServiceSettings {
+    fn from(settings: ControlCenterSettings) -> Self {
+        ServiceSettings::ControlCenter(settings)
+    }
 }
 
 impl AppState {
-    /// State whose key ring is just `jwt_secret` (no rotation in progress).
-    pub fn new(db: PgPool, jwt_secret: &[u8], settings: Settings) -> Self {
-        Self::with_keys(db, Keys::new(jwt_secret), settings)
+    /// A service's state whose key ring is just `jwt_secret` (no rotation in progress).
+    pub fn new(db: PgPool, jwt_secret: &[u8], settings: impl Into<ServiceSettings>) -> Self {
+        Self::with_keys(db, Keys::new(jwt_secret), settings.into())
     }
 
-    /// State with a full key ring (`AUTH_JWT_SECRET` and `AUTH_JWT_PREVIOUS_SECRETS`).
-    pub fn with_keys(db: PgPool, keys: Keys, settings: Settings) -> Self {
+    /// A service's state with a full key ring (`AUTH_JWT_SECRET` and
+    /// `AUTH_JWT_PREVIOUS_SECRETS`), building the clients that service uses.
+    pub fn with_keys(db: PgPool, keys: Keys, settings: ServiceSettings) -> Self {
         let http = http_client();
-        let otp = OtpSender::new(&settings.otp.provider, http.clone());
-        let google = IdTokenVerifier::new(Provider::Google, &settings.google, http.clone());
-        let apple = IdTokenVerifier::new(Provider::Apple, &settings.apple, http.clone());
-        let apple_grants = settings.apple_grants.clone().map(|apple| {
-            Arc::new(
-                AppleClient::new(apple, http.clone())
-                    .expect("APPLE_PRIVATE_KEY is checked when the settings are parsed"),
-            )
-        });
-        let payments = Payments::new(&settings.payments, http.clone());
-        Self(Arc::new(Inner {
-            db,
-            keys,
-            settings,
-            http,
-            otp,
-            google,
-            apple,
-            apple_grants,
-            payments,
-            realtime: Arc::default(),
-        }))
+        let payments = Arc::new(PaymentClient::new(&settings.shared().payments, http.clone()));
+        let service = match settings {
+            ServiceSettings::Gateway(settings) => {
+                let otp = OtpSender::new(&settings.otp.provider, http.clone());
+                let google = IdTokenVerifier::new(IdProvider::Google, &settings.google, http.clone());
+                let apple = IdTokenVerifier::new(IdProvider::Apple, &settings.apple, http.clone());
+                let apple_grants = settings.apple_grants.clone().map(|apple| {
+                    Arc::new(
+                        AppleClient::new(apple, http.clone())
+                            .expect("APPLE_PRIVATE_KEY is checked when the settings are parsed"),
+                    )
+                });
+                Service::Gateway(Box::new(Gateway { settings: *settings, otp, google, apple, apple_grants }))
+            }
+            ServiceSettings::ControlCenter(settings) => Service::ControlCenter(Box::new(ControlCenter { settings })),
+        };
+        Self(Arc::new(Inner { db, keys, http, payments, realtime: Arc::default(), service }))
+    }
+
+    /// The tunables both services share.
+    pub fn settings(&self) -> &Settings {
+        match &self.service {
+            Service::Gateway(gateway) => &gateway.settings.shared,
+            Service::ControlCenter(cc) => &cc.settings.shared,
+        }
+    }
+
+    /// The gateway's own part; an error in the control center, whose routes never ask.
+    pub fn gateway(&self) -> anyhow::Result<&Gateway> {
+        match &self.service {
+            Service::Gateway(gateway) => Ok(gateway),
+            Service::ControlCenter(_) => anyhow::bail!("a public-gateway operation ran in the control center"),
+        }
+    }
+
+    /// The control center's own part; an error in the gateway, whose routes never ask.
+    pub fn control_center(&self) -> anyhow::Result<&ControlCenter> {
+        match &self.service {
+            Service::ControlCenter(cc) => Ok(cc),
+            Service::Gateway(_) => anyhow::bail!("a control-center operation ran in the public gateway"),
+        }
     }
 }
 
@@ -91,70 +158,99 @@ impl Deref for AppState {
     }
 }
 
-/// Tunables, with the contract's defaults.
+/// The tunables both services share, with the contract's defaults. Each `Default` below
+/// is the one place a tunable's default is written; the flags read it from there.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// bcrypt cost for refresh-token hashes (`REFRESH_TOKEN_BCRYPT_COST`).
     pub refresh_token_bcrypt_cost: u32,
-    /// bcrypt cost for control-center passwords (`PASSWORD_BCRYPT_COST`).
-    pub password_bcrypt_cost: u32,
-    /// `ANON_SIGNINS_PER_IP_PER_HOUR`.
-    pub anon_signins_per_ip_per_hour: u32,
-    /// `ID_TOKEN_SIGNINS_PER_IP_PER_HOUR`: Google and Apple sign-ins per client address.
-    pub id_token_signins_per_ip_per_hour: u32,
-    /// `LOGIN_FAILURES_PER_EMAIL`, per 15 minutes.
-    pub login_failures_per_email: u32,
-    /// `LOGIN_FAILURES_PER_IP`, per 15 minutes.
-    pub login_failures_per_ip: u32,
     /// `REFRESH_PER_SESSION_PER_MINUTE`: refreshes that reach bcrypt, per session.
     pub refresh_per_session_per_minute: u32,
     /// `REFRESH_PER_IP_PER_MINUTE`: refresh requests per client IP.
     pub refresh_per_ip_per_minute: u32,
-    /// `COOKIE_SECURE`: false only for plain-HTTP local development.
-    pub cookie_secure: bool,
-    /// `CC_ALLOWED_ORIGINS`: origins of the control-center SPA (CORS with credentials).
-    pub cc_allowed_origins: Vec<String>,
-    pub otp: OtpSettings,
-    pub google: OidcSettings,
-    pub apple: OidcSettings,
-    /// `APPLE_TEAM_ID`, `APPLE_KEY_ID`, `APPLE_PRIVATE_KEY`, …: revoking Apple grants.
-    pub apple_grants: Option<AppleSettings>,
     /// `PAYMENT_PROVIDER`, `XENDIT_*`, `INVOICE_DURATION_SECONDS`.
     pub payments: PaymentSettings,
-    /// `WS_HEARTBEAT_SECONDS`: ping interval; a socket silent for two is closed.
-    pub ws_heartbeat: std::time::Duration,
-    /// `WS_MAX_PER_SESSION`, `WS_MAX_PER_USER`, `WS_MAX_PER_IP`: sockets per instance.
-    pub ws_caps: crate::realtime::hub::Caps,
-    /// `FCM_PROJECT_ID`, `FCM_BASE_URL`, …: where the gateway's push worker sends; `None`
-    /// turns the worker off (pushes wait in the outbox).
-    pub fcm: Option<FcmSettings>,
-    /// `PUSH_POLL_MS`, `PUSH_MAX_ATTEMPTS`: the gateway's outbox workers (push and Apple
-    /// grant revocations).
-    pub workers: WorkerSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             refresh_token_bcrypt_cost: 10,
-            password_bcrypt_cost: 12,
-            anon_signins_per_ip_per_hour: 30,
-            id_token_signins_per_ip_per_hour: 60,
-            login_failures_per_email: 5,
-            login_failures_per_ip: 20,
             refresh_per_session_per_minute: 30,
             refresh_per_ip_per_minute: 120,
-            cookie_secure: true,
-            cc_allowed_origins: Vec::new(),
+            payments: PaymentSettings::default(),
+        }
+    }
+}
+
+/// The public gateway's tunables, with the shared part.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub shared: Settings,
+    /// `ANON_SIGNINS_PER_IP_PER_HOUR`.
+    pub anon_signins_per_ip_per_hour: u32,
+    /// `ID_TOKEN_SIGNINS_PER_IP_PER_HOUR`: Google and Apple sign-ins per client address.
+    pub id_token_signins_per_ip_per_hour: u32,
+    pub otp: OtpSettings,
+    pub google: OidcSettings,
+    pub apple: OidcSettings,
+    /// `APPLE_TEAM_ID`, `APPLE_KEY_ID`, `APPLE_PRIVATE_KEY`, …: revoking Apple grants.
+    pub apple_grants: Option<AppleSettings>,
+    /// `WS_HEARTBEAT_SECONDS`: ping interval; a socket silent for two is closed.
+    pub ws_heartbeat: std::time::Duration,
+    /// `WS_MAX_PER_SESSION`, `WS_MAX_PER_USER`, `WS_MAX_PER_IP`: sockets per instance.
+    pub ws_caps: crate::realtime::hub::Caps,
+    /// `FCM_PROJECT_ID`, `FCM_BASE_URL`, …: where the push worker sends; `None` turns the
+    /// worker off (pushes wait in the outbox).
+    pub fcm: Option<FcmSettings>,
+    /// `PUSH_POLL_MS`, `PUSH_MAX_ATTEMPTS`: the outbox workers (push and Apple grant
+    /// revocations).
+    pub workers: WorkerSettings,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            shared: Settings::default(),
+            anon_signins_per_ip_per_hour: 30,
+            id_token_signins_per_ip_per_hour: 60,
             otp: OtpSettings::default(),
             google: OidcSettings { client_ids: Vec::new(), jwks_url: GOOGLE_JWKS_URL.into() },
             apple: OidcSettings { client_ids: Vec::new(), jwks_url: APPLE_JWKS_URL.into() },
             apple_grants: None,
-            payments: PaymentSettings::default(),
             ws_heartbeat: std::time::Duration::from_secs(30),
             ws_caps: crate::realtime::hub::Caps::default(),
             fcm: None,
             workers: WorkerSettings::default(),
+        }
+    }
+}
+
+/// The control center's tunables, with the shared part.
+#[derive(Debug, Clone)]
+pub struct ControlCenterSettings {
+    pub shared: Settings,
+    /// bcrypt cost for staff passwords (`PASSWORD_BCRYPT_COST`).
+    pub password_bcrypt_cost: u32,
+    /// `LOGIN_FAILURES_PER_EMAIL`, per 15 minutes.
+    pub login_failures_per_email: u32,
+    /// `LOGIN_FAILURES_PER_IP`, per 15 minutes.
+    pub login_failures_per_ip: u32,
+    /// `COOKIE_SECURE`: false only for plain-HTTP local development.
+    pub cookie_secure: bool,
+    /// `CC_ALLOWED_ORIGINS`: origins of the control-center SPA (CORS with credentials).
+    pub cc_allowed_origins: Vec<String>,
+}
+
+impl Default for ControlCenterSettings {
+    fn default() -> Self {
+        Self {
+            shared: Settings::default(),
+            password_bcrypt_cost: 12,
+            login_failures_per_email: 5,
+            login_failures_per_ip: 20,
+            cookie_secure: true,
+            cc_allowed_origins: Vec::new(),
         }
     }
 }

@@ -107,9 +107,14 @@ async fn migrated_template() -> String {
 
 /// What a test instance is built from: `serve`'s inputs with the test key ring's
 /// `keys`, the default edge, and 127.0.0.1 port 0.
-pub fn startup(service: &'static str, db: PgPool, keys: Keys, settings: crate::Settings) -> Startup {
+pub fn startup(
+    service: &'static str,
+    db: PgPool,
+    keys: Keys,
+    settings: impl Into<crate::state::ServiceSettings>,
+) -> Startup {
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    Startup { service, db, keys, settings, edge: crate::http::EdgeConfig::default(), listen }
+    Startup { service, db, keys, settings: settings.into(), edge: crate::http::EdgeConfig::default(), listen }
 }
 
 /// A service built by its own `build` (what `serve` runs: the routes, the realtime
@@ -155,9 +160,20 @@ impl Drop for Running {
     }
 }
 
-/// Settings for tests: the contract's defaults with the cheapest bcrypt cost.
+/// The shared settings for tests: the contract's defaults with the cheapest bcrypt cost.
 pub fn settings() -> crate::Settings {
-    crate::Settings { refresh_token_bcrypt_cost: 4, password_bcrypt_cost: 4, ..crate::Settings::default() }
+    crate::Settings { refresh_token_bcrypt_cost: 4, ..crate::Settings::default() }
+}
+
+/// The gateway's settings for tests: its defaults over [`settings`].
+pub fn gateway_settings() -> crate::state::GatewaySettings {
+    crate::state::GatewaySettings { shared: settings(), ..Default::default() }
+}
+
+/// The control center's settings for tests: its defaults over [`settings`], and the
+/// cheapest bcrypt cost for passwords too.
+pub fn control_center_settings() -> crate::state::ControlCenterSettings {
+    crate::state::ControlCenterSettings { shared: settings(), password_bcrypt_cost: 4, ..Default::default() }
 }
 
 /// The JWT secret tests sign with.

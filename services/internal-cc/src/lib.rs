@@ -49,7 +49,8 @@ fn cors(origins: &[String]) -> Option<Cors> {
 /// The whole service as `serve` runs it.
 pub fn app(state: AppState, edge: EdgeConfig) -> BoxEndpoint<'static> {
     let service = openapi();
-    let cors = cors(&state.settings.cc_allowed_origins);
+    let origins = state.control_center().map(|cc| cc.settings.cc_allowed_origins.clone()).unwrap_or_default();
+    let cors = cors(&origins);
     let routes = Route::new()
         .at("/internal/openapi.json", service.spec_endpoint())
         .nest("/internal/docs", service.swagger_ui())
@@ -70,6 +71,7 @@ pub async fn build(startup: Startup) -> anyhow::Result<Application> {
                 tracing::warn!(error = format!("{err:#}"), "warming up the staff login failed");
             }
         });
+        Ok(())
     })
     .await
 }

@@ -6,9 +6,10 @@ use clap::Subcommand;
 use halo_shared::cli::{self, Cli};
 use halo_shared::config::stubs::StubPolicy;
 use halo_shared::config::{non_empty, CommonServeArgs, DatabaseArgs, PaymentArgs};
+use halo_shared::db;
+use halo_shared::state::ControlCenterSettings;
 use halo_shared::telemetry;
 use halo_shared::users::staff::{self, Role};
-use halo_shared::{db, Settings};
 
 #[derive(Subcommand)]
 enum Command {
@@ -34,16 +35,16 @@ struct ServeArgs {
     #[command(flatten)]
     payments: PaymentArgs,
     /// Failed logins allowed per email per 15 minutes (0: no limit).
-    #[arg(long, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = Settings::default().login_failures_per_email)]
+    #[arg(long, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = ControlCenterSettings::default().login_failures_per_email)]
     login_failures_per_email: u32,
     /// Failed logins allowed per client IP per 15 minutes (0: no limit).
-    #[arg(long, env = "LOGIN_FAILURES_PER_IP", default_value_t = Settings::default().login_failures_per_ip)]
+    #[arg(long, env = "LOGIN_FAILURES_PER_IP", default_value_t = ControlCenterSettings::default().login_failures_per_ip)]
     login_failures_per_ip: u32,
     /// Comma-separated origins of the control-center SPA (CORS with credentials).
     #[arg(long, env = "CC_ALLOWED_ORIGINS", value_delimiter = ',', default_value = "")]
     cc_allowed_origins: Vec<String>,
     /// Mark the refresh cookie `Secure`; false only for plain-HTTP local development.
-    #[arg(long, env = "COOKIE_SECURE", default_value_t = Settings::default().cookie_secure, action = clap::ArgAction::Set,
+    #[arg(long, env = "COOKIE_SECURE", default_value_t = ControlCenterSettings::default().cookie_secure, action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     cookie_secure: bool,
 }
@@ -51,7 +52,7 @@ struct ServeArgs {
 #[derive(clap::Args)]
 struct PasswordArgs {
     /// bcrypt cost for staff passwords.
-    #[arg(long, env = "PASSWORD_BCRYPT_COST", default_value_t = Settings::default().password_bcrypt_cost,
+    #[arg(long, env = "PASSWORD_BCRYPT_COST", default_value_t = ControlCenterSettings::default().password_bcrypt_cost,
           value_parser = clap::value_parser!(u32).range(4..=31))]
     password_bcrypt_cost: u32,
 }
@@ -91,17 +92,13 @@ async fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let stubs = StubPolicy::from_env(args.common.allow_stub_providers_in_production);
     let payments = args.payments.settings(&stubs)?;
-    let settings = Settings {
-        refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
-        refresh_per_session_per_minute: args.common.refresh_per_session_per_minute,
-        refresh_per_ip_per_minute: args.common.refresh_per_ip_per_minute,
+    let settings = ControlCenterSettings {
+        shared: args.common.shared_settings(payments),
         password_bcrypt_cost: args.password.password_bcrypt_cost,
         login_failures_per_email: args.login_failures_per_email,
         login_failures_per_ip: args.login_failures_per_ip,
         cc_allowed_origins: non_empty(&args.cc_allowed_origins),
         cookie_secure: args.cookie_secure,
-        payments,
-        ..Settings::default()
     };
     let startup = cli::startup("internal-cc", &args.common, settings, internal_cc::DEFAULT_LISTEN).await?;
     cli::serve(internal_cc::build(startup).await?).await

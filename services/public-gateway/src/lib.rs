@@ -7,6 +7,7 @@ pub mod api;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use halo_shared::http::{with_edge, EdgeConfig};
+use halo_shared::notifications::outbox::PushOutbox;
 use halo_shared::providers::apple;
 use halo_shared::startup::{Application, Startup};
 use halo_shared::{push, AppState};
@@ -58,16 +59,18 @@ pub fn app(state: AppState, edge: EdgeConfig) -> BoxEndpoint<'static> {
 /// grant revocations (when the team key is).
 pub async fn build(startup: Startup) -> anyhow::Result<Application> {
     Application::build(startup, app, |state, tasks| {
-        if state.otp.is_stub() {
+        let gateway = state.gateway()?;
+        if gateway.otp.is_stub() {
             tracing::warn!(
                 "OTP_PROVIDER=stub: one-time codes are written to the log, not sent; never run this in production"
             );
         }
-        let workers = &state.settings.workers;
-        match &state.settings.fcm {
+        let workers = &gateway.settings.workers;
+        match &gateway.settings.fcm {
             Some(fcm) => {
                 let client = push::fcm::FcmClient::new(fcm.clone(), state.http.clone());
-                tasks.spawn("push worker", push::run(state.db.clone(), client, workers.clone()));
+                let outbox = PushOutbox::new(state.db.clone());
+                tasks.spawn("push worker", push::run(outbox, client, workers.clone()));
             }
             None => tracing::warn!("FCM_PROJECT_ID is not set: push notifications wait in the outbox"),
         }
@@ -77,9 +80,10 @@ pub async fn build(startup: Startup) -> anyhow::Result<Application> {
                  shows; never run this in production"
             );
         }
-        if let Some(client) = state.apple_grants.clone() {
+        if let Some(client) = gateway.apple_grants.clone() {
             tasks.spawn("apple revocations", apple::run(state.db.clone(), client, workers.clone()));
         }
+        Ok(())
     })
     .await
 }

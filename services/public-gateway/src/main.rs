@@ -4,8 +4,9 @@ use clap::Subcommand;
 use halo_shared::cli::{self, Cli};
 use halo_shared::config::stubs::StubPolicy;
 use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, OtpProviderKind, PaymentArgs, PushArgs};
+use halo_shared::providers::payments::PaymentClient;
+use halo_shared::state::GatewaySettings;
 use halo_shared::telemetry;
-use halo_shared::Settings;
 
 #[derive(Subcommand)]
 enum Command {
@@ -43,22 +44,22 @@ struct ServeArgs {
     #[command(flatten)]
     payments: PaymentArgs,
     /// Seconds between WebSocket pings; a socket silent for two is closed.
-    #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = Settings::default().ws_heartbeat.as_secs())]
+    #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = GatewaySettings::default().ws_heartbeat.as_secs())]
     ws_heartbeat_seconds: u64,
     /// WebSockets one instance holds per session (0: no cap).
-    #[arg(long, env = "WS_MAX_PER_SESSION", default_value_t = Settings::default().ws_caps.per_session)]
+    #[arg(long, env = "WS_MAX_PER_SESSION", default_value_t = GatewaySettings::default().ws_caps.per_session)]
     ws_max_per_session: usize,
     /// WebSockets one instance holds per user (0: no cap).
-    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = Settings::default().ws_caps.per_user)]
+    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = GatewaySettings::default().ws_caps.per_user)]
     ws_max_per_user: usize,
     /// WebSockets one instance holds per client address (IPv6: per prefix; 0: no cap).
-    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = Settings::default().ws_caps.per_ip)]
+    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = GatewaySettings::default().ws_caps.per_ip)]
     ws_max_per_ip: usize,
     /// Anonymous sign-ins allowed per client IP per hour (0: no limit).
-    #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = Settings::default().anon_signins_per_ip_per_hour)]
+    #[arg(long, env = "ANON_SIGNINS_PER_IP_PER_HOUR", default_value_t = GatewaySettings::default().anon_signins_per_ip_per_hour)]
     anon_signins_per_ip_per_hour: u32,
     /// Google and Apple sign-ins allowed per client IP per hour (0: no limit).
-    #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = Settings::default().id_token_signins_per_ip_per_hour)]
+    #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = GatewaySettings::default().id_token_signins_per_ip_per_hour)]
     id_token_signins_per_ip_per_hour: u32,
 }
 
@@ -85,17 +86,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.otp.otp_provider == OtpProviderKind::Stub {
         stubs.allow("OTP_PROVIDER=stub")?;
     }
-    let settings = Settings {
-        refresh_token_bcrypt_cost: args.common.refresh_token_bcrypt_cost,
-        refresh_per_session_per_minute: args.common.refresh_per_session_per_minute,
-        refresh_per_ip_per_minute: args.common.refresh_per_ip_per_minute,
+    let settings = GatewaySettings {
+        shared: args.common.shared_settings(args.payments.settings(&stubs)?),
         anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
         id_token_signins_per_ip_per_hour: args.id_token_signins_per_ip_per_hour,
         otp: args.otp.settings()?,
         google: args.oidc.google(),
         apple: args.oidc.apple(),
         apple_grants: args.oidc.apple_grants()?,
-        payments: args.payments.settings(&stubs)?,
         ws_heartbeat: std::time::Duration::from_secs(args.ws_heartbeat_seconds.max(1)),
         ws_caps: halo_shared::realtime::hub::Caps {
             per_session: args.ws_max_per_session,
@@ -104,7 +102,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         fcm: args.push.fcm(),
         workers: args.push.worker(),
-        ..Settings::default()
     };
     let startup = cli::startup("public-gateway", &args.common, settings, public_gateway::DEFAULT_LISTEN).await?;
     cli::serve(public_gateway::build(startup).await?).await
@@ -113,8 +110,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
     let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
     let http = halo_shared::state::http_client();
-    let payments = halo_shared::payments::Payments::new(&args.payments.settings(&StubPolicy::from_env(false))?, http);
-    let changed = halo_shared::payments::reconcile::run(&pool, &payments).await?;
+    let client = PaymentClient::new(&args.payments.settings(&StubPolicy::from_env(false))?, http);
+    let payments = halo_shared::payments::Payments::new(pool, std::sync::Arc::new(client));
+    let changed = halo_shared::payments::reconcile::run(&payments).await?;
     println!("{changed}");
     tracing::info!(changed, "payments reconciled");
     Ok(())

@@ -1,6 +1,6 @@
 //! Anonymous sign-in: a new customer with no identity yet, and its first session.
 
-use super::sessions::{self, Issued};
+use super::issue::{self, Issued};
 use super::AuthError;
 use crate::http::ClientInfo;
 use crate::ratelimit;
@@ -14,14 +14,14 @@ const HOUR: u32 = 3600;
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(state: &AppState, client: &ClientInfo) -> Result<Issued, AuthError> {
     let ip = client.rate_limit_key();
-    let limit = state.settings.anon_signins_per_ip_per_hour;
+    let limit = state.gateway()?.settings.anon_signins_per_ip_per_hour;
     AuthError::check(ratelimit::hit(&state.db, &format!("anon:ip:{ip}"), limit, HOUR).await?)?;
 
-    let new = sessions::prepare(state).await?;
+    let new = issue::prepare(state).await?;
     let account = Account { id: uuid::Uuid::new_v4(), user_type: UserType::Customer, is_anonymous: true, role: None };
     let mut tx = state.db.begin().await?;
     customers::create_anonymous(&mut tx, account.id).await?;
-    let issued = sessions::start(&mut tx, state, &new, account, client).await?;
+    let issued = issue::start(&mut tx, state, &new, account, client).await?;
     tx.commit().await?;
     tracing::info!(customer_id = %account.id, "anonymous customer signed in");
     Ok(issued)

@@ -6,16 +6,17 @@ use anyhow::Context;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::sessions::{self, Issued, NewSession};
-use crate::auth::AuthError;
+use super::issue::{self, Issued, NewSession};
+use super::merge::merge_customer;
+use super::AuthError;
 use crate::http::ClientInfo;
 use crate::phone::Phone;
-use crate::providers::oidc::{Provider, VerifiedIdentity};
-use crate::sessions::{revoke_all, RevokeReason};
+use crate::providers::oidc::{IdProvider, VerifiedIdentity};
+use crate::sessions::{self, RevokeReason, Scope};
 use crate::state::AppState;
 use crate::tokens::{Claims, UserType};
-use crate::users::merge::merge_customer;
-use crate::users::Account;
+use crate::users::customers::{self, Identity};
+use crate::users::{mitras, Account};
 
 /// What a customer proved to be.
 pub enum CustomerIdentity<'a> {
@@ -26,21 +27,14 @@ pub enum CustomerIdentity<'a> {
 
 /// Signs in the mitra owning `phone`, creating the account on first sign-in.
 pub async fn sign_in_mitra(state: &AppState, phone: &Phone, client: &ClientInfo) -> Result<Issued, AuthError> {
-    let new = sessions::prepare(state).await?;
+    let new = issue::prepare(state).await?;
     let mut tx = state.db.begin().await?;
-    let (id, suspended): (Uuid, bool) = sqlx::query_as(
-        "INSERT INTO mitras (id, phone) VALUES ($1, $2)
-         ON CONFLICT (phone) DO UPDATE SET updated_at = mitras.updated_at
-         RETURNING id, suspended_at IS NOT NULL",
-    )
-    .bind(Uuid::new_v4())
-    .bind(phone.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
+    let (id, suspended) =
+        mitras::find_or_create_by_phone(&mut tx, phone.as_str()).await.context("finding the mitra")?;
     if suspended {
         return Err(AuthError::AccountSuspended);
     }
-    let issued = sessions::start(
+    let issued = issue::start(
         &mut tx,
         state,
         &new,
@@ -61,7 +55,7 @@ pub async fn sign_in_customer(
     anonymous: Option<&Claims>,
     client: &ClientInfo,
 ) -> Result<Issued, AuthError> {
-    let new = sessions::prepare(state).await?;
+    let new = issue::prepare(state).await?;
     // Two first sign-ins racing for one identity: the loser hits the unique constraint,
     // and on the second try finds the winner's customer.
     match sign_in_customer_once(state, &identity, anonymous, client, &new).await {
@@ -92,140 +86,74 @@ async fn sign_in_customer_once(
         }
         (Some(anon), _) => {
             attach(&mut tx, anon, identity).await?;
-            revoke_all(&mut tx, UserType::Customer, anon, RevokeReason::Upgraded).await?;
+            sessions::revoke(&mut *tx, Scope::User(UserType::Customer, anon), RevokeReason::Upgraded)
+                .await
+                .context("ending the anonymous sessions")?;
             anon
         }
         (None, Some(owner)) => owner,
         (None, None) => {
-            let id = Uuid::new_v4();
-            sqlx::query("INSERT INTO customers (id, is_anonymous) VALUES ($1, false)")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            let id = customers::create_identified(&mut tx).await.context("creating the customer")?;
             attach(&mut tx, id, identity).await?;
             id
         }
     };
-    let suspended: bool = sqlx::query_scalar("SELECT suspended_at IS NOT NULL FROM customers WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if suspended {
+    if customers::is_suspended(&mut tx, id).await.context("reading the customer")? {
         // Dropping the transaction undoes any upgrade or merge above.
         return Err(AuthError::AccountSuspended);
     }
     fill_profile(&mut tx, id, identity).await?;
     let account = Account { id, user_type: UserType::Customer, is_anonymous: false, role: None };
-    let issued = sessions::start(&mut tx, state, new, account, client).await?;
+    let issued = issue::start(&mut tx, state, new, account, client).await?;
     tx.commit().await?;
     Ok(issued)
 }
 
 /// The customer already holding `identity`, locked for the rest of the transaction.
-async fn find_owner(conn: &mut PgConnection, identity: &CustomerIdentity<'_>) -> sqlx::Result<Option<Uuid>> {
-    match identity {
-        CustomerIdentity::Phone(phone) => {
-            sqlx::query_scalar("SELECT id FROM customers WHERE phone = $1 AND merged_into IS NULL FOR UPDATE")
-                .bind(phone.as_str())
-                .fetch_optional(conn)
-                .await
-        }
+async fn find_owner(conn: &mut PgConnection, identity: &CustomerIdentity<'_>) -> anyhow::Result<Option<Uuid>> {
+    let owner = match identity {
+        CustomerIdentity::Phone(phone) => customers::owner_of_phone(conn, phone.as_str()).await,
         CustomerIdentity::Provider(identity) => {
-            sqlx::query_scalar(
-                "SELECT c.id FROM customer_identities i JOIN customers c ON c.id = i.customer_id
-                 WHERE i.provider = $1 AND i.subject = $2 AND c.merged_into IS NULL FOR UPDATE OF c",
-            )
-            .bind(identity.provider.as_str())
-            .bind(&identity.subject)
-            .fetch_optional(conn)
-            .await
+            customers::owner_of_identity(conn, identity.provider, &identity.subject).await
         }
-    }
+    };
+    owner.context("finding the identity's customer")
+}
+
+fn linkable(identity: &VerifiedIdentity) -> Identity<'_> {
+    Identity { provider: identity.provider, subject: &identity.subject, email: identity.email.as_deref() }
 }
 
 /// Links `identity` to customer `id`, which stops being anonymous.
 async fn attach(conn: &mut PgConnection, id: Uuid, identity: &CustomerIdentity<'_>) -> anyhow::Result<()> {
     match identity {
         CustomerIdentity::Phone(phone) => {
-            sqlx::query("UPDATE customers SET phone = $2, is_anonymous = false, updated_at = now() WHERE id = $1")
-                .bind(id)
-                .bind(phone.as_str())
-                .execute(conn)
-                .await
-                .context("setting the customer's phone")?;
+            customers::attach_phone(conn, id, phone.as_str()).await.context("setting the customer's phone")
         }
         CustomerIdentity::Provider(identity) => {
-            sqlx::query(
-                "INSERT INTO customer_identities (provider, subject, customer_id, email) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(identity.provider.as_str())
-            .bind(&identity.subject)
-            .bind(id)
-            .bind(&identity.email)
-            .execute(&mut *conn)
-            .await
-            .context("linking the identity")?;
-            sqlx::query("UPDATE customers SET is_anonymous = false, updated_at = now() WHERE id = $1")
-                .bind(id)
-                .execute(conn)
-                .await
-                .context("marking the customer identified")?;
+            customers::link_identity(conn, id, &linkable(identity)).await.context("linking the identity")
         }
     }
-    Ok(())
 }
 
-/// Fills the profile from what a provider told us: a verified email when the customer
-/// has none, a name when the stored one is empty (Apple sends it only once; an empty
-/// name never overwrites a stored one).
+/// Fills the profile from what a provider told us (see `customers::record_provider_sign_in`).
 async fn fill_profile(conn: &mut PgConnection, id: Uuid, identity: &CustomerIdentity<'_>) -> anyhow::Result<()> {
     let CustomerIdentity::Provider(identity) = identity else {
         return Ok(());
     };
     let name = identity.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    sqlx::query(
-        "UPDATE customers SET
-           email = COALESCE(email, $2),
-           display_name = CASE WHEN COALESCE(display_name, '') = '' THEN COALESCE($3, display_name) ELSE display_name END,
-           updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&identity.email)
-    .bind(name)
-    .execute(&mut *conn)
-    .await
-    .context("filling the profile")?;
-    sqlx::query("UPDATE customer_identities SET last_sign_in_at = now() WHERE provider = $1 AND subject = $2")
-        .bind(identity.provider.as_str())
-        .bind(&identity.subject)
-        .execute(conn)
-        .await
-        .context("recording the sign-in")?;
-    Ok(())
-}
-
-#[derive(sqlx::FromRow)]
-struct AnonymousSession {
-    still_anonymous: bool,
-    session_live: bool,
+    customers::record_provider_sign_in(conn, id, &linkable(identity), name).await.context("filling the profile")
 }
 
 /// The anonymous customer behind `claims`, if it is still anonymous and on its own. A
 /// revoked session is refused rather than silently ignored, so the app learns to refresh.
 async fn live_anonymous(conn: &mut PgConnection, claims: &Claims) -> Result<Option<Uuid>, AuthError> {
-    let row: Option<AnonymousSession> = sqlx::query_as(
-        "SELECT c.is_anonymous AND c.merged_into IS NULL AS still_anonymous, s.revoked_at IS NULL AS session_live
-         FROM customers c JOIN auth_sessions s ON s.id = $2 AND s.user_id = c.id
-         WHERE c.id = $1 FOR UPDATE OF c",
-    )
-    .bind(claims.sub)
-    .bind(claims.session_id)
-    .fetch_optional(conn)
-    .await?;
-    match row {
-        Some(AnonymousSession { session_live: false, .. }) => Err(AuthError::SessionRevoked),
-        Some(AnonymousSession { still_anonymous: true, session_live: true }) => Ok(Some(claims.sub)),
+    let still_anonymous = customers::lock_if_anonymous(conn, claims.sub).await.context("reading the customer")?;
+    let session_live =
+        sessions::rows::live_of(conn, claims.session_id, claims.sub).await.context("reading the session")?;
+    match (still_anonymous, session_live) {
+        (Some(_), Some(false)) => Err(AuthError::SessionRevoked),
+        (Some(true), Some(true)) => Ok(Some(claims.sub)),
         _ => Ok(None),
     }
 }
@@ -244,7 +172,7 @@ fn is_unique_violation(err: &anyhow::Error) -> bool {
 /// on the first authorization only) fills an empty display name.
 pub async fn sign_in_with_id_token(
     state: &AppState,
-    provider: Provider,
+    provider: IdProvider,
     id_token: &str,
     raw_nonce: Option<&str>,
     full_name: Option<&str>,
@@ -258,19 +186,20 @@ pub async fn sign_in_with_id_token(
 /// The identity an ID token proves: limited per client address, verified, used once.
 async fn verified_identity(
     state: &AppState,
-    provider: Provider,
+    provider: IdProvider,
     id_token: &str,
     raw_nonce: Option<&str>,
     full_name: Option<&str>,
     client: &ClientInfo,
 ) -> Result<VerifiedIdentity, AuthError> {
+    let gateway = state.gateway()?;
     let verifier = match provider {
-        Provider::Google => state.google.as_ref(),
-        Provider::Apple => state.apple.as_ref(),
+        IdProvider::Google => gateway.google.as_ref(),
+        IdProvider::Apple => gateway.apple.as_ref(),
     }
     .ok_or(AuthError::ProviderNotConfigured)?;
     // Counted before the token is checked: a bad token costs a signature check too.
-    let limit = state.settings.id_token_signins_per_ip_per_hour;
+    let limit = gateway.settings.id_token_signins_per_ip_per_hour;
     let key = format!("id-token:ip:{}", client.rate_limit_key());
     AuthError::check(crate::ratelimit::hit(&state.db, &key, limit, 3600).await?)?;
     let mut identity = verifier.verify(id_token, raw_nonce).await?;
@@ -296,8 +225,8 @@ pub async fn sign_in_with_apple(
     anonymous: Option<&Claims>,
     client: &ClientInfo,
 ) -> Result<Issued, AuthError> {
-    let identity = verified_identity(state, Provider::Apple, id_token, raw_nonce, full_name, client).await?;
-    let grant = match (authorization_code, state.apple_grants.as_ref()) {
+    let identity = verified_identity(state, IdProvider::Apple, id_token, raw_nonce, full_name, client).await?;
+    let grant = match (authorization_code, state.gateway()?.apple_grants.as_ref()) {
         (Some(code), Some(apple)) => match apple.exchange_code(&identity.client_id, code).await {
             Ok(sealed) => Some(sealed),
             Err(err) => {
@@ -318,17 +247,9 @@ pub async fn sign_in_with_apple(
     };
     let issued = sign_in_customer(state, CustomerIdentity::Provider(&identity), anonymous, client).await?;
     if let Some(sealed) = grant {
-        sqlx::query(
-            "UPDATE customer_identities SET provider_client_id = $3, provider_refresh_token = $4
-             WHERE provider = 'apple' AND subject = $1 AND customer_id = $2",
-        )
-        .bind(&identity.subject)
-        .bind(issued.account.id)
-        .bind(&identity.client_id)
-        .bind(sealed)
-        .execute(&state.db)
-        .await
-        .context("storing the Apple grant")?;
+        customers::store_apple_grant(&state.db, issued.account.id, &identity.subject, &identity.client_id, &sealed)
+            .await
+            .context("storing the Apple grant")?;
     }
     Ok(issued)
 }

@@ -1,23 +1,24 @@
 //! Sign-in and authentication: every way in (`anonymous`, phone codes in `otp`, Google
 //! and Apple in `identity` with `replay`, staff passwords in `staff`), issuing sessions
-//! and rotating their refresh tokens (`sessions`, `refresh`), the request guards
+//! and rotating their refresh tokens (`issue`, `refresh`), the request guards
 //! (`scheme`), and WebSocket tickets (`ticket`). Access tokens themselves are `tokens`;
 //! ending sessions is `crate::sessions`.
 
 pub mod anonymous;
 pub mod identity;
+pub mod issue;
+pub mod merge;
 pub mod otp;
 pub mod public;
 pub mod refresh;
 pub mod replay;
 pub mod scheme;
-pub mod sessions;
 pub mod staff;
 pub mod ticket;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::providers::oidc::OidcError;
-use crate::ratelimit::Outcome;
+use crate::ratelimit::Verdict;
 
 /// Everything that can go wrong while signing in, refreshing or authenticating.
 #[derive(Debug, thiserror::Error)]
@@ -58,10 +59,10 @@ pub enum AuthError {
 
 impl AuthError {
     /// Turns a limiter verdict into `Ok` or `RateLimited`.
-    pub fn check(outcome: Outcome) -> Result<(), AuthError> {
+    pub fn check(outcome: Verdict) -> Result<(), AuthError> {
         match outcome {
-            Outcome::Allowed => Ok(()),
-            Outcome::Limited { retry_after_secs } => Err(AuthError::RateLimited { retry_after_secs }),
+            Verdict::Allowed => Ok(()),
+            Verdict::Limited { retry_after_secs } => Err(AuthError::RateLimited { retry_after_secs }),
         }
     }
 }

@@ -18,17 +18,20 @@
 //!    presented one. Whoever loses that race falls back to step 3 and gets the winner's
 //!    token.
 
-use sqlx::{PgExecutor, Postgres, Transaction};
-use uuid::Uuid;
+use anyhow::Context;
+use sqlx::{Postgres, Transaction};
 
-use super::sessions::{active_account, issue, Issued, GRACE_SECS, REFRESH_TOKEN_TTL_SECS};
+use super::issue::{active_account, issue, Issued};
 use super::AuthError;
 use crate::http::ClientInfo;
 use crate::ratelimit;
-use crate::sessions::{revoke_in, RevokeReason};
+use crate::sessions::rows::{self, Rotated, SessionRow};
+use crate::sessions::{revoke, RevokeReason, Scope};
 use crate::state::AppState;
 use crate::tokens::hashing;
 use crate::tokens::UserType;
+use crate::users::{self, Standing};
+use uuid::Uuid;
 
 /// Refresh limits are counted over this window.
 const LIMIT_WINDOW_SECS: u32 = 60;
@@ -50,37 +53,18 @@ fn parse(token: &str) -> Option<Presented<'_>> {
     Some(Presented { session_id: Uuid::try_parse(id).ok()?, counter, secret })
 }
 
-/// What the database holds about a session, with the time checks done by its clock.
-#[derive(Debug, sqlx::FromRow)]
-struct SessionRow {
-    user_id: Uuid,
-    user_type: UserType,
-    counter: i64,
-    secret_hash: String,
-    revoked: bool,
-    /// Revoked by a suspension that still stands: answered 403 `account_suspended`.
+/// A session row, and whether the suspension that revoked it (if one did) still stands:
+/// that session is answered 403 `account_suspended` rather than `session_revoked`.
+struct Judged {
+    row: SessionRow,
     suspended: bool,
-    expired: bool,
-    in_grace: bool,
 }
 
-const SELECT_SESSION: &str = "SELECT user_id, user_type, counter, secret_hash, revoked_at IS NOT NULL AS revoked,
-        CASE WHEN revoked_reason = 'suspended' THEN EXISTS (
-            SELECT 1 FROM customers WHERE id = user_id AND suspended_at IS NOT NULL
-            UNION ALL SELECT 1 FROM mitras WHERE id = user_id AND suspended_at IS NOT NULL) ELSE false END AS suspended,
-        expires_at <= now() AS expired, rotated_at > now() - make_interval(secs => $2) AS in_grace
- FROM auth_sessions WHERE id = $1";
-
-async fn load<'e>(db: impl PgExecutor<'e>, id: Uuid, lock: bool) -> sqlx::Result<Option<SessionRow>> {
-    let sql = if lock { format!("{SELECT_SESSION} FOR UPDATE") } else { SELECT_SESSION.to_owned() };
-    sqlx::query_as(&sql).bind(id).bind(GRACE_SECS as f64).fetch_optional(db).await
-}
-
-/// Whose session a rotation advanced.
-#[derive(Debug, sqlx::FromRow)]
-struct Rotated {
-    user_id: Uuid,
-    user_type: UserType,
+async fn load(conn: &mut sqlx::PgConnection, id: Uuid, lock: bool) -> Result<Option<Judged>, AuthError> {
+    let Some(row) = rows::load(&mut *conn, id, lock).await.context("reading the session")? else { return Ok(None) };
+    let suspended = row.revoked_reason == Some(RevokeReason::Suspended)
+        && users::standing(conn, row.user_type, row.user_id).await.context("reading the user")? == Standing::Suspended;
+    Ok(Some(Judged { row, suspended }))
 }
 
 /// What a presented counter means for a session, decided from the row alone.
@@ -94,11 +78,12 @@ enum Verdict {
     Reuse,
 }
 
-fn judge(row: &SessionRow, counter: i64, allowed: &[UserType]) -> Result<(UserType, Verdict), AuthError> {
+fn judge(judged: &Judged, counter: i64, allowed: &[UserType]) -> Result<(UserType, Verdict), AuthError> {
+    let row = &judged.row;
     // The wrong transport (a staff token on the mobile endpoint) is simply invalid there.
     let user_type = Some(row.user_type).filter(|t| allowed.contains(t));
     let user_type = user_type.ok_or(AuthError::InvalidRefreshToken)?;
-    if row.suspended {
+    if judged.suspended {
         return Err(AuthError::AccountSuspended);
     }
     if row.revoked {
@@ -128,15 +113,17 @@ pub async fn refresh(
 ) -> Result<Issued, AuthError> {
     let presented = parse(token).ok_or(AuthError::InvalidRefreshToken)?;
     let ip = client.rate_limit_key();
-    let per_ip = state.settings.refresh_per_ip_per_minute;
+    let per_ip = state.settings().refresh_per_ip_per_minute;
     AuthError::check(ratelimit::hit(&state.db, &format!("refresh:ip:{ip}"), per_ip, LIMIT_WINDOW_SECS).await?)?;
 
     let id = presented.session_id;
-    let row = load(&state.db, id, false).await?.ok_or(AuthError::InvalidRefreshToken)?;
-    let (_, verdict) = judge(&row, presented.counter, allowed)?;
+    let mut conn = state.db.acquire().await.context("connecting")?;
+    let judged = load(&mut conn, id, false).await?.ok_or(AuthError::InvalidRefreshToken)?;
+    drop(conn);
+    let (_, verdict) = judge(&judged, presented.counter, allowed)?;
     let genuine = state.keys.refresh_secret_matches(id, presented.counter, presented.secret);
     match verdict {
-        Verdict::Current => rotate(state, &presented, &row, genuine, allowed).await,
+        Verdict::Current => rotate(state, &presented, &judged.row, genuine, allowed).await,
         // An older token proves nothing unless we made it: no grace, and no revocation
         // that a forger could trigger.
         _ if !genuine => Err(AuthError::InvalidRefreshToken),
@@ -156,32 +143,17 @@ async fn rotate(
     allowed: &[UserType],
 ) -> Result<Issued, AuthError> {
     let (id, counter) = (presented.session_id, presented.counter);
-    let per_session = state.settings.refresh_per_session_per_minute;
+    let per_session = state.settings().refresh_per_session_per_minute;
     let key = format!("refresh:session:{}", id.simple());
     AuthError::check(ratelimit::hit(&state.db, &key, per_session, LIMIT_WINDOW_SECS).await?)?;
     if !genuine && !hashing::verify(presented.secret.to_owned(), row.secret_hash.clone()).await? {
         return Err(AuthError::InvalidRefreshToken);
     }
     let next_hash =
-        hashing::hash(state.keys.refresh_secret(id, counter + 1), state.settings.refresh_token_bcrypt_cost).await?;
-    let allowed_names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+        hashing::hash(state.keys.refresh_secret(id, counter + 1), state.settings().refresh_token_bcrypt_cost).await?;
 
     let mut tx = state.db.begin().await?;
-    let rotated: Option<Rotated> = sqlx::query_as(
-        "UPDATE auth_sessions
-         SET counter = counter + 1, secret_hash = $3, rotated_at = now(),
-             expires_at = now() + make_interval(secs => $4)
-         WHERE id = $1 AND counter = $2 AND revoked_at IS NULL AND expires_at > now()
-           AND user_type = ANY($5)
-         RETURNING user_id, user_type",
-    )
-    .bind(id)
-    .bind(counter)
-    .bind(&next_hash)
-    .bind(REFRESH_TOKEN_TTL_SECS as f64)
-    .bind(&allowed_names)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let rotated = rows::rotate(&mut tx, id, counter, &next_hash, allowed).await.context("rotating the session")?;
     let Some(Rotated { user_id, user_type }) = rotated else {
         // Another request rotated (or revoked) it first: decide again under the lock.
         return settle(state, tx, presented, allowed).await;
@@ -200,15 +172,16 @@ async fn settle(
     allowed: &[UserType],
 ) -> Result<Issued, AuthError> {
     let id = presented.session_id;
-    let row = load(&mut *tx, id, true).await?.ok_or(AuthError::InvalidRefreshToken)?;
-    match judge(&row, presented.counter, allowed)? {
+    let judged = load(&mut tx, id, true).await?.ok_or(AuthError::InvalidRefreshToken)?;
+    let row = &judged.row;
+    match judge(&judged, presented.counter, allowed)? {
         (user_type, Verdict::Grace) => {
             let account = active_account(&mut tx, id, user_type, row.user_id).await;
             tx.commit().await?;
             account.map(|account| issue(state, id, row.counter, account))
         }
         (_, Verdict::Reuse) => {
-            revoke_in(&mut tx, id, RevokeReason::Reuse).await?;
+            revoke(&mut *tx, Scope::Session(id), RevokeReason::Reuse).await.context("ending the session")?;
             tx.commit().await?;
             // `behind` tells theft (far behind) from a delayed retry that arrived after a
             // second rotation (1 or 2 behind; review I6): a log-based metric can count both.
@@ -249,17 +222,21 @@ mod tests {
             user_type: UserType::Customer,
             counter,
             secret_hash: String::new(),
+            revoked_reason: None,
             revoked: false,
-            suspended: false,
             expired: false,
             in_grace: true,
         }
     }
 
+    fn judged(row: SessionRow) -> Judged {
+        Judged { row, suspended: false }
+    }
+
     #[test]
     fn the_row_alone_decides_current_grace_reuse_and_refusals() {
         let mobile = [UserType::Customer, UserType::Mitra];
-        let verdict = |row: &SessionRow, counter| judge(row, counter, &mobile).map(|(_, v)| v);
+        let verdict = |row: &SessionRow, counter| judge(&judged(row.clone()), counter, &mobile).map(|(_, v)| v);
         let live = row(5);
         assert_eq!(verdict(&live, 5).unwrap(), Verdict::Current);
         assert_eq!(verdict(&live, 4).unwrap(), Verdict::Grace);

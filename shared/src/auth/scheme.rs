@@ -62,14 +62,10 @@ pub async fn admit(state: &AppState, claims: Claims, allowed: &[UserType]) -> Re
 /// The database's word on a session, for when the revoked set cannot be trusted. A
 /// session with no row is refused too.
 async fn session_is_live(state: &AppState, session_id: uuid::Uuid) -> Result<(), AuthError> {
-    let revoked: Option<bool> = sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM auth_sessions WHERE id = $1")
-        .bind(session_id)
-        .fetch_optional(&state.db)
-        .await
-        .map_err(|err| {
-            tracing::warn!(error = %err, "checking a session while revocations are not current failed");
-            AuthError::RevocationsUnavailable
-        })?;
+    let revoked = crate::sessions::rows::is_revoked(&state.db, session_id).await.map_err(|err| {
+        tracing::warn!(error = %err, "checking a session while revocations are not current failed");
+        AuthError::RevocationsUnavailable
+    })?;
     match revoked {
         Some(false) => Ok(()),
         _ => Err(AuthError::SessionRevoked),
@@ -183,7 +179,7 @@ const CAP_RETRY_AFTER_SECS: u64 = 30;
 /// but before registration found no socket to close, so it must be caught here.
 /// Registering before the upgrade lets a socket over a cap be refused with 429 JSON.
 pub fn open_socket(state: &AppState, claims: &Claims, client: &ClientInfo) -> Result<Connection, AuthError> {
-    let caps = state.settings.ws_caps;
+    let caps = state.gateway()?.settings.ws_caps;
     let connection = state
         .realtime
         .hub

@@ -7,13 +7,15 @@
 //! limit; a correct password gives its attempt back. Sixty parallel guesses against a
 //! limit of five therefore get five password checks, not sixty.
 
+use anyhow::Context;
 use tokio::sync::OnceCell;
 
-use super::sessions::{self, Issued};
+use super::issue::{self, Issued};
 use super::AuthError;
 use crate::audit::{self, StaffActor};
 use crate::http::ClientInfo;
 use crate::ratelimit;
+use crate::sessions::{self, RevokeReason, Scope};
 use crate::state::AppState;
 use crate::tokens::hashing;
 use crate::tokens::{Claims, UserType};
@@ -32,7 +34,7 @@ pub async fn warm_up(state: &AppState) -> anyhow::Result<()> {
 }
 
 async fn dummy_hash(state: &AppState) -> anyhow::Result<&'static String> {
-    let cost = state.settings.password_bcrypt_cost;
+    let cost = state.control_center()?.settings.password_bcrypt_cost;
     DUMMY_HASH.get_or_try_init(|| hashing::hash(uuid::Uuid::new_v4().to_string(), cost)).await
 }
 
@@ -65,11 +67,11 @@ pub async fn login(
     ratelimit::give_back(&state.db, &email_key).await?;
     ratelimit::give_back(&state.db, &ip_key).await?;
 
-    let new = sessions::prepare(state).await?;
+    let new = issue::prepare(state).await?;
     let account =
         Account { id: user.staff.id, user_type: UserType::CcUser, is_anonymous: false, role: Some(user.staff.role) };
     let mut tx = state.db.begin().await?;
-    let issued = sessions::start(&mut tx, state, &new, account, client).await?;
+    let issued = issue::start(&mut tx, state, &new, account, client).await?;
     let actor = StaffActor::new(user.staff.id, client);
     audit::append(&mut tx, &actor, "staff.login", None, serde_json::json!({ "session_id": issued.session_id })).await?;
     tx.commit().await?;
@@ -80,14 +82,8 @@ pub async fn login(
 /// Ends the staff member's current session, recorded in the audit log.
 pub async fn logout(state: &AppState, claims: &Claims, client: &ClientInfo) -> Result<(), AuthError> {
     let mut tx = state.db.begin().await?;
-    sqlx::query(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'logout'
-         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(claims.session_id)
-    .bind(claims.sub)
-    .execute(&mut *tx)
-    .await?;
+    let scope = Scope::OwnSession { user_type: UserType::CcUser, user_id: claims.sub, session_id: claims.session_id };
+    sessions::revoke(&mut *tx, scope, RevokeReason::Logout).await.context("ending the session")?;
     let actor = StaffActor::new(claims.sub, client);
     audit::append(&mut tx, &actor, "staff.logout", None, serde_json::json!({ "session_id": claims.session_id }))
         .await?;
@@ -98,7 +94,7 @@ pub async fn logout(state: &AppState, claims: &Claims, client: &ClientInfo) -> R
 /// Counts one attempt against both limits before any password is checked; refused (and
 /// nothing counted) when either is already spent.
 async fn reserve_attempt(state: &AppState, email_key: &str, ip_key: &str) -> Result<(), AuthError> {
-    let settings = &state.settings;
+    let settings = &state.control_center()?.settings;
     let mut tx = state.db.begin().await?;
     let by_email = ratelimit::hit(&mut *tx, email_key, settings.login_failures_per_email, FAILURE_WINDOW_SECS).await?;
     AuthError::check(by_email)?;
@@ -110,7 +106,7 @@ async fn reserve_attempt(state: &AppState, email_key: &str, ip_key: &str) -> Res
 
 /// Rotates a control-center refresh token and returns the staff user with the new pair.
 pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Result<(Issued, Staff), AuthError> {
-    let issued = sessions::refresh(state, token, &[UserType::CcUser], client).await?;
+    let issued = super::refresh::refresh(state, token, &[UserType::CcUser], client).await?;
     let user = staff::get(&state.db, issued.account.id).await?.ok_or(AuthError::SessionRevoked)?;
     Ok((issued, user))
 }

@@ -160,6 +160,17 @@ impl CommonServeArgs {
             .collect()
     }
 
+    /// The settings both services share, with the payment provider's (parsed by the
+    /// service, which owns its payment flags).
+    pub fn shared_settings(&self, payments: PaymentSettings) -> Settings {
+        Settings {
+            refresh_token_bcrypt_cost: self.refresh_token_bcrypt_cost,
+            refresh_per_session_per_minute: self.refresh_per_session_per_minute,
+            refresh_per_ip_per_minute: self.refresh_per_ip_per_minute,
+            payments,
+        }
+    }
+
     pub fn listen(&self, default: SocketAddr) -> SocketAddr {
         SocketAddr::new(self.host.unwrap_or(default.ip()), self.port.unwrap_or(default.port()))
     }
@@ -410,6 +421,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::state::GatewaySettings;
 
     #[derive(Debug, Parser)]
     struct Flags {
@@ -454,8 +466,8 @@ mod tests {
         let (defaults, edge) = (Settings::default(), EdgeConfig::default());
         assert_eq!(default("refresh_token_bcrypt_cost"), defaults.refresh_token_bcrypt_cost.to_string());
         assert_eq!(default("request_timeout_seconds"), edge.request_timeout.as_secs().to_string());
-        assert_eq!(default("otp_ttl_seconds"), defaults.otp.ttl_secs.to_string());
-        assert_eq!(default("otp_allowed_countries"), defaults.otp.allowed_countries.join(","));
+        assert_eq!(default("otp_ttl_seconds"), GatewaySettings::default().otp.ttl_secs.to_string());
+        assert_eq!(default("otp_allowed_countries"), GatewaySettings::default().otp.allowed_countries.join(","));
         assert_eq!(default("invoice_duration_seconds"), defaults.payments.invoice_duration_secs.to_string());
     }
 }

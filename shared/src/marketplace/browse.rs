@@ -9,10 +9,13 @@ use uuid::Uuid;
 
 use super::services::Service;
 use crate::pagination::{Cursor, Page};
+use crate::users::mitras::SERVING;
 
-/// The condition on `mitras m` for being shown to customers.
-pub(crate) const LISTABLE: &str = "m.verification_status = 'approved' AND m.suspended_at IS NULL \
-     AND m.deleted_at IS NULL AND EXISTS (SELECT 1 FROM mitra_services s WHERE s.mitra_id = m.id AND s.active)";
+/// The condition on `mitras m` for being shown to customers: serving (the users
+/// module's rule) and with at least one active service.
+pub(crate) static LISTABLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("{SERVING} AND EXISTS (SELECT 1 FROM mitra_services s WHERE s.mitra_id = m.id AND s.active)")
+});
 
 /// One active service of a listed mitra, with the mitra's columns beside it: a page is
 /// one query (the mitra picked in a CTE, each joined laterally to its services), one
@@ -73,8 +76,9 @@ pub async fn page(db: &PgPool, page: Page, online: Option<bool>) -> sqlx::Result
     // `fetch` is a bounded integer from `Page::parse`: safe to write into the text.
     let query = listing_query(&format!(
         "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m
-         WHERE {LISTABLE}{conditions} ORDER BY m.created_at, m.id LIMIT {}",
-        page.fetch()
+         WHERE {listable}{conditions} ORDER BY m.created_at, m.id LIMIT {}",
+        page.fetch(),
+        listable = *LISTABLE
     ));
     let mut query = sqlx::query_as::<_, Row>(&query);
     if let Some(after) = page.after {
@@ -93,7 +97,8 @@ pub async fn page(db: &PgPool, page: Page, online: Option<bool>) -> sqlx::Result
 pub async fn one(db: &PgPool, id: Uuid) -> sqlx::Result<Option<ListedMitra>> {
     static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         listing_query(&format!(
-            "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m WHERE m.id = $1 AND {LISTABLE}"
+            "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m WHERE m.id = $1 AND {}",
+            *LISTABLE
         ))
     });
     let rows: Vec<Row> = sqlx::query_as(&QUERY).bind(id).fetch_all(db).await?;

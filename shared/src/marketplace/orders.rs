@@ -14,6 +14,7 @@
 //! both parties (an `order.updated` socket event, and a push that is sent only if no
 //! socket took the event) commit together.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use poem_openapi::types::ToJSON;
 use poem_openapi::{Enum, Object};
@@ -25,6 +26,7 @@ use super::{text, MarketError};
 use crate::notifications::{self, Delivery};
 use crate::pagination::{Cursor, Page};
 use crate::tokens::UserType;
+use crate::users::customers;
 
 const MAX_NOTE: usize = 1000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -161,8 +163,10 @@ pub struct Order {
     pub payment: OrderPayment,
 }
 
+/// An order as stored (the columns of [`COLUMNS`]); the payments service reads and
+/// returns it too, after writing the payment columns it owns.
 #[derive(Debug, sqlx::FromRow)]
-struct Row {
+pub(crate) struct Row {
     id: Uuid,
     status: OrderStatus,
     customer_id: Uuid,
@@ -262,13 +266,7 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
             return Ok(Placed::Existing(existing));
         }
     }
-    let anonymous: Option<bool> = sqlx::query_scalar(
-        "SELECT is_anonymous FROM customers
-         WHERE id = $1 AND merged_into IS NULL AND deleted_at IS NULL AND suspended_at IS NULL",
-    )
-    .bind(customer_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let anonymous = customers::active_is_anonymous(conn, customer_id).await.context("reading the customer")?;
     match anonymous {
         None => return Err(MarketError::NotFound("this account no longer exists")),
         Some(true) => return Err(MarketError::UpgradeRequired),
@@ -280,9 +278,10 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
                              idempotency_key)
          SELECT $1, $2, s.mitra_id, s.id, s.title, s.duration_minutes, s.price, $4, $5
          FROM mitra_services s JOIN mitras m ON m.id = s.mitra_id
-         WHERE s.id = $3 AND s.active AND {LISTABLE}
+         WHERE s.id = $3 AND s.active AND {listable}
          ON CONFLICT DO NOTHING
-         RETURNING {COLUMNS}"
+         RETURNING {COLUMNS}",
+        listable = *LISTABLE
     ))
     .bind(id)
     .bind(customer_id)
@@ -306,28 +305,6 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
     Ok(Placed::New(row.into()))
 }
 
-/// An opened invoice, as the order shows it.
-pub struct InvoiceRef<'a> {
-    pub id: &'a str,
-    pub url: &'a str,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Records the invoice opened for a new order, in the caller's transaction.
-pub async fn attach_invoice(conn: &mut PgConnection, id: Uuid, invoice: &InvoiceRef<'_>) -> sqlx::Result<Order> {
-    let row: Row = sqlx::query_as(&format!(
-        "UPDATE orders SET invoice_id = $2, invoice_url = $3, invoice_expires_at = $4, updated_at = now()
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(invoice.id)
-    .bind(invoice.url)
-    .bind(invoice.expires_at)
-    .fetch_one(conn)
-    .await?;
-    Ok(row.into())
-}
-
 async fn by_key(conn: &mut PgConnection, customer_id: Uuid, key: &str) -> sqlx::Result<Option<Order>> {
     let row: Option<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE customer_id = $1 AND idempotency_key = $2"))
@@ -336,55 +313,6 @@ async fn by_key(conn: &mut PgConnection, customer_id: Uuid, key: &str) -> sqlx::
             .fetch_optional(conn)
             .await?;
     Ok(row.map(Order::from))
-}
-
-/// What the payment side needs of an order: its status, amount, invoice and refund.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PaymentState {
-    pub id: Uuid,
-    pub status: OrderStatus,
-    pub amount: i64,
-    pub invoice_id: Option<String>,
-    pub refund_id: Option<String>,
-    pub paid_at: Option<DateTime<Utc>>,
-}
-
-const PAYMENT_COLUMNS: &str = "id, status, amount, invoice_id, refund_id, paid_at";
-
-pub async fn payment_state(db: &PgPool, id: Uuid) -> sqlx::Result<Option<PaymentState>> {
-    sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM orders WHERE id = $1")).bind(id).fetch_optional(db).await
-}
-
-/// Orders the payment side must look at again: unpaid for longer than `unpaid_after`,
-/// paid but declined or cancelled with no refund yet, and refunds still pending.
-pub async fn needing_reconciliation(db: &PgPool, unpaid_after: std::time::Duration) -> sqlx::Result<Vec<PaymentState>> {
-    sqlx::query_as(&format!(
-        "SELECT {PAYMENT_COLUMNS} FROM orders
-         WHERE (status = 'pending_payment' AND created_at < now() - make_interval(secs => $1))
-            OR (status IN ('declined', 'cancelled') AND paid_at IS NOT NULL AND refund_id IS NULL)
-            OR (status = 'refund_pending')
-         ORDER BY created_at LIMIT 1000"
-    ))
-    .bind(unpaid_after.as_secs_f64())
-    .fetch_all(db)
-    .await
-}
-
-/// Records the refund the provider accepted for an order.
-pub async fn set_refund(conn: &mut PgConnection, id: Uuid, refund_id: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE orders SET refund_id = $2 WHERE id = $1").bind(id).bind(refund_id).execute(conn).await?;
-    Ok(())
-}
-
-/// Flags an order for staff (a paid amount that does not match, a failed refund).
-pub async fn flag(db: &PgPool, id: Uuid, issue: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE orders SET payment_issue = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(issue)
-        .execute(db)
-        .await?;
-    tracing::warn!(order_id = %id, issue, "order flagged for staff");
-    Ok(())
 }
 
 /// Whose orders a list or read is about.
@@ -462,29 +390,6 @@ pub async fn get_any(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Order>> {
     let row: Option<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1")).bind(id).fetch_optional(db).await?;
     Ok(row.map(Order::from))
-}
-
-/// What staff see of an order's payment beyond the order itself: what needs a person,
-/// and every callback received for it, as it came.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PaymentEvent {
-    pub id: i64,
-    pub kind: String,
-    pub outcome: String,
-    pub body: String,
-    pub received_at: DateTime<Utc>,
-}
-
-pub async fn payment_record(db: &PgPool, id: Uuid) -> sqlx::Result<(Option<String>, Vec<PaymentEvent>)> {
-    let issue: Option<Option<String>> =
-        sqlx::query_scalar("SELECT payment_issue FROM orders WHERE id = $1").bind(id).fetch_optional(db).await?;
-    let events = sqlx::query_as(
-        "SELECT id, kind, outcome, body, received_at FROM payment_callbacks WHERE order_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await?;
-    Ok((issue.flatten(), events))
 }
 
 /// Moves order `id` to `to` on behalf of `actor`, in the caller's transaction: one
@@ -614,4 +519,24 @@ async fn notify(conn: &mut PgConnection, order: &Order) -> sqlx::Result<()> {
         notifications::deliver(conn, &delivery).await?;
     }
     Ok(())
+}
+
+/// Gives customer `from`'s orders to customer `into` (a merge), in the caller's
+/// transaction.
+pub async fn move_customer(conn: &mut PgConnection, from: Uuid, into: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET customer_id = $2 WHERE customer_id = $1")
+        .bind(from)
+        .bind(into)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether mitra `id` has an order a customer is waiting on (paid or accepted), read in
+/// the caller's transaction.
+pub async fn mitra_has_open_orders(conn: &mut PgConnection, mitra_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE mitra_id = $1 AND status IN ('paid', 'accepted'))")
+        .bind(mitra_id)
+        .fetch_one(conn)
+        .await
 }

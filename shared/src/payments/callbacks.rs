@@ -5,10 +5,11 @@
 //! out-of-order deliveries and unknown invoices; moves only ever go forward (the order
 //! state machine refuses the rest).
 
+use anyhow::Context;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::Payments;
+use super::{records, Payments};
 use crate::marketplace::orders::{self, Actor, OrderStatus};
 use crate::marketplace::MarketError;
 use crate::{ApiError, ErrorCode};
@@ -35,20 +36,20 @@ impl From<CallbackError> for ApiError {
 
 /// What applying a callback did (stored with it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CallbackOutcome {
     Changed,
     Unchanged,
     UnknownOrder,
     Flagged,
 }
 
-impl Outcome {
+impl CallbackOutcome {
     fn as_str(self) -> &'static str {
         match self {
-            Outcome::Changed => "changed",
-            Outcome::Unchanged => "unchanged",
-            Outcome::UnknownOrder => "unknown_order",
-            Outcome::Flagged => "flagged",
+            CallbackOutcome::Changed => "changed",
+            CallbackOutcome::Unchanged => "unchanged",
+            CallbackOutcome::UnknownOrder => "unknown_order",
+            CallbackOutcome::Flagged => "flagged",
         }
     }
 }
@@ -79,64 +80,65 @@ pub struct InvoiceUpdate<'a> {
 }
 
 /// Applies an invoice's state to its order, forward only.
-pub async fn apply_invoice(db: &PgPool, update: &InvoiceUpdate<'_>) -> anyhow::Result<(Option<Uuid>, Outcome)> {
-    let Ok(id) = Uuid::try_parse(update.external_id) else { return Ok((None, Outcome::UnknownOrder)) };
-    let Some(order) = orders::payment_state(db, id).await? else { return Ok((None, Outcome::UnknownOrder)) };
+pub async fn apply_invoice(db: &PgPool, update: &InvoiceUpdate<'_>) -> anyhow::Result<(Option<Uuid>, CallbackOutcome)> {
+    let Ok(id) = Uuid::try_parse(update.external_id) else { return Ok((None, CallbackOutcome::UnknownOrder)) };
+    let Some(order) = records::payment_state(db, id).await.context("reading the payment")? else {
+        return Ok((None, CallbackOutcome::UnknownOrder));
+    };
     let to = match update.status {
         "PAID" | "SETTLED" => {
             let paid = update.paid_amount.or(update.amount);
             if order.status == OrderStatus::PendingPayment && paid != Some(order.amount) {
                 let issue = format!("amount_mismatch: paid {paid:?}, order amount {}", order.amount);
-                orders::flag(db, id, &issue).await?;
-                return Ok((Some(id), Outcome::Flagged));
+                records::flag(db, id, &issue).await.context("flagging the order")?;
+                return Ok((Some(id), CallbackOutcome::Flagged));
             }
             OrderStatus::Paid
         }
         "EXPIRED" => OrderStatus::Expired,
-        _ => return Ok((Some(id), Outcome::Unchanged)),
+        _ => return Ok((Some(id), CallbackOutcome::Unchanged)),
     };
     match orders::apply(db, id, to, Actor::System).await {
-        Ok(_) => Ok((Some(id), Outcome::Changed)),
+        Ok(_) => Ok((Some(id), CallbackOutcome::Changed)),
         // Already paid, expired or further along: a duplicate or a late delivery.
-        Err(MarketError::InvalidState(_)) => Ok((Some(id), Outcome::Unchanged)),
+        Err(MarketError::InvalidState(_)) => Ok((Some(id), CallbackOutcome::Unchanged)),
         Err(MarketError::Unexpected(err)) => Err(err),
         Err(other) => Err(anyhow::anyhow!("{other}")),
     }
 }
 
 /// A refund's result, from a callback or from reconciliation.
-pub async fn apply_refund(db: &PgPool, order_id: &str, succeeded: bool) -> anyhow::Result<(Option<Uuid>, Outcome)> {
-    let Ok(id) = Uuid::try_parse(order_id) else { return Ok((None, Outcome::UnknownOrder)) };
-    let Some(order) = orders::payment_state(db, id).await? else { return Ok((None, Outcome::UnknownOrder)) };
+pub async fn apply_refund(
+    db: &PgPool,
+    order_id: &str,
+    succeeded: bool,
+) -> anyhow::Result<(Option<Uuid>, CallbackOutcome)> {
+    let Ok(id) = Uuid::try_parse(order_id) else { return Ok((None, CallbackOutcome::UnknownOrder)) };
+    let Some(order) = records::payment_state(db, id).await.context("reading the payment")? else {
+        return Ok((None, CallbackOutcome::UnknownOrder));
+    };
     if !succeeded {
         if order.status == OrderStatus::RefundPending {
-            orders::flag(db, id, "refund_failed").await?;
-            return Ok((Some(id), Outcome::Flagged));
+            records::flag(db, id, "refund_failed").await.context("flagging the order")?;
+            return Ok((Some(id), CallbackOutcome::Flagged));
         }
-        return Ok((Some(id), Outcome::Unchanged));
+        return Ok((Some(id), CallbackOutcome::Unchanged));
     }
     match orders::apply(db, id, OrderStatus::Refunded, Actor::System).await {
-        Ok(_) => Ok((Some(id), Outcome::Changed)),
-        Err(MarketError::InvalidState(_)) => Ok((Some(id), Outcome::Unchanged)),
+        Ok(_) => Ok((Some(id), CallbackOutcome::Changed)),
+        Err(MarketError::InvalidState(_)) => Ok((Some(id), CallbackOutcome::Unchanged)),
         Err(MarketError::Unexpected(err)) => Err(err),
         Err(other) => Err(anyhow::anyhow!("{other}")),
     }
 }
 
 async fn store(db: &PgPool, kind: &str, body: &[u8], order_id: Option<Uuid>, outcome: &str) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO payment_callbacks (kind, body, order_id, outcome) VALUES ($1, $2, $3, $4)")
-        .bind(kind)
-        .bind(String::from_utf8_lossy(body).as_ref())
-        .bind(order_id)
-        .bind(outcome)
-        .execute(db)
-        .await?;
-    Ok(())
+    records::store_callback(db, kind, body, order_id, outcome).await.context("storing the callback")
 }
 
 impl Payments {
     fn authenticate(&self, token: Option<&str>, kind: &str) -> Result<(), CallbackError> {
-        if token.is_some_and(|t| self.callback_token_matches(t)) {
+        if token.is_some_and(|t| self.client.callback_token_matches(t)) {
             return Ok(());
         }
         tracing::warn!(kind, "payment callback refused: missing or wrong x-callback-token");
@@ -144,12 +146,8 @@ impl Payments {
     }
 
     /// `POST /api/webhooks/xendit/invoice`.
-    pub async fn invoice_callback(
-        &self,
-        db: &PgPool,
-        token: Option<&str>,
-        body: &[u8],
-    ) -> Result<Outcome, CallbackError> {
+    pub async fn invoice_callback(&self, token: Option<&str>, body: &[u8]) -> Result<CallbackOutcome, CallbackError> {
+        let db = &self.db;
         self.authenticate(token, "invoice")?;
         let parsed = parse_invoice(body);
         let update = match &parsed {
@@ -171,12 +169,8 @@ impl Payments {
     }
 
     /// `POST /api/webhooks/xendit/refund`.
-    pub async fn refund_callback(
-        &self,
-        db: &PgPool,
-        token: Option<&str>,
-        body: &[u8],
-    ) -> Result<Outcome, CallbackError> {
+    pub async fn refund_callback(&self, token: Option<&str>, body: &[u8]) -> Result<CallbackOutcome, CallbackError> {
+        let db = &self.db;
         self.authenticate(token, "refund")?;
         let parsed: Result<(String, bool), CallbackError> = (|| {
             let json: serde_json::Value =

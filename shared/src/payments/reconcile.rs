@@ -6,21 +6,20 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
-
-use super::callbacks::{apply_invoice, apply_refund, InvoiceUpdate, Outcome};
-use super::Payments;
+use super::callbacks::{apply_invoice, apply_refund, CallbackOutcome, InvoiceUpdate};
+use super::{records, Payments};
 use crate::marketplace::orders::OrderStatus;
 
 /// Orders younger than this are left to their callbacks.
 const UNPAID_AFTER: Duration = Duration::from_secs(60);
 
 /// Returns how many orders changed.
-pub async fn run(db: &PgPool, payments: &Payments) -> anyhow::Result<u64> {
+pub async fn run(payments: &Payments) -> anyhow::Result<u64> {
+    let db = &payments.db;
     let mut changed = 0;
-    for order in crate::marketplace::orders::needing_reconciliation(db, UNPAID_AFTER).await? {
+    for order in records::needing_reconciliation(db, UNPAID_AFTER).await? {
         let result = match order.status {
-            OrderStatus::PendingPayment => match payments.xendit() {
+            OrderStatus::PendingPayment => match payments.client.xendit() {
                 Some(xendit) => match xendit.find_invoices(order.id).await {
                     Ok(invoices) => match invoices.first() {
                         Some(invoice) => {
@@ -30,7 +29,7 @@ pub async fn run(db: &PgPool, payments: &Payments) -> anyhow::Result<u64> {
                                 amount: Some(invoice.amount),
                                 paid_amount: invoice.paid_amount,
                             };
-                            apply_invoice(db, &update).await.map(|(_, outcome)| outcome == Outcome::Changed)
+                            apply_invoice(db, &update).await.map(|(_, outcome)| outcome == CallbackOutcome::Changed)
                         }
                         None => Ok(false),
                     },
@@ -40,14 +39,14 @@ pub async fn run(db: &PgPool, payments: &Payments) -> anyhow::Result<u64> {
                 None => Ok(false),
             },
             OrderStatus::RefundPending if order.refund_id.is_none() => {
-                payments.refund(db, order.id).await.map(|moved| moved.is_some())
+                payments.refund(order.id).await.map(|moved| moved.is_some())
             }
-            OrderStatus::RefundPending => match (payments.xendit(), order.refund_id.as_deref()) {
+            OrderStatus::RefundPending => match (payments.client.xendit(), order.refund_id.as_deref()) {
                 (Some(xendit), Some(refund_id)) => match xendit.get_refund(refund_id).await {
                     Ok(refund) => match refund.status.as_str() {
-                        "SUCCEEDED" => {
-                            apply_refund(db, &order.id.to_string(), true).await.map(|(_, o)| o == Outcome::Changed)
-                        }
+                        "SUCCEEDED" => apply_refund(db, &order.id.to_string(), true)
+                            .await
+                            .map(|(_, o)| o == CallbackOutcome::Changed),
                         "FAILED" => apply_refund(db, &order.id.to_string(), false).await.map(|_| false),
                         _ => Ok(false),
                     },
@@ -55,7 +54,7 @@ pub async fn run(db: &PgPool, payments: &Payments) -> anyhow::Result<u64> {
                 },
                 _ => Ok(false),
             },
-            _ => payments.refund(db, order.id).await.map(|moved| moved.is_some()),
+            _ => payments.refund(order.id).await.map(|moved| moved.is_some()),
         };
         match result {
             Ok(true) => changed += 1,

@@ -163,6 +163,19 @@ impl AppleClient {
     }
 }
 
+/// Queues the revocation of Apple grants (the app's client id and the sealed refresh
+/// token of each), in the caller's transaction; the worker sends them after it commits.
+pub async fn queue_revocations(conn: &mut sqlx::PgConnection, grants: &[(&str, &[u8])]) -> sqlx::Result<()> {
+    for (client_id, refresh_token) in grants {
+        sqlx::query("INSERT INTO apple_revocations (client_id, refresh_token) VALUES ($1, $2)")
+            .bind(client_id)
+            .bind(refresh_token)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A revocation leased for sending.
 #[derive(Debug, sqlx::FromRow)]
 struct Claimed {

@@ -1,6 +1,6 @@
 //! The payment provider's client: Xendit (`super::xendit`) or the local stub, the
 //! callback token, and the invoice lifetime. What an order does with a payment is the
-//! `payments` domain module's, which adds those flows as methods of [`Payments`].
+//! `payments` domain module's service, which holds one of these.
 
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -35,41 +35,41 @@ impl Default for PaymentSettings {
     }
 }
 
-pub(crate) enum Provider {
+pub(crate) enum Backend {
     Stub,
     Xendit(XenditClient),
 }
 
 /// The configured provider, the callback token, and the invoice lifetime.
-pub struct Payments {
-    pub(crate) provider: Provider,
+pub struct PaymentClient {
+    pub(crate) backend: Backend,
     pub(crate) callback_token: SecretString,
     pub(crate) invoice_duration_secs: u32,
 }
 
-impl Payments {
+impl PaymentClient {
     pub fn new(settings: &PaymentSettings, http: reqwest::Client) -> Self {
-        let provider = match &settings.provider {
-            PaymentProvider::Stub => Provider::Stub,
+        let backend = match &settings.provider {
+            PaymentProvider::Stub => Backend::Stub,
             PaymentProvider::Xendit { secret_key, base_url } => {
-                Provider::Xendit(XenditClient::new(base_url, secret_key.clone(), http))
+                Backend::Xendit(XenditClient::new(base_url, secret_key.clone(), http))
             }
         };
         let callback_token = settings.callback_token.clone().unwrap_or_else(|| {
             let token = Uuid::new_v4().simple().to_string();
             SecretString::from(token)
         });
-        Self { provider, callback_token, invoice_duration_secs: settings.invoice_duration_secs }
+        Self { backend, callback_token, invoice_duration_secs: settings.invoice_duration_secs }
     }
 
     pub fn is_stub(&self) -> bool {
-        matches!(self.provider, Provider::Stub)
+        matches!(self.backend, Backend::Stub)
     }
 
     pub(crate) fn xendit(&self) -> Option<&XenditClient> {
-        match &self.provider {
-            Provider::Xendit(client) => Some(client),
-            Provider::Stub => None,
+        match &self.backend {
+            Backend::Xendit(client) => Some(client),
+            Backend::Stub => None,
         }
     }
 

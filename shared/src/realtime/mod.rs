@@ -106,3 +106,14 @@ pub async fn publish<'e>(
         .fetch_one(db)
         .await
 }
+
+/// Gives the events raised for customer `from` to customer `into` (a merge), so a
+/// reconnecting socket of `into` replays none of them and the history stays together.
+pub async fn move_customer_events(conn: &mut sqlx::PgConnection, from: Uuid, into: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE user_events SET user_id = $2 WHERE user_type = 'customer' AND user_id = $1")
+        .bind(from)
+        .bind(into)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,13 +1,11 @@
 //! A user's own view of their sessions: where they are signed in, and ending one or all
-//! but the current one. Ending goes through `auth_sessions.revoked_at`, whose trigger
-//! tells every instance (tokens refused within milliseconds) and removes the session's
-//! push device.
+//! but the current one (through [`super::revoke`]).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::sessions::RevokeReason;
+use super::{revoke, RevokeReason, Scope};
 use crate::tokens::{Claims, UserType};
 
 /// One live session as its owner sees it.
@@ -34,7 +32,7 @@ pub async fn live(db: &PgPool, user_type: UserType, user_id: Uuid) -> sqlx::Resu
          WHERE user_type = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
          ORDER BY created_at DESC, id",
     )
-    .bind(user_type.as_str())
+    .bind(user_type)
     .bind(user_id)
     .fetch_all(db)
     .await
@@ -77,31 +75,13 @@ impl LiveSession {
 /// Ends one of the caller's live sessions. False when the caller has no such live
 /// session, which the API answers 404 whether the id is unknown or someone else's.
 pub async fn end(db: &PgPool, claims: &Claims, session_id: Uuid) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $4
-         WHERE id = $1 AND user_type = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > now()",
-    )
-    .bind(session_id)
-    .bind(claims.user_type.as_str())
-    .bind(claims.sub)
-    .bind(RevokeReason::Logout.as_str())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let scope = Scope::OwnSession { user_type: claims.user_type, user_id: claims.sub, session_id };
+    Ok(revoke(db, scope, RevokeReason::Logout).await?.count == 1)
 }
 
 /// Ends every live session of the caller except the one making the request; returns how
 /// many ended.
 pub async fn end_others(db: &PgPool, claims: &Claims) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $4
-         WHERE user_type = $1 AND user_id = $2 AND id <> $3 AND revoked_at IS NULL",
-    )
-    .bind(claims.user_type.as_str())
-    .bind(claims.sub)
-    .bind(claims.session_id)
-    .bind(RevokeReason::Logout.as_str())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
+    let scope = Scope::UserExcept { user_type: claims.user_type, user_id: claims.sub, keep: claims.session_id };
+    Ok(u64::try_from(revoke(db, scope, RevokeReason::Logout).await?.count).unwrap_or_default())
 }

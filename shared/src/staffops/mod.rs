@@ -6,8 +6,8 @@
 //! itself refuses UPDATE and DELETE (a trigger). Roles are checked by the API's security
 //! schemes from the access token's `role` claim, with no query.
 
+pub mod app_users;
 pub mod team;
-pub mod users;
 
 pub use crate::audit::StaffActor;
 use crate::{ApiError, ErrorCode};

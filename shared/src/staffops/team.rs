@@ -3,12 +3,13 @@
 //! its next refresh. The control center can never be left without an active admin, and
 //! admins cannot demote or disable themselves.
 
-use sqlx::{PgConnection, PgPool};
+use anyhow::Context;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{StaffActor, StaffError};
 use crate::audit::{self, Target};
-use crate::sessions::{revoke_all, RevokeReason};
+use crate::sessions::{self, RevokeReason, Scope};
 use crate::tokens::{Role, UserType};
 use crate::users::staff::{self, CreateError, Staff};
 
@@ -63,8 +64,11 @@ pub async fn change(db: &PgPool, actor: &StaffActor, id: Uuid, change: &StaffCha
     let mut tx = db.begin().await?;
     // Lock every active admin first: two admins demoting each other at once must not
     // both succeed and leave none.
-    let admins = active_admins(&mut tx).await?;
-    let current = locked(&mut tx, id).await?.ok_or(StaffError::NotFound("no such staff member"))?;
+    let admins = staff::lock_active_admins(&mut tx).await.context("locking the admins")?;
+    let current = staff::lock(&mut tx, id)
+        .await
+        .context("locking the member")?
+        .ok_or(StaffError::NotFound("no such staff member"))?;
     let demoted = current.role == Role::Admin && change.role.is_some_and(|r| r != Role::Admin);
     let disabling = current.disabled_at.is_none() && change.disabled == Some(true);
     if id == actor.id && (demoted || disabling) {
@@ -73,40 +77,24 @@ pub async fn change(db: &PgPool, actor: &StaffActor, id: Uuid, change: &StaffCha
     if (demoted || (disabling && current.role == Role::Admin)) && admins.iter().all(|a| *a == id) {
         return Err(StaffError::Conflict("this would leave the control center without an active admin".into()));
     }
-    sqlx::query(
-        "UPDATE cc_users SET role = COALESCE($2, role), display_name = COALESCE($3, display_name),
-                disabled_at = CASE WHEN $4 IS NULL THEN disabled_at WHEN $4 THEN COALESCE(disabled_at, now()) END,
-                updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(change.role.map(Role::as_str))
-    .bind(name)
-    .bind(change.disabled)
-    .execute(&mut *tx)
-    .await?;
-    let ended = if disabling { revoke_all(&mut tx, UserType::CcUser, id, RevokeReason::Disabled).await? } else { 0 };
+    let update = staff::Change { role: change.role, disabled: change.disabled, display_name: name };
+    staff::update(&mut tx, id, &update).await.context("updating the member")?;
+    let ended = match disabling {
+        true => {
+            sessions::revoke(&mut *tx, Scope::User(UserType::CcUser, id), RevokeReason::Disabled)
+                .await
+                .context("ending the member's sessions")?
+                .count
+        }
+        false => 0,
+    };
     let details = serde_json::json!({
         "role": change.role.map(Role::as_str), "disabled": change.disabled, "display_name": name,
         "sessions_ended": ended,
     });
     audit::append(&mut tx, actor, "staff.change", Some(Target { kind: "cc_user", id: id.to_string() }), details)
-        .await?;
-    tx.commit().await?;
-    staff::get(db, id).await?.ok_or(StaffError::NotFound("no such staff member"))
-}
-
-async fn active_admins(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar("SELECT id FROM cc_users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE")
-        .fetch_all(conn)
         .await
-}
-
-async fn locked(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Staff>> {
-    sqlx::query_as(
-        "SELECT id, email, role, display_name, disabled_at, created_at FROM cc_users WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+        .context("auditing")?;
+    tx.commit().await.context("committing")?;
+    staff::get(db, id).await?.ok_or(StaffError::NotFound("no such staff member"))
 }

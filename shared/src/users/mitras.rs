@@ -1,8 +1,9 @@
 //! Mitra: the service partners using the mitra app. An account is created on the first
 //! phone sign-in; its profile (name, bio, verification, online) is what the apps show.
+//! Every write to `mitras` is here.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::profile::{bio, display_name, ProfileError};
@@ -19,6 +20,21 @@ pub enum VerificationStatus {
     Rejected,
 }
 
+impl VerificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationStatus::Unsubmitted => "unsubmitted",
+            VerificationStatus::Pending => "pending",
+            VerificationStatus::Approved => "approved",
+            VerificationStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// The condition on `mitras m` for a mitra who may serve customers: approved by staff,
+/// not suspended, not deleted. Marketplace adds "and has an active service".
+pub const SERVING: &str = "m.verification_status = 'approved' AND m.suspended_at IS NULL AND m.deleted_at IS NULL";
+
 /// The mitra profile both apps see (contract §8).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MitraProfile {
@@ -31,13 +47,34 @@ pub struct MitraProfile {
     pub created_at: DateTime<Utc>,
 }
 
-pub(crate) const MITRA_COLUMNS: &str = "id, phone, display_name, bio, verification_status, is_online, created_at";
+const MITRA_COLUMNS: &str = "id, phone, display_name, bio, verification_status, is_online, created_at";
+
+/// The mitra owning `phone`, created on its first sign-in; with whether it is suspended.
+pub async fn find_or_create_by_phone(conn: &mut PgConnection, phone: &str) -> sqlx::Result<(Uuid, bool)> {
+    sqlx::query_as(
+        "INSERT INTO mitras (id, phone) VALUES ($1, $2)
+         ON CONFLICT (phone) DO UPDATE SET updated_at = mitras.updated_at
+         RETURNING id, suspended_at IS NOT NULL",
+    )
+    .bind(Uuid::new_v4())
+    .bind(phone)
+    .fetch_one(conn)
+    .await
+}
 
 /// A mitra that has not deleted its account.
 pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<MitraProfile>> {
     sqlx::query_as(&format!("SELECT {MITRA_COLUMNS} FROM mitras WHERE id = $1 AND deleted_at IS NULL"))
         .bind(id)
         .fetch_optional(db)
+        .await
+}
+
+/// Whether mitra `id` has not deleted its account.
+pub async fn exists<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM mitras WHERE id = $1 AND deleted_at IS NULL)")
+        .bind(id)
+        .fetch_one(db)
         .await
 }
 
@@ -60,4 +97,83 @@ pub async fn edit(
     .fetch_optional(db)
     .await?
     .ok_or(ProfileError::Gone)
+}
+
+/// `unsubmitted` or `rejected` → `pending`, when the mitra has a display name; `None`
+/// when it could not move (see [`get`] for why).
+pub async fn submit_for_verification(db: &PgPool, id: Uuid) -> sqlx::Result<Option<MitraProfile>> {
+    sqlx::query_as(&format!(
+        "UPDATE mitras SET verification_status = 'pending', updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL AND verification_status IN ('unsubmitted', 'rejected')
+           AND COALESCE(display_name, '') <> ''
+         RETURNING {MITRA_COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether the mitra is taking orders now; `None` when the account is gone.
+pub async fn set_online(db: &PgPool, id: Uuid, online: bool) -> sqlx::Result<Option<MitraProfile>> {
+    sqlx::query_as(&format!(
+        "UPDATE mitras SET is_online = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL
+         RETURNING {MITRA_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(online)
+    .fetch_optional(db)
+    .await
+}
+
+/// Staff's decision on a pending mitra, with the note the mitra sees, in the caller's
+/// transaction; false when the mitra is not pending (or gone).
+pub async fn decide_verification(
+    conn: &mut PgConnection,
+    id: Uuid,
+    decision: VerificationStatus,
+    note: Option<&str>,
+) -> sqlx::Result<bool> {
+    let decided = sqlx::query(
+        "UPDATE mitras SET verification_status = $2, verification_note = $3, updated_at = now()
+         WHERE id = $1 AND verification_status = 'pending' AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(decision)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(decided.rows_affected() == 1)
+}
+
+/// Where a mitra's verification stands; `None` when the account is gone.
+pub async fn verification(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<VerificationStatus>> {
+    sqlx::query_scalar("SELECT verification_status FROM mitras WHERE id = $1 AND deleted_at IS NULL")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Locks mitra `id` for its deletion; false when the account is gone already.
+pub async fn lock_live(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM mitras WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Erases mitra `id`'s personal data in the caller's transaction and marks the row
+/// deleted (it stays, anonymised, for the orders that point at it). The same phone later
+/// signs up as a new mitra.
+pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE mitras SET phone = NULL, display_name = NULL, bio = '', is_online = false, deleted_at = now(),
+                           updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -1,8 +1,11 @@
-//! The three kinds of user and the questions sessions ask about them.
+//! The three kinds of user, the one owner of their tables (`customers`,
+//! `customer_identities`, `mitras`, `cc_users`): their records, profiles and standing,
+//! the directory staff search, and the writes other modules ask for (suspension,
+//! verification decisions, staff changes, erasure on deletion). The questions sessions
+//! ask (may this user still hold one?) are [`standing`]'s.
 
 pub mod customers;
-pub mod deletion;
-pub mod merge;
+pub mod directory;
 pub mod mitras;
 pub mod profile;
 pub mod staff;
@@ -88,4 +91,53 @@ pub async fn standing(conn: &mut PgConnection, user_type: UserType, id: Uuid) ->
             }
         }
     })
+}
+
+/// Whether the customer or mitra `id` still exists (not merged, not deleted); staff are
+/// never "users" to this question.
+pub async fn exists(conn: &mut PgConnection, user_type: UserType, id: Uuid) -> sqlx::Result<bool> {
+    match user_type {
+        UserType::Customer => customers::exists(conn, id).await,
+        UserType::Mitra => mitras::exists(conn, id).await,
+        UserType::CcUser => Ok(false),
+    }
+}
+
+/// The table of an app user's kind; staff cannot be suspended.
+fn app_user_table(user_type: UserType) -> Option<&'static str> {
+    match user_type {
+        UserType::Customer => Some("customers"),
+        UserType::Mitra => Some("mitras"),
+        UserType::CcUser => None,
+    }
+}
+
+/// Suspends a customer or mitra, in the caller's transaction (which also ends their
+/// sessions); false when there is no such live user. Suspending twice keeps the first
+/// time and takes the latest reason.
+pub async fn suspend(conn: &mut PgConnection, user_type: UserType, id: Uuid, reason: &str) -> sqlx::Result<bool> {
+    let Some(table) = app_user_table(user_type) else { return Ok(false) };
+    let merged = if user_type == UserType::Customer { " AND merged_into IS NULL" } else { "" };
+    let done = sqlx::query(&format!(
+        "UPDATE {table} SET suspended_at = COALESCE(suspended_at, now()), suspended_reason = $2, updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL{merged}"
+    ))
+    .bind(id)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Lifts a suspension, in the caller's transaction; false when there is no such user.
+pub async fn reinstate(conn: &mut PgConnection, user_type: UserType, id: Uuid) -> sqlx::Result<bool> {
+    let Some(table) = app_user_table(user_type) else { return Ok(false) };
+    let done = sqlx::query(&format!(
+        "UPDATE {table} SET suspended_at = NULL, suspended_reason = NULL, updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

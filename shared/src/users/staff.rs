@@ -2,10 +2,10 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::sessions::{revoke_all, RevokeReason};
+use crate::sessions::{revoke, RevokeReason, Scope};
 use crate::tokens::hashing;
 use crate::tokens::UserType;
 
@@ -132,18 +132,57 @@ pub async fn insert(
 
 /// Switches a staff user off or on. Disabling also ends every session the user has.
 pub async fn set_disabled(db: &PgPool, id: Uuid, disabled: bool) -> anyhow::Result<()> {
+    let change = Change { disabled: Some(disabled), ..Change::default() };
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE cc_users SET disabled_at = CASE WHEN $2 THEN now() END, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(disabled)
-        .execute(&mut *tx)
-        .await
-        .context("updating cc user")?;
+    update(&mut tx, id, &change).await.context("updating the staff member")?;
     if disabled {
-        revoke_all(&mut tx, UserType::CcUser, id, RevokeReason::Disabled)
+        revoke(&mut *tx, Scope::User(UserType::CcUser, id), RevokeReason::Disabled)
             .await
-            .context("revoking sessions of a disabled cc user")?;
+            .context("ending the sessions of a disabled staff member")?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// What changes about a staff member; `None` leaves it.
+#[derive(Debug, Default)]
+pub struct Change<'a> {
+    pub role: Option<Role>,
+    /// `Some(true)` switches the member off (keeping the first time), `Some(false)` on.
+    pub disabled: Option<bool>,
+    /// Already checked.
+    pub display_name: Option<&'a str>,
+}
+
+/// Applies `change` to staff member `id` in the caller's transaction.
+pub async fn update(conn: &mut PgConnection, id: Uuid, change: &Change<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE cc_users SET role = COALESCE($2, role), display_name = COALESCE($3, display_name),
+                disabled_at = CASE WHEN $4 IS NULL THEN disabled_at WHEN $4 THEN COALESCE(disabled_at, now()) END,
+                updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(change.role)
+    .bind(change.display_name)
+    .bind(change.disabled)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every active admin's id, locked in id order (so two admins changing each other lock
+/// alike and cannot deadlock), for the rest of the caller's transaction.
+pub async fn lock_active_admins(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM cc_users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE")
+        .fetch_all(conn)
+        .await
+}
+
+/// Staff member `id`, locked for the rest of the caller's transaction.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Staff>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM cc_users WHERE id = $1 FOR UPDATE"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }

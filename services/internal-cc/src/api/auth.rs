@@ -1,6 +1,6 @@
+use halo_shared::auth::issue::{Issued, REFRESH_TOKEN_TTL_SECS};
 use halo_shared::auth::public::Public;
 use halo_shared::auth::scheme::StaffAuth;
-use halo_shared::auth::sessions::{Issued, REFRESH_TOKEN_TTL_SECS};
 use halo_shared::auth::{staff as staff_auth, AuthError};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
@@ -97,22 +97,24 @@ fn cookie(value: &str, max_age: i64, secure: bool) -> String {
     format!("{REFRESH_COOKIE}={value}; HttpOnly;{secure} SameSite=Strict; Path=/internal/auth; Max-Age={max_age}")
 }
 
-fn signed_in(state: &AppState, issued: Issued, user: Staff) -> StaffTokenResponse {
-    let set_cookie = cookie(&issued.refresh_token, REFRESH_TOKEN_TTL_SECS, state.settings.cookie_secure);
+fn signed_in(state: &AppState, issued: Issued, user: Staff) -> Result<StaffTokenResponse, ApiError> {
+    let secure = state.control_center()?.settings.cookie_secure;
+    let set_cookie = cookie(&issued.refresh_token, REFRESH_TOKEN_TTL_SECS, secure);
     let body = StaffToken {
         access_token: issued.access_token,
         token_type: TokenType::Bearer,
         expires_in: ACCESS_TOKEN_TTL_SECS,
         user: user.into(),
     };
-    StaffTokenResponse::Ok(Json(body), set_cookie, NO_STORE.into(), NO_CACHE.into())
+    Ok(StaffTokenResponse::Ok(Json(body), set_cookie, NO_STORE.into(), NO_CACHE.into()))
 }
 
 /// The cookie-authenticated refresh accepts no cross-site request: when the browser
 /// names an `Origin`, it must be one of the control center's.
 fn same_site_or_allowed(req: &Request, state: &AppState) -> Result<(), ApiError> {
+    let allowed = &state.control_center()?.settings.cc_allowed_origins;
     match req.headers().get("origin").map(|o| o.to_str().unwrap_or_default()) {
-        Some(origin) if !state.settings.cc_allowed_origins.iter().any(|a| a == origin) => {
+        Some(origin) if !allowed.iter().any(|a| a == origin) => {
             Err(ApiError::new(ErrorCode::Forbidden, "cross-site refresh refused"))
         }
         _ => Ok(()),
@@ -135,7 +137,7 @@ impl StaffAuthApi {
         body: JsonBody<LoginRequest>,
     ) -> Result<StaffTokenResponse, ApiErrors<{ WITH_BODY | E401 | E403 | E429 }>> {
         let (issued, user) = staff_auth::login(&state, &body.email, &body.password, &client_info_of(req)).await?;
-        Ok(signed_in(&state, issued, user))
+        Ok(signed_in(&state, issued, user)?)
     }
 
     /// Refresh: rotates the refresh cookie and returns a new access token.
@@ -154,7 +156,7 @@ impl StaffAuthApi {
         same_site_or_allowed(req, &state)?;
         let token = token.0.ok_or(AuthError::InvalidRefreshToken)?;
         let (issued, user) = staff_auth::refresh(&state, &token, &client_info_of(req)).await?;
-        Ok(signed_in(&state, issued, user))
+        Ok(signed_in(&state, issued, user)?)
     }
 
     /// Logout: revokes the session and clears the refresh cookie.
@@ -168,7 +170,7 @@ impl StaffAuthApi {
         auth: StaffAuth,
     ) -> Result<LogoutResponse, ApiErrors<{ EDGE | BEARER }>> {
         staff_auth::logout(&state, &auth.0, &client_info_of(req)).await?;
-        Ok(LogoutResponse::LoggedOut(cookie("", 0, state.settings.cookie_secure)))
+        Ok(LogoutResponse::LoggedOut(cookie("", 0, state.control_center()?.settings.cookie_secure)))
     }
 
     /// The signed-in staff user.

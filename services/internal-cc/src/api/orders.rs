@@ -10,6 +10,7 @@ use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::marketplace::orders::{self, Filter, Order, OrderStatus};
 use halo_shared::marketplace::MarketError;
 use halo_shared::pagination::Page;
+use halo_shared::payments::{self, Payments};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem::Request;
@@ -150,7 +151,8 @@ impl OrdersApi {
             .await
             .map_err(MarketError::from)?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such order"))?;
-        let (payment_issue, events) = orders::payment_record(&state.db, id.0).await.map_err(MarketError::from)?;
+        let (payment_issue, events) =
+            payments::records::payment_record(&state.db, id.0).await.map_err(MarketError::from)?;
         let payment_events = events
             .into_iter()
             .map(|e| PaymentEvent {
@@ -178,7 +180,7 @@ impl OrdersApi {
         body: JsonBody<RefundRequest>,
     ) -> Result<OrderResponse, ApiErrors<{ WITH_BODY | BEARER | E404 | E409 }>> {
         let actor = StaffActor::new(auth.0.sub, &client_info_of(req));
-        let order = state.payments.refund_by_staff(&state.db, &actor, id.0, &body.reason).await?;
+        let order = Payments::of(&state).refund_by_staff(&actor, id.0, &body.reason).await?;
         Ok(OrderResponse::Ok(Json(order)))
     }
 }

@@ -164,7 +164,7 @@ impl StaffApi {
             display_name: body.display_name.as_ref().map(|s| s.as_str()),
             password: &body.password,
         };
-        let cost = state.settings.password_bcrypt_cost;
+        let cost = state.control_center()?.settings.password_bcrypt_cost;
         let member = team::create(&state.db, &actor(req, &auth), &new, cost).await?;
         Ok(StaffCreated::Created(Json(member.into())))
     }

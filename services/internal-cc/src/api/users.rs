@@ -9,8 +9,10 @@ use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::pagination::Page;
 use halo_shared::sessions::live::{self as live, SessionView};
-use halo_shared::staffops::users::{self, CustomerItem, MitraItem, Search};
+use halo_shared::staffops::app_users;
 use halo_shared::tokens::UserType;
+use halo_shared::users::customers;
+use halo_shared::users::directory::{self, CustomerItem, MitraItem, Search};
 use halo_shared::users::mitras::VerificationStatus;
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
@@ -212,11 +214,11 @@ fn actor(req: &Request, auth: &StaffAuth) -> StaffActor {
 }
 
 async fn customer(state: &AppState, id: Uuid) -> Result<Customer, ApiError> {
-    Ok(users::customer(&state.db, id).await?.ok_or_else(not_found)?.into())
+    Ok(directory::customer(&state.db, id).await?.ok_or_else(not_found)?.into())
 }
 
 async fn mitra(state: &AppState, id: Uuid) -> Result<Mitra, ApiError> {
-    Ok(users::mitra(&state.db, id).await?.ok_or_else(not_found)?.into())
+    Ok(directory::mitra(&state.db, id).await?.ok_or_else(not_found)?.into())
 }
 
 #[OpenApi(tag = "Tag::Users")]
@@ -236,7 +238,7 @@ impl UsersApi {
         cursor: Query<Option<String>>,
     ) -> Result<CustomerPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
-        let (items, next_cursor) = users::customers(&state.db, &Search::parse(query.0.as_deref()), page).await?;
+        let (items, next_cursor) = directory::customers(&state.db, &Search::parse(query.0.as_deref()), page).await?;
         let items = items.into_iter().map(Customer::from).collect();
         Ok(CustomerPageResponse::Ok(Json(CustomerPage { items, next_cursor })))
     }
@@ -253,7 +255,7 @@ impl UsersApi {
     ) -> Result<CustomerDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         let customer = customer(&state, id.0).await?;
         let sessions = live::live(&state.db, UserType::Customer, id.0).await?;
-        let identities = users::identities(&state.db, id.0).await?;
+        let identities = customers::identities(&state.db, id.0).await?;
         let identities = identities
             .iter()
             .filter_map(|i| match i.as_str() {
@@ -283,7 +285,7 @@ impl UsersApi {
     ) -> Result<MitraPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let search = Search::parse(query.0.as_deref());
-        let (items, next_cursor) = users::mitras(&state.db, &search, verification_status.0, page).await?;
+        let (items, next_cursor) = directory::mitras(&state.db, &search, verification_status.0, page).await?;
         Ok(MitraPageResponse::Ok(Json(MitraPage { items: items.into_iter().map(Mitra::from).collect(), next_cursor })))
     }
 
@@ -318,7 +320,7 @@ impl UsersApi {
         id: Path<Uuid>,
         body: JsonBody<Suspension>,
     ) -> Result<CustomerResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
-        users::suspend(&state.db, &actor(req, &auth), UserType::Customer, id.0, &body.reason).await?;
+        app_users::suspend(&state.db, &actor(req, &auth), UserType::Customer, id.0, &body.reason).await?;
         Ok(CustomerResponse::Ok(Json(customer(&state, id.0).await?)))
     }
 
@@ -333,7 +335,7 @@ impl UsersApi {
         auth: StaffAuth,
         id: Path<Uuid>,
     ) -> Result<CustomerResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
-        users::reinstate(&state.db, &actor(req, &auth), UserType::Customer, id.0).await?;
+        app_users::reinstate(&state.db, &actor(req, &auth), UserType::Customer, id.0).await?;
         Ok(CustomerResponse::Ok(Json(customer(&state, id.0).await?)))
     }
 
@@ -349,7 +351,7 @@ impl UsersApi {
         id: Path<Uuid>,
         body: JsonBody<Suspension>,
     ) -> Result<MitraResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
-        users::suspend(&state.db, &actor(req, &auth), UserType::Mitra, id.0, &body.reason).await?;
+        app_users::suspend(&state.db, &actor(req, &auth), UserType::Mitra, id.0, &body.reason).await?;
         Ok(MitraResponse::Ok(Json(mitra(&state, id.0).await?)))
     }
 
@@ -364,7 +366,7 @@ impl UsersApi {
         auth: StaffAuth,
         id: Path<Uuid>,
     ) -> Result<MitraResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
-        users::reinstate(&state.db, &actor(req, &auth), UserType::Mitra, id.0).await?;
+        app_users::reinstate(&state.db, &actor(req, &auth), UserType::Mitra, id.0).await?;
         Ok(MitraResponse::Ok(Json(mitra(&state, id.0).await?)))
     }
 
@@ -381,7 +383,7 @@ impl UsersApi {
         body: JsonBody<VerificationDecision>,
     ) -> Result<MitraResponse, ApiErrors<{ WITH_BODY | BEARER | E404 | E409 }>> {
         let approve = body.decision == Decision::Approve;
-        users::decide_verification(
+        app_users::decide_verification(
             &state.db,
             &actor(req, &auth),
             id.0,
@@ -404,7 +406,7 @@ impl UsersApi {
         auth: StaffAuth,
         id: Path<Uuid>,
     ) -> Result<SessionEndedResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
-        users::end_session(&state.db, &actor(req, &auth), id.0).await?;
+        app_users::end_session(&state.db, &actor(req, &auth), id.0).await?;
         Ok(SessionEndedResponse::Ended)
     }
 }

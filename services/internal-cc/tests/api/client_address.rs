@@ -1,17 +1,17 @@
 //! Per-IP login throttling counts an IPv6 client by its /64, so rotating addresses
 //! inside it does not buy more guesses.
 
-use halo_shared::Settings;
+use halo_shared::state::ControlCenterSettings;
 use poem::http::StatusCode;
 
 use crate::helpers::spawn_app_with;
 
 #[tokio::test]
 async fn failed_logins_from_one_ipv6_64_are_counted_together() {
-    let app = spawn_app_with(Settings {
+    let app = spawn_app_with(ControlCenterSettings {
         login_failures_per_email: 100,
         login_failures_per_ip: 3,
-        ..halo_shared::testing::settings()
+        ..halo_shared::testing::control_center_settings()
     })
     .await;
     for i in 1..=3 {

@@ -1,10 +1,11 @@
 use std::sync::Arc;
 
+use halo_shared::state::ControlCenterSettings;
 use halo_shared::testing::{self, Running, TestDb};
 pub use halo_shared::testing::{send, Reply};
 use halo_shared::tokens::Keys;
 use halo_shared::users::staff::{self, Role};
-use halo_shared::{AppState, Settings};
+use halo_shared::AppState;
 use poem::endpoint::BoxEndpoint;
 use poem::test::TestClient;
 use serde_json::json;
@@ -22,16 +23,17 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Settings { cc_allowed_origins: vec![SPA.into()], ..testing::settings() }).await
+    spawn_app_with(ControlCenterSettings { cc_allowed_origins: vec![SPA.into()], ..testing::control_center_settings() })
+        .await
 }
 
-pub async fn spawn_app_with(settings: Settings) -> TestApp {
+pub async fn spawn_app_with(settings: ControlCenterSettings) -> TestApp {
     app_with_keys(testing::fresh_database().await, Keys::new(testing::JWT_SECRET), settings).await
 }
 
 /// An instance over an existing database with its own key ring: the same deployment
 /// after a key rotation.
-pub async fn app_with_keys(db: TestDb, keys: Keys, settings: Settings) -> TestApp {
+pub async fn app_with_keys(db: TestDb, keys: Keys, settings: ControlCenterSettings) -> TestApp {
     let startup = testing::startup("internal-cc", db.another_pool(), keys, settings);
     let running = testing::start(internal_cc::build(startup).await).await;
     let state = running.state.clone();

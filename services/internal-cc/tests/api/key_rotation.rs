@@ -1,9 +1,9 @@
 //! Rotating AUTH_JWT_SECRET on the control center: staff stay signed in.
 
+use halo_shared::state::ControlCenterSettings;
 use halo_shared::testing::{self, JWT_SECRET};
 use halo_shared::tokens::Keys;
 use halo_shared::users::staff::Role;
-use halo_shared::Settings;
 use poem::http::StatusCode;
 
 use crate::helpers::{app_with_keys, refresh_cookie, spawn_app, PASSWORD, SPA};
@@ -19,7 +19,8 @@ async fn staff_tokens_and_cookies_survive_a_rotation_and_die_with_the_removed_ke
     let before = spawn_app().await;
     before.create_staff("rota@halobestie.id", Role::Admin).await;
     let login = before.login("rota@halobestie.id", PASSWORD).await;
-    let settings = || Settings { cc_allowed_origins: vec![SPA.into()], ..testing::settings() };
+    let settings =
+        || ControlCenterSettings { cc_allowed_origins: vec![SPA.into()], ..testing::control_center_settings() };
 
     let after = app_with_keys(before.db.clone(), Keys::with_previous(NEW_SECRET, &[JWT_SECRET]), settings()).await;
     let me = after.get_with("/internal/auth/me", &login.str("access_token")).await;

@@ -2,9 +2,9 @@
 //! any bcrypt and is limited; the login throttle cannot be raced; a disabled account is
 //! no password oracle.
 
+use halo_shared::state::ControlCenterSettings;
 use halo_shared::tokens::hashing::count_runs;
 use halo_shared::users::staff::Role;
-use halo_shared::Settings;
 use poem::http::StatusCode;
 
 use crate::helpers::{refresh_cookie, spawn_app, spawn_app_with, SPA};
@@ -27,10 +27,10 @@ async fn a_logged_out_staff_cookie_replayed_is_refused_without_any_bcrypt() {
 
 #[tokio::test]
 async fn staff_refreshes_are_limited_per_session() {
-    let app = spawn_app_with(Settings {
+    let app = spawn_app_with(ControlCenterSettings {
+        shared: halo_shared::Settings { refresh_per_session_per_minute: 1, ..halo_shared::testing::settings() },
         cc_allowed_origins: vec![SPA.into()],
-        refresh_per_session_per_minute: 1,
-        ..halo_shared::testing::settings()
+        ..halo_shared::testing::control_center_settings()
     })
     .await;
     app.create_staff("busy@halobestie.id", Role::Agent).await;
@@ -65,8 +65,11 @@ async fn concurrent_logins(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_concurrent_wrong_logins_for_one_email_get_at_most_five_password_checks() {
-    let settings =
-        Settings { login_failures_per_email: 5, login_failures_per_ip: 1000, ..halo_shared::testing::settings() };
+    let settings = ControlCenterSettings {
+        login_failures_per_email: 5,
+        login_failures_per_ip: 1000,
+        ..halo_shared::testing::control_center_settings()
+    };
     let app = std::sync::Arc::new(spawn_app_with(settings).await);
     app.create_staff("admin@halobestie.id", Role::Admin).await;
     let guesses = (0..60).map(|i| ("admin@halobestie.id".to_owned(), format!("wrong-guess-{i}"))).collect();
@@ -80,8 +83,11 @@ async fn sixty_concurrent_wrong_logins_for_one_email_get_at_most_five_password_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_concurrent_wrong_logins_from_one_ip_get_at_most_the_ip_cap_of_checks() {
-    let settings =
-        Settings { login_failures_per_email: 1000, login_failures_per_ip: 5, ..halo_shared::testing::settings() };
+    let settings = ControlCenterSettings {
+        login_failures_per_email: 1000,
+        login_failures_per_ip: 5,
+        ..halo_shared::testing::control_center_settings()
+    };
     let app = std::sync::Arc::new(spawn_app_with(settings).await);
     // The unknown-email dummy hash is made once per process; make it before counting.
     halo_shared::auth::staff::warm_up(&app.state).await.unwrap();
@@ -93,7 +99,8 @@ async fn sixty_concurrent_wrong_logins_from_one_ip_get_at_most_the_ip_cap_of_che
 
 #[tokio::test]
 async fn successful_logins_give_their_attempt_back() {
-    let settings = Settings { login_failures_per_email: 2, ..halo_shared::testing::settings() };
+    let settings =
+        ControlCenterSettings { login_failures_per_email: 2, ..halo_shared::testing::control_center_settings() };
     let app = spawn_app_with(settings).await;
     app.create_staff("daily@halobestie.id", Role::Agent).await;
     for _ in 0..4 {

@@ -1,8 +1,8 @@
 //! Staff login, cookie refresh, logout, CORS and the hardening around them.
 
+use halo_shared::state::ControlCenterSettings;
 use halo_shared::tokens::UserType;
 use halo_shared::users::staff::{self, Role};
-use halo_shared::Settings;
 use poem::http::StatusCode;
 use uuid::Uuid;
 
@@ -35,7 +35,11 @@ async fn login_returns_an_access_token_and_sets_the_refresh_cookie() {
 
 #[tokio::test]
 async fn cookie_secure_false_drops_only_the_secure_attribute() {
-    let app = spawn_app_with(Settings { cookie_secure: false, ..halo_shared::testing::settings() }).await;
+    let app = spawn_app_with(ControlCenterSettings {
+        cookie_secure: false,
+        ..halo_shared::testing::control_center_settings()
+    })
+    .await;
     app.create_staff("dev@halobestie.id", Role::Agent).await;
     let reply = app.login("dev@halobestie.id", PASSWORD).await;
     let cookie = reply.headers["set-cookie"].to_str().unwrap();
@@ -132,7 +136,7 @@ async fn cors_preflight_grants_only_the_control_center_origin() {
 
 #[tokio::test]
 async fn without_configured_origins_no_origin_gets_a_cors_grant() {
-    let app = spawn_app_with(halo_shared::testing::settings()).await;
+    let app = spawn_app_with(halo_shared::testing::control_center_settings()).await;
     let reply = send(app.client.get("/internal/healthz").header("origin", "https://cc.halobestie.test")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.headers.get("access-control-allow-origin").is_none());
@@ -170,10 +174,10 @@ async fn a_cross_site_refresh_is_refused_and_rotates_nothing() {
 
 #[tokio::test]
 async fn failed_logins_are_throttled_per_email_and_per_ip() {
-    let app = spawn_app_with(Settings {
+    let app = spawn_app_with(ControlCenterSettings {
         login_failures_per_email: 3,
         login_failures_per_ip: 5,
-        ..halo_shared::testing::settings()
+        ..halo_shared::testing::control_center_settings()
     })
     .await;
     app.create_staff("target@halobestie.id", Role::Admin).await;

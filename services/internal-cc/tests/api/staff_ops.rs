@@ -226,7 +226,9 @@ async fn suspending_ends_every_session_on_another_instance_at_once_and_is_audite
     let (session, token) = app.app_session(UserType::Customer, customer).await;
     assert_eq!(app.get_with("/internal/auth/me", &token).await.error_code(), "forbidden", "a live customer token");
     // A second instance of internal-cc on the same database.
-    let other = app_with_keys(app.db.clone(), Keys::new(testing::JWT_SECRET), halo_shared::testing::settings()).await;
+    let other =
+        app_with_keys(app.db.clone(), Keys::new(testing::JWT_SECRET), halo_shared::testing::control_center_settings())
+            .await;
 
     let path = format!("/internal/customers/{customer}/suspend");
     for bad in [json!({}), json!({ "reason": "  " })] {
@@ -493,11 +495,11 @@ async fn phone_email_and_name_search_use_their_indexes() {
     // The search's own statement, planned generically as a prepared statement would be.
     sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await.unwrap();
     for (search, index) in [
-        (halo_shared::staffops::users::Search::PhonePrefix("+6280000012".into()), "customers_phone_prefix_idx"),
-        (halo_shared::staffops::users::Search::Email("user42@mail.test".into()), "customers_email_prefix_idx"),
-        (halo_shared::staffops::users::Search::NamePrefix("name 42".into()), "customers_name_prefix_idx"),
+        (halo_shared::users::directory::Search::PhonePrefix("+6280000012".into()), "customers_phone_prefix_idx"),
+        (halo_shared::users::directory::Search::Email("user42@mail.test".into()), "customers_email_prefix_idx"),
+        (halo_shared::users::directory::Search::NamePrefix("name 42".into()), "customers_name_prefix_idx"),
     ] {
-        let plan = halo_shared::staffops::users::explain_customer_search(&mut conn, &search).await.unwrap();
+        let plan = halo_shared::users::directory::explain_customer_search(&mut conn, &search).await.unwrap();
         assert!(plan.contains(index), "{search:?}:\n{plan}");
     }
 }

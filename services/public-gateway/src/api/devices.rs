@@ -1,8 +1,8 @@
 use halo_shared::auth::scheme::AppUserAuth;
-use halo_shared::devices::{self, Platform};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::json::{JsonBody, JsonString};
+use halo_shared::notifications::devices::{self, Platform};
 use halo_shared::AppState;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi};

@@ -1,10 +1,11 @@
 use chrono::{DateTime, Utc};
+use halo_shared::accounts;
 use halo_shared::auth::scheme::{CustomerAuth, MitraAuth};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::users::mitras::{self, VerificationStatus};
-use halo_shared::users::{customers, deletion, profile};
+use halo_shared::users::{customers, profile};
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -159,7 +160,7 @@ impl MeApi {
         state: Data<&AppState>,
         auth: CustomerAuth,
     ) -> Result<DeletedResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
-        deletion::delete_customer(&state.db, auth.0.sub, state.apple_grants.is_some()).await?;
+        accounts::delete_customer(&state.db, auth.0.sub, state.gateway()?.apple_grants.is_some()).await?;
         Ok(DeletedResponse::Deleted)
     }
 
@@ -203,7 +204,7 @@ impl MeApi {
         state: Data<&AppState>,
         auth: MitraAuth,
     ) -> Result<DeletedResponse, ApiErrors<{ EDGE | BEARER | E404 | E409 }>> {
-        deletion::delete_mitra(&state.db, auth.0.sub).await?;
+        accounts::delete_mitra(&state.db, auth.0.sub).await?;
         Ok(DeletedResponse::Deleted)
     }
 }

@@ -7,6 +7,7 @@ use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::marketplace::orders::{self, Actor, NewOrder, Order, OrderStatus, Party};
 use halo_shared::marketplace::MarketError;
 use halo_shared::pagination::Page;
+use halo_shared::payments::Payments;
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -80,8 +81,19 @@ async fn one(state: &AppState, party: Party, id: Uuid) -> Result<OrderResponse, 
     Ok(OrderResponse::Ok(Json(order)))
 }
 
+/// A move that may refund (a cancel, a decline): through the payments service.
+async fn moved_with_money(
+    state: &AppState,
+    id: Uuid,
+    to: OrderStatus,
+    actor: Actor,
+) -> Result<OrderResponse, ApiError> {
+    Ok(OrderResponse::Ok(Json(Payments::of(state).move_order(id, to, actor).await?)))
+}
+
+/// A move with no money in it (accept, complete): the order module alone.
 async fn moved(state: &AppState, id: Uuid, to: OrderStatus, actor: Actor) -> Result<OrderResponse, ApiError> {
-    Ok(OrderResponse::Ok(Json(state.payments.move_order(&state.db, id, to, actor).await?)))
+    Ok(OrderResponse::Ok(Json(orders::apply(&state.db, id, to, actor).await?)))
 }
 
 #[OpenApi(tag = "Tag::Orders")]
@@ -109,7 +121,7 @@ impl OrdersApi {
             note: body.note.as_ref().map(|s| s.as_str()),
             idempotency_key: idempotency_key.0.as_deref(),
         };
-        Ok(match state.payments.checkout(&state.db, auth.0.sub, &new).await? {
+        Ok(match Payments::of(&state).checkout(auth.0.sub, &new).await? {
             (order, true) => OrderCreated::Created(Json(order)),
             (order, false) => OrderCreated::Existing(Json(order)),
         })
@@ -155,7 +167,7 @@ impl OrdersApi {
         auth: CustomerAuth,
         id: Path<Uuid>,
     ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
-        Ok(moved(&state, id.0, OrderStatus::Cancelled, Actor::Customer(auth.0.sub)).await?)
+        Ok(moved_with_money(&state, id.0, OrderStatus::Cancelled, Actor::Customer(auth.0.sub)).await?)
     }
 
     /// The mitra's orders, newest first, optionally of one status.
@@ -212,7 +224,7 @@ impl OrdersApi {
         auth: MitraAuth,
         id: Path<Uuid>,
     ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
-        Ok(moved(&state, id.0, OrderStatus::Declined, Actor::Mitra(auth.0.sub)).await?)
+        Ok(moved_with_money(&state, id.0, OrderStatus::Declined, Actor::Mitra(auth.0.sub)).await?)
     }
 
     /// Completes an accepted order.

@@ -1,6 +1,6 @@
 //! Bodies shared by several operations of the public gateway.
 
-use halo_shared::auth::sessions::{Issued, REFRESH_TOKEN_TTL_SECS};
+use halo_shared::auth::issue::{Issued, REFRESH_TOKEN_TTL_SECS};
 use halo_shared::http::token_response::{TokenType, NO_CACHE, NO_STORE};
 use halo_shared::tokens::{UserType, ACCESS_TOKEN_TTL_SECS};
 use poem_openapi::payload::Json;

@@ -6,7 +6,7 @@ use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
-use halo_shared::sessions::{self, RevokeReason};
+use halo_shared::sessions::{self, RevokeReason, Scope};
 use halo_shared::tokens::UserType;
 use halo_shared::AppState;
 use poem::web::Data;
@@ -100,7 +100,10 @@ impl SessionApi {
         state: Data<&AppState>,
         auth: AppUserAuth,
     ) -> Result<LogoutResponse, ApiErrors<{ EDGE | BEARER }>> {
-        sessions::revoke(&state.db, auth.0.sub, auth.0.session_id, RevokeReason::Logout).await?;
+        let claims = &auth.0;
+        let scope =
+            Scope::OwnSession { user_type: claims.user_type, user_id: claims.sub, session_id: claims.session_id };
+        sessions::revoke(&state.db, scope, RevokeReason::Logout).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 

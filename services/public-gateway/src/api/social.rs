@@ -4,7 +4,7 @@ use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
-use halo_shared::providers::oidc::Provider;
+use halo_shared::providers::oidc::IdProvider;
 use halo_shared::AppState;
 use poem::web::Data;
 use poem::Request;
@@ -68,7 +68,7 @@ impl SocialApi {
         let client = client_info_of(req);
         let issued = identity::sign_in_with_id_token(
             &state,
-            Provider::Google,
+            IdProvider::Google,
             &body.id_token,
             body.nonce.as_ref().map(|s| s.as_str()),
             None,

@@ -6,7 +6,8 @@ use std::marker::PhantomData;
 use halo_shared::auth::public::Public;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
-use halo_shared::payments::callbacks::Outcome;
+use halo_shared::payments::callbacks::CallbackOutcome;
+use halo_shared::payments::Payments;
 use halo_shared::{ApiError, AppState};
 use poem::web::Data;
 use poem::{Request, RequestBody};
@@ -96,7 +97,7 @@ pub enum CallbackResponse {
     Received,
 }
 
-fn answer(outcome: Outcome) -> CallbackResponse {
+fn answer(outcome: CallbackOutcome) -> CallbackResponse {
     tracing::info!(outcome = ?outcome, "payment callback applied");
     CallbackResponse::Received
 }
@@ -118,7 +119,7 @@ impl WebhooksApi {
         #[oai(name = "x-callback-token")] token: Header<Option<String>>,
         body: RawJson<XenditInvoiceCallback>,
     ) -> Result<CallbackResponse, ApiErrors<{ WITH_BODY | E401 }>> {
-        Ok(answer(state.payments.invoice_callback(&state.db, token.0.as_deref(), &body.0).await?))
+        Ok(answer(Payments::of(&state).invoice_callback(token.0.as_deref(), &body.0).await?))
     }
 
     /// Xendit refund callback.
@@ -133,6 +134,6 @@ impl WebhooksApi {
         #[oai(name = "x-callback-token")] token: Header<Option<String>>,
         body: RawJson<XenditRefundCallback>,
     ) -> Result<CallbackResponse, ApiErrors<{ WITH_BODY | E401 }>> {
-        Ok(answer(state.payments.refund_callback(&state.db, token.0.as_deref(), &body.0).await?))
+        Ok(answer(Payments::of(&state).refund_callback(token.0.as_deref(), &body.0).await?))
     }
 }

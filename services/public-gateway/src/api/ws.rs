@@ -64,10 +64,13 @@ pub async fn ws(
         Ok(connection) => connection,
         Err(err) => return ApiError::from(err).into_response(),
     };
-    let state = state.0.clone();
+    let heartbeat = match state.gateway() {
+        Ok(gateway) => gateway.settings.ws_heartbeat,
+        Err(err) => return ApiError::internal(&err).into_response(),
+    };
     upgrade
         .config(socket::config())
-        .on_upgrade(move |stream| socket::serve(state.settings.ws_heartbeat, claims, connection, stream))
+        .on_upgrade(move |stream| socket::serve(heartbeat, claims, connection, stream))
         .into_response()
 }
 

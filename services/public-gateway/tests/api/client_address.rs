@@ -1,15 +1,15 @@
 //! Who the client is, for per-IP limits: the attacks that used to escape them.
 
 use halo_shared::http::EdgeConfig;
-use halo_shared::Settings;
+use halo_shared::state::GatewaySettings;
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use serde_json::json;
 
 use crate::helpers::{relaxed, send, spawn_app_with};
 
-fn limited_to(n: u32) -> Settings {
-    Settings { anon_signins_per_ip_per_hour: n, ..halo_shared::testing::settings() }
+fn limited_to(n: u32) -> GatewaySettings {
+    GatewaySettings { anon_signins_per_ip_per_hour: n, ..halo_shared::testing::gateway_settings() }
 }
 
 #[tokio::test]

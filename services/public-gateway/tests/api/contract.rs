@@ -113,7 +113,7 @@ async fn a_database_that_refuses_connections_is_503_unavailable_with_retry_after
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy("postgres://nobody@127.0.0.1:1/none")
         .expect("lazy pool");
-    let state = AppState::new(pool, halo_shared::testing::JWT_SECRET, halo_shared::testing::settings());
+    let state = AppState::new(pool, halo_shared::testing::JWT_SECRET, halo_shared::testing::gateway_settings());
     let client = TestClient::new(public_gateway::app(state, EdgeConfig::default()));
     let reply = send(client.post("/api/shared/auth/anonymous")).await;
     assert_eq!((reply.status, reply.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"), "{}", reply.body);
@@ -126,7 +126,7 @@ async fn a_pool_with_no_free_connection_in_time_is_503_unavailable() {
     let pool =
         PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(1)).connect_lazy_with(db.options);
     let held = pool.acquire().await.expect("the only connection");
-    let state = AppState::new(pool.clone(), halo_shared::testing::JWT_SECRET, halo_shared::testing::settings());
+    let state = AppState::new(pool.clone(), halo_shared::testing::JWT_SECRET, halo_shared::testing::gateway_settings());
     let client = TestClient::new(public_gateway::app(state, EdgeConfig::default()));
     let reply = send(client.post("/api/shared/auth/anonymous")).await;
     assert_eq!((reply.status, reply.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"), "{}", reply.body);

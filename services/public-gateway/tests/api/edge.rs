@@ -22,7 +22,7 @@ async fn healthz_answers_ok_and_readyz_checks_the_database() {
 #[tokio::test]
 async fn readyz_is_503_json_when_the_database_is_unreachable() {
     let pool = PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").expect("lazy pool");
-    let state = AppState::new(pool, halo_shared::testing::JWT_SECRET, halo_shared::testing::settings());
+    let state = AppState::new(pool, halo_shared::testing::JWT_SECRET, halo_shared::testing::gateway_settings());
     let client = TestClient::new(public_gateway::app(state, EdgeConfig::default()));
     let ready = send(client.get("/readyz")).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);

@@ -127,7 +127,7 @@ async fn valid_tokens_of_the_wrong_user_type_are_403_forbidden() {
 async fn a_valid_token_is_accepted_with_no_database_behind_it() {
     // The pool points nowhere: if verification queried the database, this would fail.
     let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
-    let state = halo_shared::AppState::new(pool, JWT_SECRET, halo_shared::testing::settings());
+    let state = halo_shared::AppState::new(pool, JWT_SECRET, halo_shared::testing::gateway_settings());
     // An instance whose listener has loaded the revoked sessions (until then it must ask).
     state.realtime.mark_caught_up();
     let client = poem::test::TestClient::new(public_gateway::app(state, Default::default()));

@@ -1,10 +1,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use halo_shared::state::GatewaySettings;
 use halo_shared::testing::{self, Running, TestDb};
 pub use halo_shared::testing::{send, Reply};
 use halo_shared::tokens::{Claims, Keys};
-use halo_shared::{AppState, Settings};
+use halo_shared::AppState;
 use poem::endpoint::BoxEndpoint;
 use poem::http::StatusCode;
 use poem::test::TestClient;
@@ -19,8 +20,8 @@ pub struct TestApp {
 }
 
 /// Anonymous sign-ins, OTP sends and their limits, for tests that do many of them.
-pub fn relaxed() -> Settings {
-    let mut settings = testing::settings();
+pub fn relaxed() -> GatewaySettings {
+    let mut settings = testing::gateway_settings();
     settings.otp.resend_secs = 0;
     settings.otp.sends_per_phone_per_hour = 100;
     settings.otp.sends_per_phone_per_day = 100;
@@ -29,22 +30,22 @@ pub fn relaxed() -> Settings {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(testing::settings()).await
+    spawn_app_with(testing::gateway_settings()).await
 }
 
-pub async fn spawn_app_with(settings: Settings) -> TestApp {
+pub async fn spawn_app_with(settings: GatewaySettings) -> TestApp {
     let db = testing::fresh_database().await;
     app_on(db, settings).await
 }
 
 /// An app over an existing database, as a second instance would be.
-pub async fn app_on(db: TestDb, settings: Settings) -> TestApp {
+pub async fn app_on(db: TestDb, settings: GatewaySettings) -> TestApp {
     app_with_keys(db, Keys::new(testing::JWT_SECRET), settings).await
 }
 
 /// An instance over an existing database with its own key ring: the same deployment
 /// after a key rotation.
-pub async fn app_with_keys(db: TestDb, keys: Keys, settings: Settings) -> TestApp {
+pub async fn app_with_keys(db: TestDb, keys: Keys, settings: GatewaySettings) -> TestApp {
     let startup = testing::startup("public-gateway", db.another_pool(), keys, settings);
     let running = testing::start(public_gateway::build(startup).await).await;
     let client = TestClient::new(running.endpoint.clone());

@@ -20,12 +20,12 @@ fn kid_of(token: &str) -> String {
 
 /// The same deployment after `AUTH_JWT_SECRET=NEW` and `AUTH_JWT_PREVIOUS_SECRETS=old`.
 async fn rotated(app: &TestApp) -> TestApp {
-    app_with_keys(app.db.clone(), Keys::with_previous(NEW_SECRET, &[JWT_SECRET]), testing::settings()).await
+    app_with_keys(app.db.clone(), Keys::with_previous(NEW_SECRET, &[JWT_SECRET]), testing::gateway_settings()).await
 }
 
 /// The same deployment once the old secret has been removed from the list.
 async fn old_key_removed(app: &TestApp) -> TestApp {
-    app_with_keys(app.db.clone(), Keys::new(NEW_SECRET), testing::settings()).await
+    app_with_keys(app.db.clone(), Keys::new(NEW_SECRET), testing::gateway_settings()).await
 }
 
 #[tokio::test]

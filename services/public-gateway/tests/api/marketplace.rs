@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use halo_shared::marketplace::orders::{self, Actor, OrderStatus};
-use halo_shared::push;
 use poem::http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -487,7 +486,7 @@ async fn an_order_update_reaches_a_socket_on_another_instance_and_pushes_only_th
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&a.db.pool).await.unwrap();
     let mut skipped = 0;
     for _ in 0..100 {
-        skipped += push::skip_seen(&a.db.pool).await.unwrap();
+        skipped += halo_shared::notifications::outbox::skip_seen(&a.db.pool).await.unwrap();
         if skipped > 0 {
             break;
         }
@@ -528,7 +527,7 @@ async fn a_mitra_with_a_paid_or_accepted_order_cannot_delete_the_account_and_ord
 #[tokio::test]
 async fn a_suspended_user_is_refused_everywhere_at_once_and_a_reinstated_one_signs_in_again() {
     use halo_shared::audit::StaffActor;
-    use halo_shared::staffops::users;
+    use halo_shared::staffops::app_users as users;
     use halo_shared::tokens::UserType;
 
     let a = spawn_app_with(relaxed()).await;

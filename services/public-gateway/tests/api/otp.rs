@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use halo_shared::auth::merge;
 use halo_shared::providers::sms::ProviderConfig;
+use halo_shared::state::GatewaySettings;
 use halo_shared::testing::{self, capture_logs};
-use halo_shared::users::merge;
-use halo_shared::Settings;
 use poem::http::StatusCode;
 use uuid::Uuid;
 use wiremock::matchers::{header, method, path};
@@ -83,7 +83,7 @@ async fn invalid_numbers_are_400_and_write_nothing() {
 
 #[tokio::test]
 async fn a_wrong_code_is_401_and_too_many_wrong_tries_kill_the_code() {
-    let mut settings = testing::settings();
+    let mut settings = testing::gateway_settings();
     settings.otp.max_attempts = 3;
     let app = spawn_app_with(settings).await;
     let code = app.otp_code("client", PHONE).await;
@@ -312,7 +312,7 @@ async fn the_stub_logs_one_line_with_the_code_and_no_other_line_contains_it() {
 }
 
 async fn app_with_sms_gateway(server: &MockServer) -> crate::helpers::TestApp {
-    let mut settings = Settings { ..testing::settings() };
+    let mut settings = GatewaySettings { ..testing::gateway_settings() };
     settings.otp.provider =
         ProviderConfig::Http { url: format!("{}/sms", server.uri()), token: Some("gateway-token".to_owned().into()) };
     spawn_app_with(settings).await

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use halo_shared::providers::payments::{PaymentProvider, PaymentSettings};
+use halo_shared::state::GatewaySettings;
 use halo_shared::testing;
 use poem::http::StatusCode;
 use serde_json::{json, Value};
@@ -51,9 +52,9 @@ async fn fake_xendit(create_status: u16) -> MockServer {
     server
 }
 
-fn xendit_settings(server: &MockServer) -> halo_shared::Settings {
+fn xendit_settings(server: &MockServer) -> GatewaySettings {
     let mut settings = relaxed();
-    settings.payments = PaymentSettings {
+    settings.shared.payments = PaymentSettings {
         provider: PaymentProvider::Xendit { secret_key: SECRET_KEY.to_owned().into(), base_url: server.uri() },
         callback_token: Some(CALLBACK_TOKEN.to_owned().into()),
         invoice_duration_secs: 1800,
@@ -387,7 +388,8 @@ async fn a_declined_paid_order_is_refunded_once_even_when_the_first_request_fail
 
     let declined = app.bearer_send("POST", &format!("/api/mitra/orders/{id}/decline"), &shop.mitra, None).await;
     assert_eq!((declined.status, declined.body["status"].as_str()), (StatusCode::OK, Some("declined")));
-    let changed = halo_shared::payments::reconcile::run(&app.db.pool, &app.state.payments).await.unwrap();
+    let changed =
+        halo_shared::payments::reconcile::run(&halo_shared::payments::Payments::of(&app.state)).await.unwrap();
     assert_eq!(changed, 1);
     assert_eq!(app.status_of(&id).await.0, "refund_pending");
 
@@ -414,7 +416,7 @@ async fn a_declined_paid_order_is_refunded_once_even_when_the_first_request_fail
 #[tokio::test]
 async fn with_the_stub_an_order_walks_from_creation_to_completion_by_the_logged_request() {
     let mut settings = relaxed();
-    settings.payments.callback_token = Some("local-dev-token".to_owned().into());
+    settings.shared.payments.callback_token = Some("local-dev-token".to_owned().into());
     let app = spawn_app_with(settings).await;
     let shop = app.shop().await;
 

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use halo_shared::notifications::outbox::PushOutbox;
 use halo_shared::notifications::{self, NewNotification};
 use halo_shared::push::fcm::{Credentials, FcmClient, FcmSettings};
-use halo_shared::push::{self, WorkerSettings};
+use halo_shared::push::{self, Outbox, WorkerSettings};
 use halo_shared::tokens::UserType;
 use serde_json::json;
 use uuid::Uuid;
@@ -93,7 +94,8 @@ async fn a_queued_push_is_sent_to_fcm_with_a_metadata_token_and_marked_sent() {
     queued(&app, "device-token-2").await;
 
     let fcm = client(&app, &fakes);
-    let handled = push::drain_once(&app.db.pool, &fcm, &WorkerSettings::default()).await.unwrap();
+    let handled =
+        push::drain_once(&PushOutbox::new(app.db.pool.clone()), &fcm, &WorkerSettings::default()).await.unwrap();
     assert_eq!(handled, 2);
 
     let received = fakes.fcm.received_requests().await.unwrap();
@@ -117,12 +119,17 @@ async fn a_429_is_retried_no_sooner_than_retry_after() {
     let (app, fakes) = (spawn_app().await, fakes().await);
     fcm_answers(&fakes, ResponseTemplate::new(429).insert_header("retry-after", "120")).await;
     queued(&app, "device-token").await;
-    push::drain_once(&app.db.pool, &client(&app, &fakes), &WorkerSettings::default()).await.unwrap();
+    push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(&app, &fakes), &WorkerSettings::default())
+        .await
+        .unwrap();
     let (status, attempts, due_in, error) = outbox(&app).await;
     assert_eq!((status.as_str(), attempts), ("pending", 1));
     assert!((110.0..=121.0).contains(&due_in), "{due_in}");
     assert!(error.unwrap().starts_with("429"));
-    let again = push::drain_once(&app.db.pool, &client(&app, &fakes), &WorkerSettings::default()).await.unwrap();
+    let again =
+        push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(&app, &fakes), &WorkerSettings::default())
+            .await
+            .unwrap();
     assert_eq!(again, 0, "not due yet");
 }
 
@@ -133,13 +140,13 @@ async fn a_503_is_retried_with_exponential_backoff_then_given_up() {
     queued(&app, "device-token").await;
     let settings = WorkerSettings { max_attempts: 2, ..WorkerSettings::default() };
     let fcm = client(&app, &fakes);
-    push::drain_once(&app.db.pool, &fcm, &settings).await.unwrap();
+    push::drain_once(&PushOutbox::new(app.db.pool.clone()), &fcm, &settings).await.unwrap();
     let (status, attempts, due_in, _) = outbox(&app).await;
     assert_eq!((status.as_str(), attempts), ("pending", 1));
     assert!((1.0..=2.1).contains(&due_in), "first backoff is 2 s, got {due_in}");
 
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&app.db.pool).await.unwrap();
-    push::drain_once(&app.db.pool, &fcm, &settings).await.unwrap();
+    push::drain_once(&PushOutbox::new(app.db.pool.clone()), &fcm, &settings).await.unwrap();
     let (status, attempts, _, _) = outbox(&app).await;
     assert_eq!((status.as_str(), attempts), ("failed", 2));
 }
@@ -156,7 +163,9 @@ async fn an_unregistered_token_is_marked_dead_and_its_device_deleted() {
     )
     .await;
     queued(&app, "stale-token").await;
-    push::drain_once(&app.db.pool, &client(&app, &fakes), &WorkerSettings::default()).await.unwrap();
+    push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(&app, &fakes), &WorkerSettings::default())
+        .await
+        .unwrap();
     assert_eq!(outbox(&app).await.0, "dead_token");
     let devices: i64 = sqlx::query_scalar("SELECT count(*) FROM devices").fetch_one(&app.db.pool).await.unwrap();
     assert_eq!(devices, 0);
@@ -174,7 +183,9 @@ async fn an_invalid_argument_about_the_token_is_a_dead_token_too() {
     )
     .await;
     queued(&app, "garbage-token").await;
-    push::drain_once(&app.db.pool, &client(&app, &fakes), &WorkerSettings::default()).await.unwrap();
+    push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(&app, &fakes), &WorkerSettings::default())
+        .await
+        .unwrap();
     assert_eq!(outbox(&app).await.0, "dead_token");
 }
 
@@ -186,16 +197,23 @@ async fn a_crash_between_claim_and_send_leaves_the_push_to_be_retried() {
     let settings = WorkerSettings { lease: Duration::from_secs(60), ..WorkerSettings::default() };
 
     // A worker claims the row and dies before sending.
-    let claimed = push::claim(&app.db.pool, &settings).await.unwrap();
+    let claimed = PushOutbox::new(app.db.pool.clone()).claim(&settings).await.unwrap();
     assert_eq!(claimed.len(), 1);
     drop(claimed);
-    assert_eq!(push::drain_once(&app.db.pool, &client(&app, &fakes), &settings).await.unwrap(), 0, "leased, not lost");
+    assert_eq!(
+        push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(&app, &fakes), &settings).await.unwrap(),
+        0,
+        "leased, not lost"
+    );
 
     sqlx::query("UPDATE push_outbox SET lease_until = now() - interval '1 second'")
         .execute(&app.db.pool)
         .await
         .unwrap();
-    assert_eq!(push::drain_once(&app.db.pool, &client(&app, &fakes), &settings).await.unwrap(), 1);
+    assert_eq!(
+        push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(&app, &fakes), &settings).await.unwrap(),
+        1
+    );
     let (status, attempts, _, _) = outbox(&app).await;
     assert_eq!((status.as_str(), attempts), ("sent", 2));
     assert_eq!(fakes.fcm.received_requests().await.unwrap().len(), 1);
@@ -223,9 +241,13 @@ async fn a_service_account_key_file_gets_its_token_by_the_jwt_bearer_grant() {
         credentials: Credentials::KeyFile { path: key_file.to_string_lossy().into_owned() },
     };
     queued(&app, "device-token").await;
-    push::drain_once(&app.db.pool, &FcmClient::new(settings, app.state.http.clone()), &WorkerSettings::default())
-        .await
-        .unwrap();
+    push::drain_once(
+        &PushOutbox::new(app.db.pool.clone()),
+        &FcmClient::new(settings, app.state.http.clone()),
+        &WorkerSettings::default(),
+    )
+    .await
+    .unwrap();
     let _ = std::fs::remove_file(&key_file);
 
     let grant = &token_server.received_requests().await.unwrap()[0];

@@ -1,5 +1,6 @@
 //! A push queued for one user is never delivered to whoever holds the phone next.
 
+use halo_shared::notifications::outbox::PushOutbox;
 use halo_shared::notifications::{self, NewNotification};
 use halo_shared::push::{self, WorkerSettings};
 use halo_shared::tokens::UserType;
@@ -49,7 +50,9 @@ async fn pending_push_for_a(app: &TestApp, fakes: &crate::push::Fakes) -> String
     assert_eq!(register_device(app, &a, PHONE_TOKEN).await, StatusCode::NO_CONTENT);
     notify(app, app.claims(&a).sub).await;
     fcm_answers(fakes, ResponseTemplate::new(503)).await;
-    push::drain_once(&app.db.pool, &client(app, fakes), &WorkerSettings::default()).await.unwrap();
+    push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(app, fakes), &WorkerSettings::default())
+        .await
+        .unwrap();
     fcm_answers(fakes, ResponseTemplate::new(200).set_body_json(json!({ "name": "projects/halo-test/messages/1" })))
         .await;
     a
@@ -57,7 +60,9 @@ async fn pending_push_for_a(app: &TestApp, fakes: &crate::push::Fakes) -> String
 
 async fn due_now_and_drain(app: &TestApp, fakes: &crate::push::Fakes) -> (String, Option<String>) {
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&app.db.pool).await.unwrap();
-    push::drain_once(&app.db.pool, &client(app, fakes), &WorkerSettings::default()).await.unwrap();
+    push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(app, fakes), &WorkerSettings::default())
+        .await
+        .unwrap();
     sqlx::query_as("SELECT status, last_error FROM push_outbox").fetch_one(&app.db.pool).await.unwrap()
 }
 

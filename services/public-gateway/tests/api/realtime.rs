@@ -101,7 +101,7 @@ async fn a_good_token_in_the_header_or_the_query_gets_a_socket_that_starts_with_
 #[tokio::test]
 async fn an_event_published_on_one_instance_reaches_a_socket_on_another() {
     let a = spawn_app().await;
-    let b = app_on(a.db.clone(), testing::settings()).await;
+    let b = app_on(a.db.clone(), testing::gateway_settings()).await;
     b.listening().await;
     let addr_b = b.addr();
     let (token, user_id, _) = customer(&a).await;
@@ -153,7 +153,7 @@ async fn events_raised_while_the_listener_was_down_are_replayed() {
 #[tokio::test]
 async fn logout_on_one_instance_refuses_the_token_on_another_within_a_second_and_closes_its_socket() {
     let a = spawn_app().await;
-    let b = app_on(a.db.clone(), testing::settings()).await;
+    let b = app_on(a.db.clone(), testing::gateway_settings()).await;
     b.listening().await;
     let addr_b = b.addr();
     let (token, _, _) = customer(&a).await;
@@ -180,7 +180,7 @@ async fn a_new_instance_learns_recent_revocations_at_start() {
     let a = spawn_app().await;
     let (token, _, _) = customer(&a).await;
     a.logout(&token).await;
-    let late = app_on(a.db.clone(), testing::settings()).await;
+    let late = app_on(a.db.clone(), testing::gateway_settings()).await;
     late.listening().await;
     assert_eq!(late.get_with("/api/shared/auth/session", &token).await.error_code(), "session_revoked");
 }
@@ -198,7 +198,7 @@ async fn the_socket_closes_with_4001_when_its_access_token_expires() {
 
 #[tokio::test]
 async fn a_socket_that_stops_answering_pings_is_closed() {
-    let mut settings = testing::settings();
+    let mut settings = testing::gateway_settings();
     settings.ws_heartbeat = Duration::from_millis(150);
     let app = spawn_app_with(settings).await;
     let addr = app.addr();
@@ -212,7 +212,7 @@ async fn a_socket_that_stops_answering_pings_is_closed() {
 
 #[tokio::test]
 async fn a_socket_that_answers_pings_stays_open() {
-    let mut settings = testing::settings();
+    let mut settings = testing::gateway_settings();
     settings.ws_heartbeat = Duration::from_millis(100);
     let app = spawn_app_with(settings).await;
     let addr = app.addr();

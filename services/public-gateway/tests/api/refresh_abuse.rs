@@ -1,8 +1,8 @@
 //! Refresh under attack (review H1): a dead token is refused before any bcrypt runs,
 //! and refreshes are limited per session and per client IP.
 
+use halo_shared::state::GatewaySettings;
 use halo_shared::tokens::hashing::count_runs;
-use halo_shared::Settings;
 use poem::http::StatusCode;
 use uuid::Uuid;
 
@@ -85,7 +85,10 @@ async fn a_retry_within_the_grace_window_costs_no_bcrypt() {
 
 #[tokio::test]
 async fn refreshes_of_one_session_are_limited_per_minute() {
-    let settings = Settings { refresh_per_session_per_minute: 2, ..halo_shared::testing::settings() };
+    let settings = GatewaySettings {
+        shared: halo_shared::Settings { refresh_per_session_per_minute: 2, ..halo_shared::testing::settings() },
+        ..halo_shared::testing::gateway_settings()
+    };
     let app = spawn_app_with(settings).await;
     let pair = app.anonymous().await;
     let first = app.refresh(&pair.str("refresh_token")).await;
@@ -103,7 +106,10 @@ async fn refreshes_of_one_session_are_limited_per_minute() {
 
 #[tokio::test]
 async fn refreshes_are_limited_per_client_ip_whatever_the_token() {
-    let settings = Settings { refresh_per_ip_per_minute: 3, ..halo_shared::testing::settings() };
+    let settings = GatewaySettings {
+        shared: halo_shared::Settings { refresh_per_ip_per_minute: 3, ..halo_shared::testing::settings() },
+        ..halo_shared::testing::gateway_settings()
+    };
     let app = spawn_app_with(settings).await;
     let pair = app.anonymous().await;
     let mut token = pair.str("refresh_token");

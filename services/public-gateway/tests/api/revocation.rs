@@ -37,7 +37,7 @@ async fn a_new_instance_refuses_a_revoked_session_before_its_listener_has_caught
     assert_eq!(a.logout(&revoked).await.status, StatusCode::NO_CONTENT);
 
     // A second instance whose listener has not loaded anything yet.
-    let b = AppState::new(a.db.another_pool(), testing::JWT_SECRET, testing::settings());
+    let b = AppState::new(a.db.another_pool(), testing::JWT_SECRET, testing::gateway_settings());
     let client = TestClient::new(public_gateway::app(b.clone(), Default::default()));
     let ready = send(client.get("/readyz")).await;
     assert_eq!((ready.status, ready.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
@@ -89,7 +89,7 @@ async fn during_a_listener_outage_revoked_tokens_are_refused_and_the_revocation_
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy(&url.replace(&target.to_string(), &proxy.to_string()))
         .unwrap();
-    let startup = testing::startup("public-gateway", pool, Keys::new(testing::JWT_SECRET), testing::settings());
+    let startup = testing::startup("public-gateway", pool, Keys::new(testing::JWT_SECRET), testing::gateway_settings());
     let running = testing::start(public_gateway::build(startup).await).await;
     let (b, client) = (running.state.clone(), TestClient::new(running.endpoint.clone()));
     until("b listens", || b.realtime.is_listening()).await;

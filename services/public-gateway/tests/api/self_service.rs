@@ -327,7 +327,7 @@ fn apple_settings(fake: &FakeApple) -> AppleSettings {
 }
 
 async fn apple_app(fake: &FakeApple, with_credentials: bool) -> TestApp {
-    let mut settings = testing::settings();
+    let mut settings = testing::gateway_settings();
     settings.apple =
         OidcSettings { client_ids: vec![APPLE_AUD.into()], jwks_url: format!("{}/auth/keys", fake.server.uri()) };
     settings.apple_grants = with_credentials.then(|| apple_settings(fake));
@@ -401,7 +401,7 @@ async fn deleting_an_apple_customer_revokes_the_grant_at_apple() {
         sqlx::query_scalar("SELECT count(*) FROM customer_identities").fetch_one(&app.db.pool).await.unwrap();
     assert_eq!(identities, 0);
 
-    let apple = app.state.apple_grants.clone().unwrap();
+    let apple = app.state.gateway().unwrap().apple_grants.clone().unwrap();
     assert_eq!(apple::drain_once(&app.db.pool, &apple, &worker()).await.unwrap(), 1);
     let revoked = fake.forms("/auth/revoke").await;
     assert_eq!(revoked.len(), 1);
@@ -420,7 +420,7 @@ async fn apple_being_down_does_not_block_deletion_and_the_revocation_is_retried(
     let fake = FakeApple::start(503).await;
     let app = apple_app(&fake, true).await;
     let token = apple_sign_in(&app, "apple-sub-2", Some("code-2")).await;
-    let apple = app.state.apple_grants.clone().unwrap();
+    let apple = app.state.gateway().unwrap().apple_grants.clone().unwrap();
 
     let deleted = app.bearer_send("DELETE", "/api/client/me", &token, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use halo_shared::state::GatewaySettings;
 use halo_shared::tokens::UserType;
-use halo_shared::Settings;
 use poem::http::StatusCode;
 use uuid::Uuid;
 
@@ -196,7 +196,7 @@ async fn logout_revokes_the_session_so_its_refresh_token_fails() {
 
 #[tokio::test]
 async fn anonymous_sign_ins_are_limited_per_ip_across_instances() {
-    let settings = Settings { anon_signins_per_ip_per_hour: 3, ..halo_shared::testing::settings() };
+    let settings = GatewaySettings { anon_signins_per_ip_per_hour: 3, ..halo_shared::testing::gateway_settings() };
     let a = spawn_app_with(settings.clone()).await;
     let b = app_on(a.db.clone(), settings).await;
     for app in [&a, &b, &a] {

@@ -64,7 +64,7 @@ pub(crate) fn sign(claims: &Value, key: &str, kid: &str) -> String {
 }
 
 pub(crate) async fn app_with_providers(google: &MockServer, apple: &MockServer) -> TestApp {
-    let mut settings = testing::settings();
+    let mut settings = testing::gateway_settings();
     settings.google = OidcSettings { client_ids: vec![GOOGLE_AUD.into()], jwks_url: format!("{}/certs", google.uri()) };
     settings.apple =
         OidcSettings { client_ids: vec![APPLE_AUD.into()], jwks_url: format!("{}/auth/keys", apple.uri()) };
@@ -270,7 +270,7 @@ async fn without_any_key_set_the_answer_is_503_provider_unavailable() {
 
 #[tokio::test]
 async fn an_unconfigured_provider_answers_503_provider_not_configured() {
-    let app = spawn_app_with(testing::settings()).await;
+    let app = spawn_app_with(testing::gateway_settings()).await;
     let google = app.google("anything", None).await;
     assert_eq!((google.status, google.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "provider_not_configured"));
     let apple = app.apple(json!({ "id_token": "anything" }), None).await;

@@ -65,7 +65,7 @@ async fn a_google_nonce_must_match_when_either_the_app_or_the_token_has_one() {
 async fn id_token_sign_ins_are_limited_per_client_address() {
     let google = MockServer::start().await;
     serve_keys(&google, vec![jwk("rsa1", "g1")], "public, max-age=3600").await;
-    let mut settings = testing::settings();
+    let mut settings = testing::gateway_settings();
     settings.google = OidcSettings { client_ids: vec![GOOGLE_AUD.into()], jwks_url: format!("{}/certs", google.uri()) };
     settings.id_token_signins_per_ip_per_hour = 2;
     let app = spawn_app_with(settings).await;

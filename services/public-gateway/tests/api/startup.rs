@@ -96,7 +96,7 @@ fn migrate_applies_the_schema_and_is_idempotent() {
 #[tokio::test]
 async fn an_in_flight_request_completes_after_the_stop_signal() {
     let db = testing::fresh_database().await;
-    let mut settings = testing::settings();
+    let mut settings = testing::gateway_settings();
     // Every worker the build can start, so stopping has all of them to stop.
     settings.fcm = Some(FcmSettings {
         project_id: "halo-test".into(),
@@ -136,7 +136,7 @@ async fn an_in_flight_request_completes_after_the_stop_signal() {
 #[tokio::test]
 async fn a_request_that_outlives_the_timeout_gets_504_json() {
     let db = testing::fresh_database().await;
-    let state = AppState::new(db.pool.clone(), testing::JWT_SECRET, testing::settings());
+    let state = AppState::new(db.pool.clone(), testing::JWT_SECRET, testing::gateway_settings());
     let edge = EdgeConfig { request_timeout: Duration::from_millis(200), ..EdgeConfig::default() };
     let server = Server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let addr = server.addr();

@@ -8,15 +8,15 @@ use halo_shared::auth::scheme::open_socket;
 use halo_shared::auth::AuthError;
 use halo_shared::http::ClientInfo;
 use halo_shared::realtime::hub::Caps;
+use halo_shared::state::GatewaySettings;
 use halo_shared::tokens::UserType;
-use halo_shared::Settings;
 use uuid::Uuid;
 
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::realtime::{connect, customer, next_event, Socket};
 
-fn with_caps(caps: Caps) -> Settings {
-    Settings { ws_caps: caps, ..halo_shared::testing::settings() }
+fn with_caps(caps: Caps) -> GatewaySettings {
+    GatewaySettings { ws_caps: caps, ..halo_shared::testing::gateway_settings() }
 }
 
 /// An access token for `user` and `session` (neither needs a row: no query authenticates).

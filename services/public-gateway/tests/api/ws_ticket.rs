@@ -18,7 +18,7 @@ async fn ticket(app: &TestApp, access_token: &str) -> String {
 #[tokio::test]
 async fn a_ticket_opens_one_socket_of_its_session_on_any_instance_and_only_once() {
     let a = spawn_app().await;
-    let b = app_on(a.db.clone(), testing::settings()).await;
+    let b = app_on(a.db.clone(), testing::gateway_settings()).await;
     let addr_b = b.addr();
     let (token, _, session_id) = customer(&a).await;
     let ticket = ticket(&a, &token).await;

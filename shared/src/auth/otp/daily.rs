@@ -9,15 +9,15 @@
 use sqlx::PgConnection;
 
 use crate::phone::Phone;
-use crate::ratelimit::Outcome;
+use crate::ratelimit::Verdict;
 
 const DAY_SECS: f64 = 86_400.0;
 
 /// Counts one send to `phone` unless `max` were already sent in the last 24 hours.
 /// `max` 0 turns the cap off.
-pub async fn hit(tx: &mut PgConnection, phone: &Phone, max: u32) -> anyhow::Result<Outcome> {
+pub async fn hit(tx: &mut PgConnection, phone: &Phone, max: u32) -> anyhow::Result<Verdict> {
     if max == 0 {
-        return Ok(Outcome::Allowed);
+        return Ok(Verdict::Allowed);
     }
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("otp-phone-day:{phone}"))
@@ -38,8 +38,8 @@ pub async fn hit(tx: &mut PgConnection, phone: &Phone, max: u32) -> anyhow::Resu
     .await?;
     if count >= i64::from(max) {
         let wait = DAY_SECS - freeing_age.unwrap_or(0.0);
-        return Ok(Outcome::Limited { retry_after_secs: wait.ceil().max(1.0) as u64 });
+        return Ok(Verdict::Limited { retry_after_secs: wait.ceil().max(1.0) as u64 });
     }
     sqlx::query("INSERT INTO otp_phone_sends (phone) VALUES ($1)").bind(phone.as_str()).execute(&mut *tx).await?;
-    Ok(Outcome::Allowed)
+    Ok(Verdict::Allowed)
 }

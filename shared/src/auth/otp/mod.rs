@@ -8,12 +8,12 @@ use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
 
 use crate::auth::identity;
-use crate::auth::sessions::Issued;
+use crate::auth::issue::Issued;
 use crate::auth::AuthError;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::ClientInfo;
 use crate::phone::Phone;
-use crate::ratelimit::{self, Outcome};
+use crate::ratelimit::{self, Verdict};
 use crate::state::AppState;
 use crate::tokens::{Claims, UserType};
 
@@ -76,7 +76,8 @@ pub async fn request(
     phone: &Phone,
     client: &ClientInfo,
 ) -> Result<Requested, OtpError> {
-    let s = &state.settings.otp;
+    let gateway = state.gateway()?;
+    let s = &gateway.settings.otp;
     // International SMS is the usual pumping target: send only where the apps operate.
     let country = phone.country().unwrap_or_default();
     if !s.allowed_countries.is_empty() && !s.allowed_countries.iter().any(|c| c.eq_ignore_ascii_case(&country)) {
@@ -91,11 +92,11 @@ pub async fn request(
     let code = random_code()?;
     let mut tx = state.db.begin().await?;
     for (key, max, window) in &limits {
-        if let Outcome::Limited { retry_after_secs } = ratelimit::hit(&mut *tx, key, *max, *window).await? {
+        if let Verdict::Limited { retry_after_secs } = ratelimit::hit(&mut *tx, key, *max, *window).await? {
             return Err(AuthError::RateLimited { retry_after_secs }.into());
         }
     }
-    if let Outcome::Limited { retry_after_secs } = daily::hit(&mut tx, phone, s.sends_per_phone_per_day).await? {
+    if let Verdict::Limited { retry_after_secs } = daily::hit(&mut tx, phone, s.sends_per_phone_per_day).await? {
         return Err(AuthError::RateLimited { retry_after_secs }.into());
     }
     // A new code retires every earlier one of this app and phone.
@@ -120,7 +121,7 @@ pub async fn request(
     .await?;
     tx.commit().await?;
 
-    if let Err(err) = state.otp.send(phone, &code).await {
+    if let Err(err) = gateway.otp.send(phone, &code).await {
         tracing::error!(error = format!("{err:#}"), "OTP delivery failed");
         // The code never arrived; do not leave it verifiable. The counted limits stay,
         // so a failing vendor cannot be used to pump messages.
@@ -161,7 +162,7 @@ struct Challenge {
 /// Marks the newest live code consumed if `code` matches it. The row lock makes two
 /// racing verifies of the right code end with exactly one success.
 async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &str) -> Result<(), OtpError> {
-    let max_attempts = i32::try_from(state.settings.otp.max_attempts).unwrap_or(i32::MAX);
+    let max_attempts = i32::try_from(state.gateway()?.settings.otp.max_attempts).unwrap_or(i32::MAX);
     let mut tx = state.db.begin().await?;
     let row: Option<Challenge> = sqlx::query_as(
         "SELECT id, code_hash, attempts, expires_at <= now() AS expired FROM otp_challenges

@@ -23,23 +23,23 @@ pub const APPLE_JWKS_URL: &str = "https://appleid.apple.com/auth/keys";
 const LEEWAY_SECS: u64 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
+pub enum IdProvider {
     Google,
     Apple,
 }
 
-impl Provider {
+impl IdProvider {
     pub fn as_str(self) -> &'static str {
         match self {
-            Provider::Google => "google",
-            Provider::Apple => "apple",
+            IdProvider::Google => "google",
+            IdProvider::Apple => "apple",
         }
     }
 
     fn issuers(self) -> &'static [&'static str] {
         match self {
-            Provider::Google => &["accounts.google.com", "https://accounts.google.com"],
-            Provider::Apple => &["https://appleid.apple.com"],
+            IdProvider::Google => &["accounts.google.com", "https://accounts.google.com"],
+            IdProvider::Apple => &["https://appleid.apple.com"],
         }
     }
 }
@@ -53,7 +53,7 @@ pub struct OidcSettings {
 
 /// One configured provider: its audiences and its cached key set.
 pub struct IdTokenVerifier {
-    provider: Provider,
+    provider: IdProvider,
     validation: Validation,
     keys: KeySet,
 }
@@ -61,7 +61,7 @@ pub struct IdTokenVerifier {
 /// What a verified ID token says about the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedIdentity {
-    pub provider: Provider,
+    pub provider: IdProvider,
     pub subject: String,
     /// The token's audience: which of our client ids the user signed in to.
     pub client_id: String,
@@ -108,7 +108,7 @@ fn bool_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Er
 
 impl IdTokenVerifier {
     /// `None` when no client id is configured: the provider is not offered.
-    pub fn new(provider: Provider, settings: &OidcSettings, http: reqwest::Client) -> Option<Self> {
+    pub fn new(provider: IdProvider, settings: &OidcSettings, http: reqwest::Client) -> Option<Self> {
         if settings.client_ids.is_empty() {
             return None;
         }
@@ -141,8 +141,8 @@ impl IdTokenVerifier {
             return Err(OidcError::InvalidIdToken);
         }
         let nonce_matches = |carried: &str, raw: &str| match self.provider {
-            Provider::Apple => carried.eq_ignore_ascii_case(&sha256_hex(raw)),
-            Provider::Google => carried == raw || carried.eq_ignore_ascii_case(&sha256_hex(raw)),
+            IdProvider::Apple => carried.eq_ignore_ascii_case(&sha256_hex(raw)),
+            IdProvider::Google => carried == raw || carried.eq_ignore_ascii_case(&sha256_hex(raw)),
         };
         match (claims.nonce.as_deref(), raw_nonce) {
             (None, None) => {}

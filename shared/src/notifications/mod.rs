@@ -1,7 +1,12 @@
-//! Messages staff send to a customer or mitra: delivered as a `notification` event to
-//! the user's open sockets and as a push to each of their devices, and recorded with
-//! their delivery state.
+//! What to tell whom, and the one owner of `notifications`, `push_outbox` and `devices`:
+//! a delivery (a socket event for the user's open sockets and, recorded as a
+//! notification, a push to each of their devices), the messages staff send, the devices
+//! pushes go to ([`devices`]), and the outbox the push worker drains ([`outbox`]).
 
+pub mod devices;
+pub mod outbox;
+
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -12,6 +17,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::realtime;
 use crate::state::AppState;
 use crate::tokens::UserType;
+use crate::users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -83,16 +89,8 @@ pub struct Notification {
 /// Records the notification, raises its socket event and queues one push per device,
 /// all in one transaction.
 pub async fn send(state: &AppState, actor: &StaffActor, new: NewNotification<'_>) -> Result<Notification, NotifyError> {
-    let exists_sql = match new.user_type {
-        UserType::Customer => {
-            "SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND merged_into IS NULL AND deleted_at IS NULL)"
-        }
-        UserType::Mitra => "SELECT EXISTS (SELECT 1 FROM mitras WHERE id = $1 AND deleted_at IS NULL)",
-        UserType::CcUser => return Err(NotifyError::UnknownUser),
-    };
     let mut tx = state.db.begin().await?;
-    let exists: bool = sqlx::query_scalar(exists_sql).bind(new.user_id).fetch_one(&mut *tx).await?;
-    if !exists {
+    if !users::exists(&mut tx, new.user_type, new.user_id).await? {
         return Err(NotifyError::UnknownUser);
     }
     let id = Uuid::new_v4();
@@ -195,4 +193,28 @@ pub async fn list(state: &AppState, id: Option<Uuid>, user_id: Option<Uuid>) -> 
     .bind(user_id)
     .fetch_all(&state.db)
     .await
+}
+
+/// Gives customer `from`'s notifications to customer `into` (a merge), in the caller's
+/// transaction. Its devices are not moved: they belong to its sessions, which the merge
+/// revokes.
+pub async fn move_customer(conn: &mut PgConnection, from: Uuid, into: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE notifications SET user_id = $2 WHERE user_type = 'customer' AND user_id = $1")
+        .bind(from)
+        .bind(into)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets a deleted user's devices, in the caller's transaction: nothing is pushed to
+/// them again.
+pub async fn erase_user(conn: &mut PgConnection, user_type: UserType, user_id: Uuid) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM devices WHERE user_type = $1 AND user_id = $2")
+        .bind(user_type)
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .context("erasing devices")?;
+    Ok(())
 }

@@ -1,5 +1,4 @@
-//! Customers and mitra as staff see them: search, detail, suspension, verification
-//! decisions and ending sessions.
+//! Customers and mitra as staff find them: search and detail, newest first.
 //!
 //! Search takes what an agent would paste: an id, an email, a phone in any written form
 //! (`0812…`, `62812…`, `+62 812-…`, or the first digits of one) or the start of a name.
@@ -9,13 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{reason, StaffActor, StaffError};
-use crate::audit::{self, Target};
-use crate::notifications::{self, Delivery};
+use super::mitras::VerificationStatus;
 use crate::pagination::{Cursor, Page};
-use crate::sessions::{revoke_all, RevokeReason};
-use crate::tokens::UserType;
-use crate::users::mitras::VerificationStatus;
 
 /// Which users a search matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,20 +161,11 @@ pub async fn mitras(
         .bind(page.after.map(|c| c.at))
         .bind(page.after.map(|c| c.id))
         .bind(page.fetch())
-        .bind(verification.map(verification_str))
+        .bind(verification)
         .fetch_all(db)
         .await?;
     let next = page.finish(&mut rows, |r| Cursor { at: r.created_at, id: r.id });
     Ok((rows, next))
-}
-
-fn verification_str(status: VerificationStatus) -> &'static str {
-    match status {
-        VerificationStatus::Unsubmitted => "unsubmitted",
-        VerificationStatus::Pending => "pending",
-        VerificationStatus::Approved => "approved",
-        VerificationStatus::Rejected => "rejected",
-    }
 }
 
 pub async fn customer(db: &PgPool, id: Uuid) -> sqlx::Result<Option<CustomerItem>> {
@@ -196,175 +181,6 @@ pub async fn mitra(db: &PgPool, id: Uuid) -> sqlx::Result<Option<MitraItem>> {
     sqlx::query_as(&format!("SELECT {MITRA_COLUMNS}, {STATUS} FROM mitras u WHERE u.id = $1"))
         .bind(id)
         .fetch_optional(db)
-        .await
-}
-
-/// How a customer can sign in: `phone`, `google`, `apple`.
-pub async fn identities(db: &PgPool, id: Uuid) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT 'phone' FROM customers WHERE id = $1 AND phone IS NOT NULL
-         UNION ALL (SELECT provider FROM customer_identities WHERE customer_id = $1 ORDER BY created_at)",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await
-}
-
-fn table(user_type: UserType) -> Result<&'static str, StaffError> {
-    match user_type {
-        UserType::Customer => Ok("customers"),
-        UserType::Mitra => Ok("mitras"),
-        UserType::CcUser => Err(StaffError::NotFound("no such user")),
-    }
-}
-
-/// Suspends a customer or mitra: every session ends at once (the revocation trigger
-/// tells every instance), and sign-in, refresh and OTP verify answer 403
-/// `account_suspended` until staff reinstate them.
-pub async fn suspend(
-    db: &PgPool,
-    actor: &StaffActor,
-    user_type: UserType,
-    id: Uuid,
-    why: &str,
-) -> Result<(), StaffError> {
-    let why = reason(why)?;
-    let table = table(user_type)?;
-    let mut tx = db.begin().await?;
-    let merged = if user_type == UserType::Customer { " AND merged_into IS NULL" } else { "" };
-    let done = sqlx::query(&format!(
-        "UPDATE {table} SET suspended_at = COALESCE(suspended_at, now()), suspended_reason = $2, updated_at = now()
-         WHERE id = $1 AND deleted_at IS NULL{merged}"
-    ))
-    .bind(id)
-    .bind(&why)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StaffError::NotFound("no such user, or the account was deleted"));
-    }
-    let ended = revoke_all(&mut tx, user_type, id, RevokeReason::Suspended).await?;
-    let target = Target { kind: user_type.as_str(), id: id.to_string() };
-    let details = serde_json::json!({ "reason": why, "sessions_ended": ended });
-    audit::append(&mut tx, actor, "user.suspend", Some(target), details).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Lifts a suspension; the sessions it ended stay ended.
-pub async fn reinstate(db: &PgPool, actor: &StaffActor, user_type: UserType, id: Uuid) -> Result<(), StaffError> {
-    let table = table(user_type)?;
-    let mut tx = db.begin().await?;
-    let done = sqlx::query(&format!(
-        "UPDATE {table} SET suspended_at = NULL, suspended_reason = NULL, updated_at = now()
-         WHERE id = $1 AND deleted_at IS NULL"
-    ))
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StaffError::NotFound("no such user, or the account was deleted"));
-    }
-    let target = Target { kind: user_type.as_str(), id: id.to_string() };
-    audit::append(&mut tx, actor, "user.reinstate", Some(target), serde_json::json!({})).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Whose session staff ended.
-#[derive(sqlx::FromRow)]
-struct EndedSession {
-    user_type: UserType,
-    user_id: Uuid,
-}
-
-/// Ends any one session (of an app user or staff member), instantly on every instance.
-pub async fn end_session(db: &PgPool, actor: &StaffActor, session_id: Uuid) -> Result<(), StaffError> {
-    let mut tx = db.begin().await?;
-    let ended: Option<EndedSession> = sqlx::query_as(
-        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'staff'
-         WHERE id = $1 AND revoked_at IS NULL RETURNING user_type, user_id",
-    )
-    .bind(session_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(EndedSession { user_type, user_id }) = ended else {
-        return Err(StaffError::NotFound("no such live session"));
-    };
-    let details = serde_json::json!({ "user_type": user_type, "user_id": user_id });
-    audit::append(
-        &mut tx,
-        actor,
-        "session.revoke",
-        Some(Target { kind: "session", id: session_id.to_string() }),
-        details,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Staff's decision on a pending mitra: `approved` or `rejected`, with an optional note
-/// the mitra sees. The mitra is told at once (socket event `mitra.verification` and a
-/// push).
-pub async fn decide_verification(
-    db: &PgPool,
-    actor: &StaffActor,
-    id: Uuid,
-    approve: bool,
-    note: Option<&str>,
-) -> Result<(), StaffError> {
-    let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
-    if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
-        return Err(StaffError::Invalid("note must be at most 1000 characters".into()));
-    }
-    let status = if approve { "approved" } else { "rejected" };
-    let mut tx = db.begin().await?;
-    let decided = sqlx::query(
-        "UPDATE mitras SET verification_status = $2, verification_note = $3, updated_at = now()
-         WHERE id = $1 AND verification_status = 'pending' AND deleted_at IS NULL",
-    )
-    .bind(id)
-    .bind(status)
-    .bind(&note)
-    .execute(&mut *tx)
-    .await?;
-    if decided.rows_affected() == 0 {
-        return Err(match current_verification(&mut tx, id).await? {
-            None => StaffError::NotFound("no such mitra"),
-            Some(current) => StaffError::InvalidState(format!("verification is {current}, not pending")),
-        });
-    }
-    let event = serde_json::json!({ "verification_status": status, "note": note });
-    let (title, body) = if approve {
-        ("Verifikasi disetujui", "Akun mitra Anda sudah diverifikasi. Anda bisa menerima pesanan.".to_owned())
-    } else {
-        ("Verifikasi ditolak", note.clone().unwrap_or_else(|| "Periksa profil Anda dan ajukan lagi.".into()))
-    };
-    let delivery = Delivery {
-        notification_id: Uuid::new_v4(),
-        user_type: UserType::Mitra,
-        user_id: id,
-        event_type: "mitra.verification",
-        event: &event,
-        title,
-        body: &body,
-        data: &serde_json::json!({ "verification_status": status }),
-        created_by: Some(actor.id),
-        push_unless_seen: false,
-    };
-    notifications::deliver(&mut tx, &delivery).await?;
-    let details = serde_json::json!({ "decision": status, "note": note });
-    audit::append(&mut tx, actor, "mitra.verification", Some(Target { kind: "mitra", id: id.to_string() }), details)
-        .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-async fn current_verification(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT verification_status FROM mitras WHERE id = $1 AND deleted_at IS NULL")
-        .bind(id)
-        .fetch_optional(conn)
         .await
 }
 

@@ -1,4 +1,5 @@
-//! Sessions: one row per login on one device, and the rotation of its refresh token.
+//! Issuing sessions: the token pair a sign-in hands out, over a session row (one per login
+//! on one device, kept by `crate::sessions`).
 //!
 //! A refresh token is `<session id>.<counter>.<secret>`. The row keeps the counter and a
 //! bcrypt hash of the newest secret. How a refresh checks and rotates it, in which order
@@ -30,22 +31,17 @@
 
 use anyhow::Context;
 use sqlx::PgConnection;
-
-pub use super::refresh::refresh;
 use uuid::Uuid;
 
 use super::AuthError;
 use crate::http::ClientInfo;
-use crate::sessions::{revoke_in, RevokeReason};
+pub use crate::sessions::rows::REFRESH_TOKEN_TTL_SECS;
+use crate::sessions::rows::{self, NewRow};
+use crate::sessions::{revoke, RevokeReason, Scope};
 use crate::state::AppState;
 use crate::tokens::hashing;
 use crate::tokens::UserType;
 use crate::users::{self, Account, Standing};
-
-/// A session lives this long after its last rotation.
-pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
-/// After a rotation, the previous token still returns the new one for this long.
-pub const GRACE_SECS: i64 = 10;
 
 /// A session whose id and first secret exist but whose row is not written yet. Made
 /// before the caller's transaction so bcrypt never runs while a transaction is open.
@@ -69,7 +65,7 @@ pub struct Issued {
 pub async fn prepare(state: &AppState) -> Result<NewSession, AuthError> {
     let id = Uuid::new_v4();
     let secret = state.keys.refresh_secret(id, 0);
-    let secret_hash = hashing::hash(secret, state.settings.refresh_token_bcrypt_cost).await?;
+    let secret_hash = hashing::hash(secret, state.settings().refresh_token_bcrypt_cost).await?;
     Ok(NewSession { id, secret_hash })
 }
 
@@ -81,28 +77,16 @@ pub async fn start(
     account: Account,
     client: &ClientInfo,
 ) -> Result<Issued, AuthError> {
-    sqlx::query(
-        "INSERT INTO auth_sessions (id, user_id, user_type, counter, secret_hash, expires_at, user_agent, ip)
-         VALUES ($1, $2, $3, 0, $4, now() + make_interval(secs => $5), $6, $7)",
-    )
-    .bind(new.id)
-    .bind(account.id)
-    .bind(account.user_type.as_str())
-    .bind(&new.secret_hash)
-    .bind(REFRESH_TOKEN_TTL_SECS as f64)
-    .bind(client.user_agent.as_deref().map(|ua| truncate(ua, 512)))
-    .bind(client.ip.map(|ip| ip.to_string()))
-    .execute(conn)
-    .await
-    .context("inserting session")?;
+    let row = NewRow {
+        id: new.id,
+        user_type: account.user_type,
+        user_id: account.id,
+        secret_hash: &new.secret_hash,
+        user_agent: client.user_agent.as_deref(),
+        ip: client.ip.map(|ip| ip.to_string()),
+    };
+    rows::insert(conn, &row).await.context("writing the session")?;
     Ok(issue(state, new.id, 0, account))
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => &s[..at],
-        None => s,
-    }
 }
 
 pub(super) fn issue(state: &AppState, session_id: Uuid, counter: i64, account: Account) -> Issued {
@@ -127,19 +111,12 @@ pub(super) async fn active_account(
     user_type: UserType,
     user_id: Uuid,
 ) -> Result<Account, AuthError> {
-    match users::standing(conn, user_type, user_id).await? {
-        Standing::Active(account) => Ok(account),
-        Standing::Disabled => {
-            revoke_in(conn, session_id, RevokeReason::Disabled).await?;
-            Err(AuthError::AccountDisabled)
-        }
-        Standing::Suspended => {
-            revoke_in(conn, session_id, RevokeReason::Suspended).await?;
-            Err(AuthError::AccountSuspended)
-        }
-        Standing::Gone => {
-            revoke_in(conn, session_id, RevokeReason::Merged).await?;
-            Err(AuthError::SessionRevoked)
-        }
-    }
+    let (reason, refusal) = match users::standing(conn, user_type, user_id).await.context("reading the user")? {
+        Standing::Active(account) => return Ok(account),
+        Standing::Disabled => (RevokeReason::Disabled, AuthError::AccountDisabled),
+        Standing::Suspended => (RevokeReason::Suspended, AuthError::AccountSuspended),
+        Standing::Gone => (RevokeReason::Merged, AuthError::SessionRevoked),
+    };
+    revoke(conn, Scope::Session(session_id), reason).await.context("ending the session")?;
+    Err(refusal)
 }
