@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(verdict(&SessionRow { in_grace: false, ..row(5) }, 4).unwrap(), Verdict::Reuse);
         assert!(matches!(verdict(&SessionRow { revoked: true, ..row(5) }, 5), Err(AuthError::SessionRevoked)));
         assert!(matches!(verdict(&SessionRow { expired: true, ..row(5) }, 5), Err(AuthError::SessionExpired)));
-        let staff = SessionRow { user_type: UserType::CcUser, ..row(5) };
+        let staff = SessionRow { user_type: UserType::Staff, ..row(5) };
         assert!(matches!(verdict(&staff, 5), Err(AuthError::InvalidRefreshToken)));
     }
 }

@@ -119,7 +119,7 @@ async fn app_user_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims>
 pub struct StaffAuth(pub Claims);
 
 async fn staff_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    check(req, &bearer, &[UserType::CcUser]).await
+    check(req, &bearer, &[UserType::Staff]).await
 }
 
 /// A control-center admin: a staff token whose `role` claim is `admin` (403 otherwise).
@@ -128,7 +128,7 @@ async fn staff_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
 pub struct AdminAuth(pub Claims);
 
 async fn admin_checker(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    let claims = check(req, &bearer, &[UserType::CcUser]).await?;
+    let claims = check(req, &bearer, &[UserType::Staff]).await?;
     if claims.role != Some(crate::tokens::Role::Admin) {
         return Err(AuthError::Forbidden.into());
     }

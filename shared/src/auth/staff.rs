@@ -69,7 +69,7 @@ pub async fn login(
 
     let new = issue::prepare(state).await?;
     let account =
-        Account { id: user.staff.id, user_type: UserType::CcUser, is_anonymous: false, role: Some(user.staff.role) };
+        Account { id: user.staff.id, user_type: UserType::Staff, is_anonymous: false, role: Some(user.staff.role) };
     let mut tx = state.db.begin().await?;
     let issued = issue::start(&mut tx, state, &new, account, client).await?;
     let actor = StaffActor::new(user.staff.id, client);
@@ -82,7 +82,7 @@ pub async fn login(
 /// Ends the staff member's current session, recorded in the audit log.
 pub async fn logout(state: &AppState, claims: &Claims, client: &ClientInfo) -> Result<(), AuthError> {
     let mut tx = state.db.begin().await?;
-    let scope = Scope::OwnSession { user_type: UserType::CcUser, user_id: claims.sub, session_id: claims.session_id };
+    let scope = Scope::OwnSession { user_type: UserType::Staff, user_id: claims.sub, session_id: claims.session_id };
     sessions::revoke(&mut *tx, scope, RevokeReason::Logout).await.context("ending the session")?;
     let actor = StaffActor::new(claims.sub, client);
     audit::append(&mut tx, &actor, "staff.logout", None, serde_json::json!({ "session_id": claims.session_id }))
@@ -106,7 +106,7 @@ async fn reserve_attempt(state: &AppState, email_key: &str, ip_key: &str) -> Res
 
 /// Rotates a control-center refresh token and returns the staff user with the new pair.
 pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Result<(Issued, Staff), AuthError> {
-    let issued = super::refresh::refresh(state, token, &[UserType::CcUser], client).await?;
+    let issued = super::refresh::refresh(state, token, &[UserType::Staff], client).await?;
     let user = staff::get(&state.db, issued.account.id).await?.ok_or(AuthError::SessionRevoked)?;
     Ok((issued, user))
 }

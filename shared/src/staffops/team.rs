@@ -81,7 +81,7 @@ pub async fn change(db: &PgPool, actor: &StaffActor, id: Uuid, change: &StaffCha
     staff::update(&mut tx, id, &update).await.context("updating the member")?;
     let ended = match disabling {
         true => {
-            sessions::revoke(&mut *tx, Scope::User(UserType::CcUser, id), RevokeReason::Disabled)
+            sessions::revoke(&mut *tx, Scope::User(UserType::Staff, id), RevokeReason::Disabled)
                 .await
                 .context("ending the member's sessions")?
                 .count

@@ -40,7 +40,11 @@ pub const UNKEYED_TOKENS_ISSUED_BEFORE: i64 = 1_796_083_200;
 pub enum UserType {
     Customer,
     Mitra,
-    CcUser,
+    /// A control-center user; `cc_user` on the wire and in the database.
+    #[serde(rename = "cc_user")]
+    #[sqlx(rename = "cc_user")]
+    #[oai(rename = "cc_user")]
+    Staff,
 }
 
 impl UserType {
@@ -48,7 +52,7 @@ impl UserType {
         match self {
             UserType::Customer => "customer",
             UserType::Mitra => "mitra",
-            UserType::CcUser => "cc_user",
+            UserType::Staff => "cc_user",
         }
     }
 
@@ -56,7 +60,7 @@ impl UserType {
         match s {
             "customer" => Some(UserType::Customer),
             "mitra" => Some(UserType::Mitra),
-            "cc_user" => Some(UserType::CcUser),
+            "cc_user" => Some(UserType::Staff),
             _ => None,
         }
     }

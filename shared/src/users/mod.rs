@@ -76,7 +76,7 @@ pub async fn standing(conn: &mut PgConnection, user_type: UserType, id: Uuid) ->
                 None => Standing::Gone,
             }
         }
-        UserType::CcUser => {
+        UserType::Staff => {
             let row: Option<(bool, Role)> =
                 sqlx::query_as("SELECT disabled_at IS NOT NULL, role FROM cc_users WHERE id = $1")
                     .bind(id)
@@ -99,7 +99,7 @@ pub async fn exists(conn: &mut PgConnection, user_type: UserType, id: Uuid) -> s
     match user_type {
         UserType::Customer => customers::exists(conn, id).await,
         UserType::Mitra => mitras::exists(conn, id).await,
-        UserType::CcUser => Ok(false),
+        UserType::Staff => Ok(false),
     }
 }
 
@@ -108,7 +108,7 @@ fn app_user_table(user_type: UserType) -> Option<&'static str> {
     match user_type {
         UserType::Customer => Some("customers"),
         UserType::Mitra => Some("mitras"),
-        UserType::CcUser => None,
+        UserType::Staff => None,
     }
 }
 

@@ -136,7 +136,7 @@ pub async fn set_disabled(db: &PgPool, id: Uuid, disabled: bool) -> anyhow::Resu
     let mut tx = db.begin().await?;
     update(&mut tx, id, &change).await.context("updating the staff member")?;
     if disabled {
-        revoke(&mut *tx, Scope::User(UserType::CcUser, id), RevokeReason::Disabled)
+        revoke(&mut *tx, Scope::User(UserType::Staff, id), RevokeReason::Disabled)
             .await
             .context("ending the sessions of a disabled staff member")?;
     }

@@ -78,7 +78,7 @@ async fn a_handshake_without_a_good_token_is_refused_with_401_json_and_no_upgrad
     let (status, body) = connect(addr, Some("forged.token.here"), "").await.expect_err("refused");
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_token")));
     let (staff, _) =
-        app.state.keys.mint(Uuid::new_v4(), UserType::CcUser, Uuid::new_v4(), chrono::Utc::now().timestamp());
+        app.state.keys.mint(Uuid::new_v4(), UserType::Staff, Uuid::new_v4(), chrono::Utc::now().timestamp());
     let (status, body) = connect(addr, Some(&staff), "").await.expect_err("refused");
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
 }
