@@ -7,7 +7,19 @@
 //! business, the state holds what infrastructure built, the domain uses both, and the
 //! application layer wires it all into a running service. Within a layer a module uses
 //! only those listed before it, so there are no cycles; `layering::ORDER` is this list
-//! and a unit test fails on any `crate::` path that points up (or at an unlisted module).
+//! and a unit test fails on any path that points up (or at an unlisted module), and on
+//! any import cycle among the files of one folder.
+//!
+//! **Each table has one owner**, named below and in `layering::OWNERS`: the one module
+//! that writes it and exports what others read (functions, or named SQL fragments such
+//! as `users::mitras::SERVING`). The few reads of another module's table that are
+//! allowed are `layering::READS`, each with its reason; a unit test scans every
+//! non-test file's SQL against both.
+//!
+//! **Vocabulary.** *Staff* are control-center users (`cc_user` in tokens, the spec and
+//! the tables; `UserType::Staff` in Rust). *App users* are customers and mitra. A
+//! *session* is one sign-in on one device (a row of `auth_sessions`); *issuing* one is
+//! sign-in's (`auth::issue`), keeping the rows is `sessions`'.
 //!
 //! ## Infrastructure
 //!
@@ -23,54 +35,66 @@
 //!   they name, and bcrypt run off the executor (`tokens::hashing`). Uses nothing.
 //! - [`db`] owns the pool, the `DATABASE_URL` forms, the migrations and how queries are
 //!   written (read its docs before adding one). Uses nothing.
-//! - [`ratelimit`] owns the fixed-window counters kept in Postgres. Uses nothing.
-//! - [`push`] owns the push transport: the FCM client and the outbox worker. Uses nothing.
-//! - [`realtime`] owns the socket transport: the hub of this instance's sockets, the
-//!   revoked-session set, the LISTEN/NOTIFY listener, the socket loop and `publish`.
-//!   What a delivery means is handed to it as a hook. Uses `tokens`.
+//! - [`ratelimit`] owns `rate_limits`, the fixed-window counters. Uses nothing.
+//! - [`push`] owns the push transport: the FCM client and the worker that drains any
+//!   `push::Outbox` (the notifications module's). Uses nothing.
+//! - [`realtime`] owns the socket transport and `user_events`: the hub of this
+//!   instance's sockets, the revoked-session set, the LISTEN/NOTIFY listener, the socket
+//!   loop and `publish`. What a delivery means is handed to it as a hook. Uses `tokens`.
 //! - [`http`] owns the edge every request passes (request id, log line, client address,
 //!   limits, timeout, error rendering), the listener with graceful shutdown, health
 //!   checks and JSON helpers. Uses `error`, `telemetry`, `db`, `realtime`.
 //! - [`providers`] owns the clients of the companies we depend on: the SMS gateway,
-//!   Google's and Apple's ID-token keys, Apple's grant revocation (with its outbox),
-//!   Xendit and the payment stub. Uses `phone`, `push`.
+//!   Google's and Apple's ID-token keys, Apple's grant revocation (with its outbox,
+//!   `apple_revocations`), Xendit and the payment stub. Uses `phone`, `push`.
 //!
 //! ## State
 //!
-//! - [`state`] owns `AppState`, what every handler shares (pool, key ring, settings, one
-//!   client per provider, the realtime transport), and `Settings`, whose `Default` is
-//!   the one place each tunable's default is written. Uses `tokens`, `push`, `realtime`,
+//! - [`state`] owns `AppState`, what every handler shares (pool, key ring, the payment
+//!   client, the realtime transport, and what only one service has: the gateway's
+//!   sign-in providers, the control center's settings), and the settings, whose
+//!   `Default`s are the one place each tunable's default is written: `Settings` (shared),
+//!   `GatewaySettings`, `ControlCenterSettings`. Uses `tokens`, `push`, `realtime`,
 //!   `providers`.
 //!
 //! ## Domain
 //!
-//! - [`audit`] owns the staff audit log: appending an entry in the caller's transaction
-//!   and reading it back. Uses `error`, `pagination`, `http`.
-//! - [`sessions`] owns sessions as rows: why one ends, ending one, a user's or all issued
-//!   before a time, and the live list owners and staff see. Uses `tokens`.
-//! - [`users`] owns the accounts: customers, mitras and staff, profiles, deletion, and
-//!   folding an anonymous customer into another. Uses `tokens`, `sessions`.
-//! - [`auth`] owns sign-in and authentication: anonymous, phone codes (`auth::otp`),
-//!   Google and Apple (`auth::identity`, `auth::replay`), staff passwords; issuing and
-//!   refreshing sessions; the request guards and WebSocket tickets and admission. Uses
-//!   the infrastructure, `state`, `audit`, `sessions`, `users`.
-//! - [`devices`] owns the push devices of sessions. Uses `tokens`, `state`.
-//! - [`notifications`] owns staff notifications to users: the record, its socket event,
-//!   its pushes, and what a delivery to a socket means. Uses `error`, `tokens`,
-//!   `realtime`, `state`, `audit`.
-//! - [`marketplace`] owns mitra profiles and services as the apps browse them, and orders
-//!   and their state machine. Uses `pagination`, `tokens`, `users`, `notifications`.
-//! - [`payments`] owns what money does to orders: checkout, callbacks, refunds and
-//!   reconciliation, as methods of the `providers` payment client. Uses `providers`,
-//!   `audit`, `marketplace`.
-//! - [`staffops`] owns what staff do to users and to the team. Uses `pagination`,
-//!   `phone`, `tokens`, `audit`, `sessions`, `users`, `notifications`.
+//! - [`audit`] owns `audit_log`: appending an entry in the caller's transaction and
+//!   reading it back. Uses `error`, `pagination`, `http`.
+//! - [`sessions`] owns `auth_sessions`: the rows sign-in starts and rotates, why one
+//!   ends and ending any set of them (`revoke` with a `Scope`), and the live list owners
+//!   and staff see. Uses `tokens`.
+//! - [`users`] owns `customers`, `customer_identities`, `mitras` and `cc_users`: the
+//!   accounts, profiles, standing, the directory staff search, and the writes others ask
+//!   for (suspension, verification decisions, staff changes, erasure). Uses `tokens`,
+//!   `pagination`, `providers`, `sessions`.
+//! - [`notifications`] owns `notifications`, `push_outbox` and `devices`: what to tell
+//!   whom (a socket event and pushes), staff messages, devices, the push outbox. Uses
+//!   `error`, `tokens`, `push`, `realtime`, `state`, `audit`, `users`.
+//! - [`marketplace`] owns `mitra_services`, `orders` and `order_events`: services as the
+//!   apps browse them, orders and their state machine, the mitra's marketplace switches.
+//!   Uses `pagination`, `tokens`, `users`, `notifications`.
+//! - [`payments`] owns `payment_callbacks` and the order's payment columns: the
+//!   `Payments` service (checkout, callbacks, refunds, reconciliation). Uses
+//!   `providers`, `state`, `audit`, `marketplace`.
+//! - [`staffops`] owns no table: what staff do to app users and to the team, each with
+//!   its audit entry. Uses `pagination`, `tokens`, `audit`, `sessions`, `users`,
+//!   `notifications`.
+//! - [`auth`] owns `otp_challenges`, `otp_phone_sends`, `id_token_uses` and
+//!   `ws_tickets`: sign-in (anonymous, phone codes, Google and Apple, staff passwords),
+//!   issuing and refreshing sessions, folding an anonymous customer into another
+//!   (`auth::merge`, asking each owner to move its rows), the request guards, WebSocket
+//!   tickets and admission. Uses the infrastructure, `state`, `audit`, `sessions`,
+//!   `users`, `notifications`, `marketplace`.
+//! - [`accounts`] owns no table: deleting an account by asking each owner to erase its
+//!   part, in one transaction. Uses `providers`, `sessions`, `users`, `notifications`,
+//!   `marketplace`.
 //!
 //! ## Application
 //!
-//! - [`config`] owns the flags and environment variables, checked once into `Settings`
-//!   (secrets wrapped as they are parsed), and the stub policy. Uses the infrastructure
-//!   and `state`.
+//! - [`config`] owns the flags and environment variables, checked once into the
+//!   settings (secrets wrapped as they are parsed), and the stub policy. Uses the
+//!   infrastructure and `state`.
 //! - [`startup`] owns building a service the one way `serve` and the tests share: the
 //!   state, the bound listener, the background tasks, and stopping them all. Uses the
 //!   infrastructure, `state`, `auth` and `notifications` (what the janitor and the

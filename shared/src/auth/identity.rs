@@ -28,7 +28,7 @@ pub enum CustomerIdentity<'a> {
 /// Signs in the mitra owning `phone`, creating the account on first sign-in.
 pub async fn sign_in_mitra(state: &AppState, phone: &Phone, client: &ClientInfo) -> Result<Issued, AuthError> {
     let new = issue::prepare(state).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.context("starting the sign-in")?;
     let (id, suspended) =
         mitras::find_or_create_by_phone(&mut tx, phone.as_str()).await.context("finding the mitra")?;
     if suspended {
@@ -42,7 +42,7 @@ pub async fn sign_in_mitra(state: &AppState, phone: &Phone, client: &ClientInfo)
         client,
     )
     .await?;
-    tx.commit().await?;
+    tx.commit().await.context("committing the sign-in")?;
     Ok(issued)
 }
 
@@ -73,7 +73,7 @@ async fn sign_in_customer_once(
     client: &ClientInfo,
     new: &NewSession,
 ) -> Result<Issued, AuthError> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.context("starting the sign-in")?;
     let owner = find_owner(&mut tx, identity).await?;
     let anon = match anonymous {
         Some(claims) => live_anonymous(&mut tx, claims).await?,
@@ -105,7 +105,7 @@ async fn sign_in_customer_once(
     fill_profile(&mut tx, id, identity).await?;
     let account = Account { id, user_type: UserType::Customer, is_anonymous: false, role: None };
     let issued = issue::start(&mut tx, state, new, account, client).await?;
-    tx.commit().await?;
+    tx.commit().await.context("committing the sign-in")?;
     Ok(issued)
 }
 
@@ -201,7 +201,7 @@ async fn verified_identity(
     // Counted before the token is checked: a bad token costs a signature check too.
     let limit = gateway.settings.id_token_signins_per_ip_per_hour;
     let key = format!("id-token:ip:{}", client.rate_limit_key());
-    AuthError::check(crate::ratelimit::hit(&state.db, &key, limit, 3600).await?)?;
+    AuthError::check(crate::ratelimit::hit(&state.db, &key, limit, 3600).await.context("counting the sign-in")?)?;
     let mut identity = verifier.verify(id_token, raw_nonce).await?;
     crate::auth::replay::first_use(&state.db, id_token, &identity).await?;
     if let Some(name) = full_name.map(str::trim).filter(|n| !n.is_empty()) {

@@ -114,7 +114,11 @@ pub async fn refresh(
     let presented = parse(token).ok_or(AuthError::InvalidRefreshToken)?;
     let ip = client.rate_limit_key();
     let per_ip = state.settings().refresh_per_ip_per_minute;
-    AuthError::check(ratelimit::hit(&state.db, &format!("refresh:ip:{ip}"), per_ip, LIMIT_WINDOW_SECS).await?)?;
+    AuthError::check(
+        ratelimit::hit(&state.db, &format!("refresh:ip:{ip}"), per_ip, LIMIT_WINDOW_SECS)
+            .await
+            .context("counting the refresh")?,
+    )?;
 
     let id = presented.session_id;
     let mut conn = state.db.acquire().await.context("connecting")?;
@@ -128,7 +132,7 @@ pub async fn refresh(
         // that a forger could trigger.
         _ if !genuine => Err(AuthError::InvalidRefreshToken),
         _ => {
-            let tx = state.db.begin().await?;
+            let tx = state.db.begin().await.context("starting the refresh")?;
             settle(state, tx, &presented, allowed).await
         }
     }
@@ -145,21 +149,23 @@ async fn rotate(
     let (id, counter) = (presented.session_id, presented.counter);
     let per_session = state.settings().refresh_per_session_per_minute;
     let key = format!("refresh:session:{}", id.simple());
-    AuthError::check(ratelimit::hit(&state.db, &key, per_session, LIMIT_WINDOW_SECS).await?)?;
+    AuthError::check(
+        ratelimit::hit(&state.db, &key, per_session, LIMIT_WINDOW_SECS).await.context("counting the refresh")?,
+    )?;
     if !genuine && !hashing::verify(presented.secret.to_owned(), row.secret_hash.clone()).await? {
         return Err(AuthError::InvalidRefreshToken);
     }
     let next_hash =
         hashing::hash(state.keys.refresh_secret(id, counter + 1), state.settings().refresh_token_bcrypt_cost).await?;
 
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.context("starting the rotation")?;
     let rotated = rows::rotate(&mut tx, id, counter, &next_hash, allowed).await.context("rotating the session")?;
     let Some(Rotated { user_id, user_type }) = rotated else {
         // Another request rotated (or revoked) it first: decide again under the lock.
         return settle(state, tx, presented, allowed).await;
     };
     let account = active_account(&mut tx, id, user_type, user_id).await;
-    tx.commit().await?;
+    tx.commit().await.context("committing the rotation")?;
     account.map(|account| issue(state, id, counter + 1, account))
 }
 
@@ -177,12 +183,12 @@ async fn settle(
     match judge(&judged, presented.counter, allowed)? {
         (user_type, Verdict::Grace) => {
             let account = active_account(&mut tx, id, user_type, row.user_id).await;
-            tx.commit().await?;
+            tx.commit().await.context("committing the refresh")?;
             account.map(|account| issue(state, id, row.counter, account))
         }
         (_, Verdict::Reuse) => {
             revoke(&mut *tx, Scope::Session(id), RevokeReason::Reuse).await.context("ending the session")?;
-            tx.commit().await?;
+            tx.commit().await.context("committing the revocation")?;
             // `behind` tells theft (far behind) from a delayed retry that arrived after a
             // second rotation (1 or 2 behind; review I6): a log-based metric can count both.
             let behind = row.counter - presented.counter;

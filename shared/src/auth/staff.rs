@@ -52,7 +52,7 @@ pub async fn login(
     let ip_key = format!("login-fail:ip:{ip}");
     reserve_attempt(state, &email_key, &ip_key).await?;
 
-    let found = staff::credentials_by_email(&state.db, &email).await?;
+    let found = staff::credentials_by_email(&state.db, &email).await.context("reading the staff member")?;
     let hash = match &found {
         Some(user) => user.password_hash.clone(),
         None => dummy_hash(state).await?.clone(),
@@ -64,30 +64,33 @@ pub async fn login(
         Some(user) if matches && user.staff.disabled_at.is_none() => user,
         _ => return Err(AuthError::InvalidCredentials),
     };
-    ratelimit::give_back(&state.db, &email_key).await?;
-    ratelimit::give_back(&state.db, &ip_key).await?;
+    ratelimit::give_back(&state.db, &email_key).await.context("giving the attempt back")?;
+    ratelimit::give_back(&state.db, &ip_key).await.context("giving the attempt back")?;
 
     let new = issue::prepare(state).await?;
     let account =
         Account { id: user.staff.id, user_type: UserType::Staff, is_anonymous: false, role: Some(user.staff.role) };
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.context("starting the sign-in")?;
     let issued = issue::start(&mut tx, state, &new, account, client).await?;
     let actor = StaffActor::new(user.staff.id, client);
-    audit::append(&mut tx, &actor, "staff.login", None, serde_json::json!({ "session_id": issued.session_id })).await?;
-    tx.commit().await?;
+    audit::append(&mut tx, &actor, "staff.login", None, serde_json::json!({ "session_id": issued.session_id }))
+        .await
+        .context("auditing the sign-in")?;
+    tx.commit().await.context("committing the sign-in")?;
     tracing::info!(cc_user_id = %user.staff.id, "staff user signed in");
     Ok((issued, user.staff))
 }
 
 /// Ends the staff member's current session, recorded in the audit log.
 pub async fn logout(state: &AppState, claims: &Claims, client: &ClientInfo) -> Result<(), AuthError> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.context("starting the sign-out")?;
     let scope = Scope::OwnSession { user_type: UserType::Staff, user_id: claims.sub, session_id: claims.session_id };
     sessions::revoke(&mut *tx, scope, RevokeReason::Logout).await.context("ending the session")?;
     let actor = StaffActor::new(claims.sub, client);
     audit::append(&mut tx, &actor, "staff.logout", None, serde_json::json!({ "session_id": claims.session_id }))
-        .await?;
-    tx.commit().await?;
+        .await
+        .context("auditing the sign-out")?;
+    tx.commit().await.context("committing the sign-out")?;
     Ok(())
 }
 
@@ -95,18 +98,25 @@ pub async fn logout(state: &AppState, claims: &Claims, client: &ClientInfo) -> R
 /// nothing counted) when either is already spent.
 async fn reserve_attempt(state: &AppState, email_key: &str, ip_key: &str) -> Result<(), AuthError> {
     let settings = &state.control_center()?.settings;
-    let mut tx = state.db.begin().await?;
-    let by_email = ratelimit::hit(&mut *tx, email_key, settings.login_failures_per_email, FAILURE_WINDOW_SECS).await?;
+    let mut tx = state.db.begin().await.context("starting the attempt")?;
+    let by_email = ratelimit::hit(&mut *tx, email_key, settings.login_failures_per_email, FAILURE_WINDOW_SECS)
+        .await
+        .context("counting the attempt")?;
     AuthError::check(by_email)?;
-    let by_ip = ratelimit::hit(&mut *tx, ip_key, settings.login_failures_per_ip, FAILURE_WINDOW_SECS).await?;
+    let by_ip = ratelimit::hit(&mut *tx, ip_key, settings.login_failures_per_ip, FAILURE_WINDOW_SECS)
+        .await
+        .context("counting the attempt")?;
     AuthError::check(by_ip)?;
-    tx.commit().await?;
+    tx.commit().await.context("committing the attempt")?;
     Ok(())
 }
 
 /// Rotates a control-center refresh token and returns the staff user with the new pair.
 pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Result<(Issued, Staff), AuthError> {
     let issued = super::refresh::refresh(state, token, &[UserType::Staff], client).await?;
-    let user = staff::get(&state.db, issued.account.id).await?.ok_or(AuthError::SessionRevoked)?;
+    let user = staff::get(&state.db, issued.account.id)
+        .await
+        .context("reading the staff member")?
+        .ok_or(AuthError::SessionRevoked)?;
     Ok((issued, user))
 }

@@ -262,7 +262,7 @@ fn check(new: &NewOrder<'_>) -> Result<(Option<String>, Option<String>), MarketE
 pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_>) -> Result<Placed, MarketError> {
     let (note, key) = check(new)?;
     if let Some(key) = &key {
-        if let Some(existing) = by_key(&mut *conn, customer_id, key).await? {
+        if let Some(existing) = by_key(&mut *conn, customer_id, key).await.context("looking up the key")? {
             return Ok(Placed::Existing(existing));
         }
     }
@@ -289,18 +289,21 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
     .bind(&note)
     .bind(&key)
     .fetch_optional(&mut *conn)
-    .await?;
+    .await
+    .context("inserting the order")?;
     let Some(row) = created else {
         // Either the service is not orderable, or a concurrent retry with the same key won
         // (the insert waited for it to commit).
         if let Some(key) = &key {
-            if let Some(existing) = by_key(&mut *conn, customer_id, key).await? {
+            if let Some(existing) = by_key(&mut *conn, customer_id, key).await.context("looking up the key")? {
                 return Ok(Placed::Existing(existing));
             }
         }
         return Err(MarketError::NotFound("no such service, or it is not available"));
     };
-    record(conn, id, None, OrderStatus::PendingPayment, Actor::Customer(customer_id)).await?;
+    record(conn, id, None, OrderStatus::PendingPayment, Actor::Customer(customer_id))
+        .await
+        .context("recording the order's first event")?;
     tracing::info!(order_id = %id, "order placed");
     Ok(Placed::New(row.into()))
 }
@@ -425,7 +428,8 @@ pub async fn transition(
     .bind(&from_names)
     .bind(party.map(|(_, owner)| owner))
     .fetch_optional(&mut *conn)
-    .await?;
+    .await
+    .context("moving the order")?;
     let Some(Moved { previous, row }) = moved else {
         let visible: Option<OrderStatus> = sqlx::query_scalar(&format!(
             "SELECT status FROM orders WHERE id = $1{}",
@@ -434,7 +438,8 @@ pub async fn transition(
         .bind(id)
         .bind(party.map(|(_, owner)| owner))
         .fetch_optional(&mut *conn)
-        .await?;
+        .await
+        .context("reading the order")?;
         return Err(match visible {
             None => MarketError::NotFound("no such order"),
             Some(current) => MarketError::InvalidState(format!(
@@ -444,18 +449,18 @@ pub async fn transition(
             )),
         });
     };
-    record(conn, id, Some(previous), to, actor).await?;
+    record(conn, id, Some(previous), to, actor).await.context("recording the move")?;
     let order = Order::from(row);
-    notify(conn, &order).await?;
+    notify(conn, &order).await.context("telling both parties")?;
     tracing::info!(order_id = %id, from = previous.as_str(), to = to.as_str(), "order moved");
     Ok(order)
 }
 
 /// `transition` in a transaction of its own.
 pub async fn apply(db: &PgPool, id: Uuid, to: OrderStatus, actor: Actor) -> Result<Order, MarketError> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin().await.context("starting the move")?;
     let order = transition(&mut tx, id, to, actor).await?;
-    tx.commit().await?;
+    tx.commit().await.context("committing the move")?;
     Ok(order)
 }
 

@@ -24,7 +24,7 @@ pub enum NotifyError {
     #[error("no such user")]
     UnknownUser,
     #[error(transparent)]
-    Unexpected(#[from] sqlx::Error),
+    Unexpected(#[from] anyhow::Error),
 }
 
 /// The realtime listener's delivery hook: a notification (from staff, or an order
@@ -52,7 +52,7 @@ impl From<NotifyError> for ApiError {
     fn from(err: NotifyError) -> Self {
         match err {
             NotifyError::UnknownUser => ApiError::new(ErrorCode::NotFound, "no such user"),
-            NotifyError::Unexpected(cause) => cause.into(),
+            NotifyError::Unexpected(cause) => ApiError::internal(&cause),
         }
     }
 }
@@ -89,8 +89,8 @@ pub struct Notification {
 /// Records the notification, raises its socket event and queues one push per device,
 /// all in one transaction.
 pub async fn send(state: &AppState, actor: &StaffActor, new: NewNotification<'_>) -> Result<Notification, NotifyError> {
-    let mut tx = state.db.begin().await?;
-    if !users::exists(&mut tx, new.user_type, new.user_id).await? {
+    let mut tx = state.db.begin().await.context("starting the notification")?;
+    if !users::exists(&mut tx, new.user_type, new.user_id).await.context("reading the user")? {
         return Err(NotifyError::UnknownUser);
     }
     let id = Uuid::new_v4();
@@ -107,7 +107,7 @@ pub async fn send(state: &AppState, actor: &StaffActor, new: NewNotification<'_>
         created_by: Some(actor.id),
         push_unless_seen: false,
     };
-    deliver(&mut tx, &delivery).await?;
+    deliver(&mut tx, &delivery).await.context("delivering")?;
     let target = Target { kind: new.user_type.as_str(), id: new.user_id.to_string() };
     audit::append(
         &mut tx,
@@ -116,9 +116,11 @@ pub async fn send(state: &AppState, actor: &StaffActor, new: NewNotification<'_>
         Some(target),
         json!({ "notification_id": id, "title": new.title }),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(list(state, Some(id), None).await?.into_iter().next().ok_or(sqlx::Error::RowNotFound)?)
+    .await
+    .context("auditing")?;
+    tx.commit().await.context("committing the notification")?;
+    let sent = list(state, Some(id), None).await.context("reading the notification back")?;
+    Ok(sent.into_iter().next().context("the notification just sent is missing")?)
 }
 
 /// One message for one user: an event for their open sockets and, recorded as a

@@ -90,13 +90,17 @@ pub async fn request(
         (format!("otp:phone-hour:{phone}"), s.sends_per_phone_per_hour, HOUR),
     ];
     let code = random_code()?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.context("starting the code request")?;
     for (key, max, window) in &limits {
-        if let Verdict::Limited { retry_after_secs } = ratelimit::hit(&mut *tx, key, *max, *window).await? {
+        if let Verdict::Limited { retry_after_secs } =
+            ratelimit::hit(&mut *tx, key, *max, *window).await.context("counting the send")?
+        {
             return Err(AuthError::RateLimited { retry_after_secs }.into());
         }
     }
-    if let Verdict::Limited { retry_after_secs } = daily::hit(&mut tx, phone, s.sends_per_phone_per_day).await? {
+    if let Verdict::Limited { retry_after_secs } =
+        daily::hit(&mut tx, phone, s.sends_per_phone_per_day).await.context("counting the daily sends")?
+    {
         return Err(AuthError::RateLimited { retry_after_secs }.into());
     }
     // A new code retires every earlier one of this app and phone.
@@ -106,7 +110,8 @@ pub async fn request(
     .bind(user_type.as_str())
     .bind(phone.as_str())
     .execute(&mut *tx)
-    .await?;
+    .await
+    .context("retiring earlier codes")?;
     let challenge = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO otp_challenges (id, user_type, phone, code_hash, expires_at)
@@ -118,14 +123,19 @@ pub async fn request(
     .bind(state.keys.otp_hash(user_type, phone.as_str(), &code))
     .bind(f64::from(s.ttl_secs))
     .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .await
+    .context("storing the code")?;
+    tx.commit().await.context("committing the code")?;
 
     if let Err(err) = gateway.otp.send(phone, &code).await {
         tracing::error!(error = format!("{err:#}"), "OTP delivery failed");
         // The code never arrived; do not leave it verifiable. The counted limits stay,
         // so a failing vendor cannot be used to pump messages.
-        sqlx::query("DELETE FROM otp_challenges WHERE id = $1").bind(challenge).execute(&state.db).await?;
+        sqlx::query("DELETE FROM otp_challenges WHERE id = $1")
+            .bind(challenge)
+            .execute(&state.db)
+            .await
+            .context("forgetting the undelivered code")?;
         return Err(OtpError::DeliveryFailed);
     }
     Ok(Requested { expires_in: s.ttl_secs, resend_after: s.resend_secs })
@@ -163,7 +173,7 @@ struct Challenge {
 /// racing verifies of the right code end with exactly one success.
 async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &str) -> Result<(), OtpError> {
     let max_attempts = i32::try_from(state.gateway()?.settings.otp.max_attempts).unwrap_or(i32::MAX);
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin().await.context("starting the code check")?;
     let row: Option<Challenge> = sqlx::query_as(
         "SELECT id, code_hash, attempts, expires_at <= now() AS expired FROM otp_challenges
          WHERE user_type = $1 AND phone = $2 AND consumed_at IS NULL
@@ -172,7 +182,8 @@ async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &st
     .bind(user_type.as_str())
     .bind(phone.as_str())
     .fetch_optional(&mut *tx)
-    .await?;
+    .await
+    .context("reading the code")?;
     let Some(Challenge { id, code_hash: hash, attempts, expired }) = row else {
         return Err(OtpError::InvalidOtp);
     };
@@ -183,12 +194,17 @@ async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &st
         sqlx::query("UPDATE otp_challenges SET attempts = attempts + 1 WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+            .await
+            .context("counting the wrong try")?;
+        tx.commit().await.context("committing the wrong try")?;
         return Err(OtpError::InvalidOtp);
     }
-    sqlx::query("UPDATE otp_challenges SET consumed_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
-    tx.commit().await?;
+    sqlx::query("UPDATE otp_challenges SET consumed_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .context("consuming the code")?;
+    tx.commit().await.context("committing the code check")?;
     Ok(())
 }
 
