@@ -91,6 +91,8 @@ pub enum ErrorCode {
     InvalidState,
     /// 503: the payment provider failed; nothing was charged or recorded.
     PaymentUnavailable,
+    /// 422: an `Idempotency-Key` seen before with a different request body.
+    IdempotencyKeyReused,
 }
 
 impl ErrorCode {
@@ -114,6 +116,7 @@ impl ErrorCode {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Timeout => StatusCode::GATEWAY_TIMEOUT,
+            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

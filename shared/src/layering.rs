@@ -32,6 +32,7 @@ pub const ORDER: &[&str] = &[
     "sessions",
     "users",
     "notifications",
+    "ledger",
     "marketplace",
     "payments",
     "staffops",
@@ -349,6 +350,10 @@ pub const OWNERS: &[(&str, &str)] = &[
     ("orders", "marketplace"),
     ("order_events", "marketplace"),
     ("payment_callbacks", "payments"),
+    ("refunds", "payments"),
+    ("disputes", "payments"),
+    ("ledger_transactions", "ledger"),
+    ("ledger_postings", "ledger"),
     ("otp_challenges", "auth"),
     ("otp_phone_sends", "auth"),
     ("id_token_uses", "auth"),
@@ -366,6 +371,12 @@ pub const READS: &[(&str, &str, &str)] = &[
          services in one statement, one round trip per page",
     ),
     (
+        "orders",
+        "ledger",
+        "ledger-check joins each order's escrow to the order's status in one aggregate: a completed order \
+         must hold no escrow, checked over a million postings in one pass",
+    ),
+    (
         "auth_sessions",
         "realtime",
         "the listener (infrastructure, below the sessions module) replays revocations from the table its \
@@ -378,9 +389,21 @@ pub const READS: &[(&str, &str, &str)] = &[
 pub const COLUMN_OWNERS: &[(&str, &str, &[&str], &str)] = &[(
     "orders",
     "payments",
-    &["invoice_id", "invoice_url", "invoice_expires_at", "refund_id", "payment_issue"],
-    "what the payment provider says of an order (its invoice, its refund, what needs staff) is the \
-     payments service's; the order's status and lifecycle are the marketplace's",
+    &[
+        "invoice_id",
+        "invoice_url",
+        "invoice_expires_at",
+        "refund_id",
+        "payment_issue",
+        "earnings_base",
+        "commission_total",
+        "release_at",
+        "release_due",
+        "refunded_amount",
+    ],
+    "what the payment provider says of an order (its invoice, what needs staff) and what its money did \
+     (what completion split, when earnings release, what was refunded) are the payments service's; the \
+     order's status and lifecycle are the marketplace's",
 )];
 
 /// Columns any writer of a row keeps current, whoever owns the rest.

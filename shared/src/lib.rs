@@ -71,12 +71,19 @@
 //! - [`notifications`] owns `notifications`, `push_outbox` and `devices`: what to tell
 //!   whom (a socket event and pushes), staff messages, devices, the push outbox. Uses
 //!   `error`, `tokens`, `push`, `realtime`, `state`, `audit`, `users`.
+//! - [`ledger`] owns `ledger_transactions` and `ledger_postings`: the double-entry
+//!   ledger every money movement posts to (`ledger::post`, idempotent by reference, in
+//!   the caller's transaction), balances summed from postings, and `ledger-check`'s
+//!   invariants. Knows accounts, not orders (it reads `orders` only to check that a
+//!   completed order holds no escrow). Uses nothing of the domain.
 //! - [`marketplace`] owns `mitra_services`, `orders` and `order_events`: services as the
 //!   apps browse them, orders and their state machine, the mitra's marketplace switches.
 //!   Uses `pagination`, `tokens`, `users`, `notifications`.
-//! - [`payments`] owns `payment_callbacks` and the order's payment columns: the
-//!   `Payments` service (checkout, callbacks, refunds, reconciliation). Uses
-//!   `providers`, `state`, `audit`, `marketplace`.
+//! - [`payments`] owns `payment_callbacks`, `refunds`, `disputes` and the order's payment
+//!   columns: the `Payments` service (checkout, completion's split, callbacks, refunds,
+//!   unmatched money, reconciliation, release of earnings, disputes) and the order views
+//!   with their money. Every money movement it makes is a `ledger` transaction in the
+//!   same database transaction. Uses `providers`, `state`, `audit`, `ledger`, `marketplace`.
 //! - [`staffops`] owns no table: what staff do to app users and to the team, each with
 //!   its audit entry. Uses `pagination`, `tokens`, `audit`, `sessions`, `users`,
 //!   `notifications`.
@@ -112,6 +119,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod ledger;
 pub mod marketplace;
 pub mod notifications;
 pub mod pagination;

@@ -170,6 +170,8 @@ pub struct Settings {
     pub refresh_per_ip_per_minute: u32,
     /// `PAYMENT_PROVIDER`, `XENDIT_*`, `INVOICE_DURATION_SECONDS`.
     pub payments: PaymentSettings,
+    /// `PLATFORM_COMMISSION_BPS`, `EARNINGS_HOLD_HOURS`, `MAX_PENDING_ORDERS_PER_CUSTOMER`.
+    pub money: MoneySettings,
 }
 
 impl Default for Settings {
@@ -179,7 +181,26 @@ impl Default for Settings {
             refresh_per_session_per_minute: 30,
             refresh_per_ip_per_minute: 120,
             payments: PaymentSettings::default(),
+            money: MoneySettings::default(),
         }
+    }
+}
+
+/// What the money rules are tuned by (contract §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoneySettings {
+    /// `PLATFORM_COMMISSION_BPS`: the platform's share in basis points, snapshotted on
+    /// each order when it is created.
+    pub commission_bps: u32,
+    /// `EARNINGS_HOLD_HOURS`: how long completed earnings stay pending (the dispute window).
+    pub earnings_hold_hours: u32,
+    /// `MAX_PENDING_ORDERS_PER_CUSTOMER`: unpaid orders one customer may hold.
+    pub max_pending_orders_per_customer: u32,
+}
+
+impl Default for MoneySettings {
+    fn default() -> Self {
+        Self { commission_bps: 2000, earnings_hold_hours: 72, max_pending_orders_per_customer: 5 }
     }
 }
 

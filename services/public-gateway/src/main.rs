@@ -21,6 +21,12 @@ enum Command {
     /// Ask Xendit about unpaid orders and open refunds whose callbacks never came, apply
     /// the answers, print how many orders changed.
     ReconcilePayments(ReconcileArgs),
+    /// Move completed orders' earnings past EARNINGS_HOLD_HOURS (and with no open dispute)
+    /// from pending to available; print how many orders were released.
+    ReleaseEarnings(DatabaseArgs),
+    /// Check the ledger's invariants: print one summary line and exit 0, or every
+    /// violation and exit 1.
+    LedgerCheck(DatabaseArgs),
 }
 
 #[derive(clap::Args)]
@@ -76,6 +82,8 @@ async fn main() -> ExitCode {
         Command::Migrate(db) => cli::migrate(&db).await,
         Command::RevokeSessions(args) => cli::revoke_sessions(&args).await,
         Command::ReconcilePayments(args) => reconcile(args).await,
+        Command::ReleaseEarnings(db) => release_earnings(&db).await,
+        Command::LedgerCheck(db) => return ledger_check(&db).await,
         Command::Serve(args) => serve(*args).await,
     };
     cli::exit_code(result)
@@ -110,10 +118,39 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
     let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
     let http = halo_shared::state::http_client();
-    let client = PaymentClient::new(&args.payments.settings(&StubPolicy::from_env(false))?, http);
-    let payments = halo_shared::payments::Payments::new(pool, std::sync::Arc::new(client));
+    let client = PaymentClient::new(&args.payments.reconcile_settings()?, http);
+    let money = halo_shared::state::MoneySettings::default();
+    let payments = halo_shared::payments::Payments::new(pool, std::sync::Arc::new(client), money);
     let changed = halo_shared::payments::reconcile::run(&payments).await?;
     println!("{changed}");
     tracing::info!(changed, "payments reconciled");
     Ok(())
+}
+
+async fn release_earnings(db: &DatabaseArgs) -> anyhow::Result<()> {
+    let pool = halo_shared::db::lazy_pool(&db.settings()?)?;
+    let released = halo_shared::payments::money::release_due(&pool).await?;
+    println!("{released}");
+    tracing::info!(released, "earnings released");
+    Ok(())
+}
+
+async fn ledger_check(db: &DatabaseArgs) -> ExitCode {
+    let report = async {
+        let pool = halo_shared::db::lazy_pool(&db.settings()?)?;
+        anyhow::Ok(halo_shared::ledger::check::run(&pool).await?)
+    };
+    match report.await {
+        Ok(report) if report.holds() => {
+            println!("{}", report.summary());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            for violation in &report.violations {
+                println!("{violation}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(err) => cli::exit_code(Err(err)),
+    }
 }

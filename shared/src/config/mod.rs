@@ -17,7 +17,7 @@ use crate::providers::sms::ProviderConfig;
 use crate::push::fcm::{Credentials, FcmSettings};
 use crate::push::WorkerSettings;
 use crate::state::OtpSettings;
-use crate::state::Settings;
+use crate::state::{MoneySettings, Settings};
 
 /// Why the process refuses to start. Each message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +40,10 @@ pub enum ConfigError {
     BadApplePrivateKey(String),
     #[error("PAYMENT_PROVIDER=xendit needs XENDIT_SECRET_KEY (the API key) and XENDIT_CALLBACK_TOKEN (the dashboard's callback verification token)")]
     MissingXenditCredentials,
-    #[error("{0} on Cloud Run (K_SERVICE is set): stubs are for local development; configure the real provider, or for a throwaway staging project only set ALLOW_STUB_PROVIDERS_IN_PRODUCTION=true")]
+    #[error("{0} on Cloud Run (K_SERVICE or CLOUD_RUN_JOB is set): stubs are for local development; configure the real provider, or for a throwaway staging project only set ALLOW_STUB_PROVIDERS_IN_PRODUCTION=true")]
     StubInProduction(&'static str),
+    #[error("reconcile-payments would use the payment stub, which moves no money and would mark refunds done: set XENDIT_SECRET_KEY and XENDIT_CALLBACK_TOKEN, or PAYMENT_PROVIDER=stub explicitly for a local database")]
+    ImplicitStubReconcile,
 }
 
 // Each default is written once, in the settings' `Default` impl (which the tests use);
@@ -137,6 +139,36 @@ pub struct CommonServeArgs {
     #[arg(long, env = "IPV6_RATE_LIMIT_PREFIX", default_value_t = EdgeConfig::default().ipv6_rate_limit_prefix,
           value_parser = clap::value_parser!(u8).range(1..=128))]
     pub ipv6_rate_limit_prefix: u8,
+    #[command(flatten)]
+    pub money: MoneyArgs,
+}
+
+/// The money rules (contract §11).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct MoneyArgs {
+    /// The platform's commission in basis points (2000 = 20 %), snapshotted on each new order.
+    #[arg(long, env = "PLATFORM_COMMISSION_BPS", default_value_t = MoneySettings::default().commission_bps,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub platform_commission_bps: u32,
+    /// Hours a completed order's earnings stay pending (the customer may dispute) before
+    /// they become available.
+    #[arg(long, env = "EARNINGS_HOLD_HOURS", default_value_t = MoneySettings::default().earnings_hold_hours)]
+    pub earnings_hold_hours: u32,
+    /// Unpaid orders one customer may hold; one more is 409 conflict.
+    #[arg(long, env = "MAX_PENDING_ORDERS_PER_CUSTOMER",
+          default_value_t = MoneySettings::default().max_pending_orders_per_customer,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending_orders_per_customer: u32,
+}
+
+impl MoneyArgs {
+    pub fn settings(&self) -> MoneySettings {
+        MoneySettings {
+            commission_bps: self.platform_commission_bps,
+            earnings_hold_hours: self.earnings_hold_hours,
+            max_pending_orders_per_customer: self.max_pending_orders_per_customer,
+        }
+    }
 }
 
 impl CommonServeArgs {
@@ -168,6 +200,7 @@ impl CommonServeArgs {
             refresh_per_session_per_minute: self.refresh_per_session_per_minute,
             refresh_per_ip_per_minute: self.refresh_per_ip_per_minute,
             payments,
+            money: self.money.settings(),
         }
     }
 
@@ -389,6 +422,18 @@ pub struct PaymentArgs {
 }
 
 impl PaymentArgs {
+    /// For `reconcile-payments`: the stub only when `PAYMENT_PROVIDER=stub` is set
+    /// explicitly (never by default for want of a key), and never on Cloud Run.
+    pub fn reconcile_settings(&self) -> Result<PaymentSettings, ConfigError> {
+        let settings = self.settings(&crate::config::stubs::StubPolicy::from_env(false))?;
+        if matches!(settings.provider, PaymentProvider::Stub)
+            && self.payment_provider != Some(PaymentProviderKind::Stub)
+        {
+            return Err(ConfigError::ImplicitStubReconcile);
+        }
+        Ok(settings)
+    }
+
     /// The payment settings; the stub only where `stubs` allows it (never on Cloud Run
     /// without the opt-in).
     pub fn settings(&self, stubs: &crate::config::stubs::StubPolicy) -> Result<PaymentSettings, ConfigError> {
@@ -469,5 +514,8 @@ mod tests {
         assert_eq!(default("otp_ttl_seconds"), GatewaySettings::default().otp.ttl_secs.to_string());
         assert_eq!(default("otp_allowed_countries"), GatewaySettings::default().otp.allowed_countries.join(","));
         assert_eq!(default("invoice_duration_seconds"), defaults.payments.invoice_duration_secs.to_string());
+        assert_eq!(default("platform_commission_bps"), "2000", "contract §11");
+        assert_eq!(default("earnings_hold_hours"), "72");
+        assert_eq!(default("max_pending_orders_per_customer"), "5");
     }
 }

@@ -9,6 +9,8 @@ use super::ConfigError;
 
 /// The variable Cloud Run sets on every service revision.
 pub const CLOUD_RUN_MARKER: &str = "K_SERVICE";
+/// The variable Cloud Run sets in every job's tasks (`reconcile-payments`, …).
+pub const CLOUD_RUN_JOB_MARKER: &str = "CLOUD_RUN_JOB";
 /// The opt-in; meant for a throwaway staging project, never for production.
 pub const OPT_IN: &str = "ALLOW_STUB_PROVIDERS_IN_PRODUCTION";
 
@@ -20,9 +22,11 @@ pub struct StubPolicy {
 }
 
 impl StubPolicy {
-    /// Reads `K_SERVICE`; `opted_in` is `ALLOW_STUB_PROVIDERS_IN_PRODUCTION` as parsed by clap.
+    /// Reads `K_SERVICE` and `CLOUD_RUN_JOB` (a job is Cloud Run too); `opted_in` is
+    /// `ALLOW_STUB_PROVIDERS_IN_PRODUCTION` as parsed by clap.
     pub fn from_env(opted_in: bool) -> Self {
-        let on_cloud_run = std::env::var_os(CLOUD_RUN_MARKER).is_some_and(|v| !v.is_empty());
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let on_cloud_run = set(CLOUD_RUN_MARKER) || set(CLOUD_RUN_JOB_MARKER);
         Self { on_cloud_run, opted_in }
     }
 

@@ -20,6 +20,7 @@ pub mod statuses {
     pub const E500: u32 = 1 << 7;
     pub const E503: u32 = 1 << 8;
     pub const E504: u32 = 1 << 9;
+    pub const E422: u32 = 1 << 10;
 
     /// What the edge can answer on any operation: internal error, database out of reach,
     /// timeout.
@@ -45,6 +46,7 @@ const DECLARABLE: &[(u32, u16, &str)] = &[
     (statuses::E404, 404, "not_found: no such resource"),
     (statuses::E409, 409, "conflict or invalid_state: the request clashes with the current state"),
     (statuses::E413, 413, "payload_too_large: the body exceeds 64 KiB"),
+    (statuses::E422, 422, "idempotency_key_reused: the Idempotency-Key was used before for a different request"),
     (statuses::E429, 429, "rate_limited: wait the seconds in Retry-After"),
     (statuses::E500, 500, "internal: details are only in the service's logs"),
     (statuses::E503, 503, "unavailable (wait the seconds in Retry-After) or the operation's own 503 codes"),

@@ -24,6 +24,11 @@ pub enum MarketError {
     InvalidState(String),
     #[error("ordering needs a verified phone or a Google/Apple sign-in")]
     UpgradeRequired,
+    /// The request clashes with what exists (e.g. too many unpaid orders).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("this Idempotency-Key was used before for a different request")]
+    KeyReused,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -41,6 +46,8 @@ impl From<MarketError> for ApiError {
             MarketError::NotFound(what) => ApiError::new(ErrorCode::NotFound, what),
             MarketError::InvalidState(message) => ApiError::new(ErrorCode::InvalidState, message),
             MarketError::UpgradeRequired => ApiError::new(ErrorCode::UpgradeRequired, err.to_string()),
+            MarketError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
+            MarketError::KeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, err.to_string()),
             MarketError::Unexpected(cause) => ApiError::internal(&cause),
         }
     }

@@ -35,6 +35,8 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]
 pub enum OrderStatus {
+    /// Hidden: committed before its invoice exists (never listed nor returned).
+    Creating,
     /// Waiting for the customer to pay the invoice.
     PendingPayment,
     /// Paid; waiting for the mitra to accept or decline.
@@ -59,6 +61,7 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         use OrderStatus::*;
         match self {
+            Creating => "creating",
             PendingPayment => "pending_payment",
             Paid => "paid",
             Expired => "expired",
@@ -110,6 +113,7 @@ pub fn allowed(to: OrderStatus, actor: Actor) -> &'static [OrderStatus] {
         (Accepted | Declined, Actor::Mitra(_)) => &[Paid],
         (Completed, Actor::Mitra(_)) => &[Accepted],
         (RefundPending, Actor::System) => &[Declined, Cancelled],
+        // A full refund by an admin (also a dispute resolved as one).
         (RefundPending, Actor::Staff(_)) => &[Paid, Accepted, Completed],
         (Refunded, Actor::System) => &[RefundPending],
         _ => &[],
@@ -161,6 +165,82 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub payment: OrderPayment,
+    /// Why the payment needs (or needed) a person, the latest; null when nothing did. An
+    /// open set of snake_case codes, e.g. `paid_after_cancel` (docs/money.md lists them:
+    /// staff tools should show an unknown one as it is).
+    #[oai(nullable)]
+    pub payment_issue: Option<String>,
+    /// Whole rupiah given back: the sum of the refunds that succeeded.
+    pub refunded_amount: i64,
+    /// Every refund asked for this order, oldest first (a retry is a new one).
+    pub refunds: Vec<OrderRefund>,
+    // Described on `OrderDispute` (a described `$ref` becomes `allOf`, which generators
+    // refuse): absent when no dispute was opened.
+    #[oai(skip_serializing_if_is_none)]
+    pub dispute: Option<OrderDispute>,
+    /// What the mitra gets (or got) from this order, whole rupiah: in the mitra's and
+    /// staff's views only.
+    #[oai(skip_serializing_if_is_none)]
+    pub mitra_earnings: Option<i64>,
+}
+
+/// Where a refund stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Enum)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Recorded; not yet accepted by the payment provider.
+    Requested,
+    /// The payment provider has it.
+    Pending,
+    Succeeded,
+    /// The payment provider refused or failed it; the money went back (see
+    /// `payment_issue`).
+    Failed,
+}
+
+/// One refund of an order (the payments service fills these in).
+#[derive(Debug, Clone, Object, sqlx::FromRow)]
+pub struct OrderRefund {
+    pub id: Uuid,
+    /// Whole rupiah.
+    pub amount: i64,
+    pub status: RefundStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whether a dispute waits for staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Enum)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum DisputeStatus {
+    /// Waiting for staff; the mitra's earnings from this order are held.
+    Open,
+    Resolved,
+}
+
+/// How staff resolved a dispute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Enum)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum DisputeOutcome {
+    /// The mitra's earnings are released as usual.
+    Release,
+    /// The customer was refunded (some or all).
+    Refund,
+}
+
+/// The customer's latest dispute of a completed order (absent from the order when none
+/// was opened); `outcome` appears once staff resolved it.
+#[derive(Debug, Clone, Object, sqlx::FromRow)]
+pub struct OrderDispute {
+    pub status: DisputeStatus,
+    pub reason: String,
+    pub opened_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub outcome: Option<DisputeOutcome>,
+    #[oai(nullable)]
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 /// An order as stored (the columns of [`COLUMNS`]); the payments service reads and
@@ -181,6 +261,8 @@ pub(crate) struct Row {
     paid_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    payment_issue: Option<String>,
+    refunded_amount: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -191,7 +273,7 @@ struct Moved {
 }
 
 pub(crate) const COLUMNS: &str = "id, status, customer_id, mitra_id, service_id, service_title, duration_minutes, \
-     amount, note, invoice_url, invoice_expires_at, paid_at, created_at, updated_at";
+     amount, note, invoice_url, invoice_expires_at, paid_at, created_at, updated_at, payment_issue, refunded_amount";
 
 impl From<Row> for Order {
     fn from(r: Row) -> Self {
@@ -207,6 +289,11 @@ impl From<Row> for Order {
             created_at: r.created_at,
             updated_at: r.updated_at,
             payment: OrderPayment { invoice_url: r.invoice_url, expires_at: r.invoice_expires_at, paid_at: r.paid_at },
+            payment_issue: r.payment_issue,
+            refunded_amount: r.refunded_amount,
+            refunds: Vec::new(),
+            dispute: None,
+            mitra_earnings: None,
         }
     }
 }
@@ -217,6 +304,11 @@ pub struct NewOrder<'a> {
     pub note: Option<&'a str>,
     /// The `Idempotency-Key` header: a retry with the same key returns the same order.
     pub idempotency_key: Option<&'a str>,
+    /// `PLATFORM_COMMISSION_BPS` now: snapshotted on the order.
+    pub commission_bps: u32,
+    /// `MAX_PENDING_ORDERS_PER_CUSTOMER`: unpaid orders (creating or pending payment) one
+    /// customer may hold.
+    pub max_pending: u32,
 }
 
 /// What writing a new order found.
@@ -243,6 +335,22 @@ fn order_id(customer_id: Uuid, key: Option<&str>) -> Uuid {
     }
 }
 
+/// What a keyed request asked for, so a reuse of its key for something else is caught.
+fn fingerprint(service_id: Uuid, note: Option<&str>) -> String {
+    let mut input = service_id.as_bytes().to_vec();
+    input.extend_from_slice(note.unwrap_or_default().as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+    digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The earlier order of a key, if the key was used for this same request.
+fn same_request(existing: (Order, Option<String>), fingerprint: &str) -> Result<Placed, MarketError> {
+    match existing.1 {
+        Some(seen) if seen != fingerprint => Err(MarketError::KeyReused),
+        _ => Ok(Placed::Existing(existing.0)),
+    }
+}
+
 /// Checks the request and returns the normalised note and key.
 fn check(new: &NewOrder<'_>) -> Result<(Option<String>, Option<String>), MarketError> {
     let note = new.note.map(|n| text("note", n, 0, MAX_NOTE)).transpose()?.filter(|n| !n.is_empty());
@@ -255,16 +363,34 @@ fn check(new: &NewOrder<'_>) -> Result<(Option<String>, Option<String>), MarketE
     Ok((note, key.map(str::to_owned)))
 }
 
-/// Writes a new `pending_payment` order for a listed mitra's active service in the
-/// caller's transaction (the payments module opens its invoice before committing), or
-/// finds the order an earlier request with the same idempotency key made.
+/// Writes a new order in the hidden `creating` status for a listed mitra's active
+/// service, in the caller's transaction, which commits it before the payments module
+/// calls the provider (then [`open`] or [`discard`]); or finds the order an earlier
+/// request with the same idempotency key made (a different request under that key is
+/// `KeyReused`). A customer holding `max_pending` unpaid orders gets `Conflict`; the
+/// count is serialised per customer by an advisory lock, so racing creates cannot pass it.
 #[tracing::instrument(skip_all, fields(customer_id = %customer_id))]
 pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_>) -> Result<Placed, MarketError> {
     let (note, key) = check(new)?;
+    let fingerprint = fingerprint(new.service_id, note.as_deref());
     if let Some(key) = &key {
         if let Some(existing) = by_key(&mut *conn, customer_id, key).await.context("looking up the key")? {
-            return Ok(Placed::Existing(existing));
+            return same_request(existing, &fingerprint);
         }
+    }
+    let unpaid: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended($1::text, 26))) lock, orders
+         WHERE customer_id = $1 AND status IN ('creating', 'pending_payment')",
+    )
+    .bind(customer_id)
+    .fetch_one(&mut *conn)
+    .await
+    .context("counting unpaid orders")?;
+    if unpaid >= i64::from(new.max_pending) {
+        return Err(MarketError::Conflict(format!(
+            "at most {} unpaid orders at a time: pay or cancel one first",
+            new.max_pending
+        )));
     }
     let anonymous = customers::active_is_anonymous(conn, customer_id).await.context("reading the customer")?;
     match anonymous {
@@ -275,8 +401,8 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
     let id = order_id(customer_id, key.as_deref());
     let created: Option<Row> = sqlx::query_as(&format!(
         "INSERT INTO orders (id, customer_id, mitra_id, service_id, service_title, duration_minutes, amount, note,
-                             idempotency_key)
-         SELECT $1, $2, s.mitra_id, s.id, s.title, s.duration_minutes, s.price, $4, $5
+                             idempotency_key, status, commission_bps, request_fingerprint)
+         SELECT $1, $2, s.mitra_id, s.id, s.title, s.duration_minutes, s.price, $4, $5, 'creating', $6, $7
          FROM mitra_services s JOIN mitras m ON m.id = s.mitra_id
          WHERE s.id = $3 AND s.active AND {listable}
          ON CONFLICT DO NOTHING
@@ -288,6 +414,8 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
     .bind(new.service_id)
     .bind(&note)
     .bind(&key)
+    .bind(i32::try_from(new.commission_bps.min(10_000)).unwrap_or(0))
+    .bind(&fingerprint)
     .fetch_optional(&mut *conn)
     .await
     .context("inserting the order")?;
@@ -296,26 +424,57 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
         // (the insert waited for it to commit).
         if let Some(key) = &key {
             if let Some(existing) = by_key(&mut *conn, customer_id, key).await.context("looking up the key")? {
-                return Ok(Placed::Existing(existing));
+                return same_request(existing, &fingerprint);
             }
         }
         return Err(MarketError::NotFound("no such service, or it is not available"));
     };
-    record(conn, id, None, OrderStatus::PendingPayment, Actor::Customer(customer_id))
-        .await
-        .context("recording the order's first event")?;
-    tracing::info!(order_id = %id, "order placed");
+    tracing::info!(order_id = %id, "order placed (creating)");
     Ok(Placed::New(row.into()))
 }
 
-async fn by_key(conn: &mut PgConnection, customer_id: Uuid, key: &str) -> sqlx::Result<Option<Order>> {
-    let row: Option<Row> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE customer_id = $1 AND idempotency_key = $2"))
-            .bind(customer_id)
-            .bind(key)
-            .fetch_optional(conn)
-            .await?;
+async fn by_key(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    key: &str,
+) -> sqlx::Result<Option<(Order, Option<String>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Keyed {
+        #[sqlx(flatten)]
+        row: Row,
+        request_fingerprint: Option<String>,
+    }
+    let found: Option<Keyed> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, request_fingerprint FROM orders WHERE customer_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(customer_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.map(|k| (Order::from(k.row), k.request_fingerprint)))
+}
+
+/// Makes a `creating` order payable once its invoice is attached (`creating` →
+/// `pending_payment`, its first event), in the caller's transaction. `None` when it is no
+/// longer `creating`.
+pub async fn open(conn: &mut PgConnection, id: Uuid, customer_id: Uuid) -> sqlx::Result<Option<Order>> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "UPDATE orders SET status = 'pending_payment', updated_at = now() WHERE id = $1 AND status = 'creating'
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if row.is_some() {
+        record(conn, id, None, OrderStatus::PendingPayment, Actor::Customer(customer_id)).await?;
+    }
     Ok(row.map(Order::from))
+}
+
+/// Deletes a `creating` order whose invoice could not be made (its slot is free again).
+pub async fn discard(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let deleted = sqlx::query("DELETE FROM orders WHERE id = $1 AND status = 'creating'").bind(id).execute(db).await?;
+    Ok(deleted.rows_affected() == 1)
 }
 
 /// Whose orders a list or read is about.
@@ -337,11 +496,13 @@ impl Party {
 /// One order of `party`; someone else's is `None` (the API's 404).
 pub async fn get(db: &PgPool, party: Party, id: Uuid) -> sqlx::Result<Option<Order>> {
     let (column, owner) = party.column();
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1 AND {column} = $2"))
-        .bind(id)
-        .bind(owner)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE id = $1 AND {column} = $2 AND status <> 'creating'"
+    ))
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(Order::from))
 }
 
@@ -372,7 +533,7 @@ pub async fn list_all(db: &PgPool, filter: &Filter, page: Page) -> sqlx::Result<
     let mut rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM orders
          WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::uuid IS NULL OR mitra_id = $2)
-           AND ($3::text IS NULL OR status = $3)
+           AND ($3::text IS NULL OR status = $3) AND status <> 'creating'
            AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
          ORDER BY created_at DESC, id DESC LIMIT $6"
     ))
@@ -418,7 +579,9 @@ pub async fn transition(
     // makes this one match nothing.
     let moved: Option<Moved> = sqlx::query_as(&format!(
         "UPDATE orders SET status = $2, updated_at = now(),
-                paid_at = CASE WHEN $2 = 'paid' THEN now() ELSE paid_at END
+                paid_at = CASE WHEN $2 = 'paid' THEN now() ELSE paid_at END,
+                ended_at = CASE WHEN $2 IN ('completed', 'cancelled', 'declined', 'expired', 'refunded')
+                                THEN coalesce(ended_at, now()) ELSE ended_at END
          FROM (SELECT status AS previous FROM orders WHERE id = $1 FOR UPDATE) prev
          WHERE id = $1 AND status = ANY($3){owner_check}
          RETURNING prev.previous, {COLUMNS}"
@@ -498,7 +661,7 @@ fn headline(order: &Order, party: UserType) -> (&'static str, String) {
         (Expired, _) => ("Pembayaran kedaluwarsa", format!("Tagihan untuk {what} sudah kedaluwarsa.")),
         (RefundPending, _) => ("Pengembalian dana diproses", format!("Dana untuk {what} sedang dikembalikan.")),
         (Refunded, _) => ("Dana dikembalikan", format!("Dana untuk {what} sudah dikembalikan.")),
-        (PendingPayment, _) => ("Menunggu pembayaran", format!("Pesanan {what} menunggu pembayaran.")),
+        (PendingPayment | Creating, _) => ("Menunggu pembayaran", format!("Pesanan {what} menunggu pembayaran.")),
     }
 }
 

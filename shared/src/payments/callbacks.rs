@@ -1,25 +1,30 @@
 //! Xendit's callbacks: invoice status (`PAID`, `SETTLED`, `EXPIRED`) and refund results.
 //! Authenticated by `x-callback-token` (constant time); every authentic callback is
-//! stored as it came and applied at most once. Xendit retries anything but 2xx for
-//! days, so everything authentic is answered 200, including duplicates, late and
-//! out-of-order deliveries and unknown invoices; moves only ever go forward (the order
-//! state machine refuses the rest).
+//! stored as it came and applied at most once, and answered 200 — duplicates, late and
+//! out-of-order deliveries, unknown invoices and malformed bodies included (Xendit
+//! retries anything but 2xx for days; a malformed one is stored as `malformed`).
+//!
+//! An invoice's payment is matched only when it is for the order's own invoice, in IDR,
+//! for the order's amount, while the order is `pending_payment`. Anything else that paid
+//! is money without a live order: posted as unmatched and, unless it is an amount
+//! mismatch (which staff refund), refunded in full at once. Each order's callbacks are
+//! applied one at a time under its row lock; the ledger reference
+//! `invoice:<id>:paid` makes a replay post nothing.
 
 use anyhow::Context;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{records, Payments};
+use super::records::{self};
+use super::refunds::{self, NewRefund, Source};
+use super::{money, Payments};
 use crate::marketplace::orders::{self, Actor, OrderStatus};
-use crate::marketplace::MarketError;
 use crate::{ApiError, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
     #[error("missing or wrong x-callback-token")]
     Unauthenticated,
-    #[error("the callback body is not what Xendit sends: {0}")]
-    Malformed(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -28,7 +33,6 @@ impl From<CallbackError> for ApiError {
     fn from(err: CallbackError) -> Self {
         match err {
             CallbackError::Unauthenticated => ApiError::new(ErrorCode::InvalidToken, err.to_string()),
-            CallbackError::Malformed(_) => ApiError::invalid_request(err.to_string()),
             CallbackError::Unexpected(cause) => ApiError::internal(&cause),
         }
     }
@@ -41,6 +45,7 @@ pub enum CallbackOutcome {
     Unchanged,
     UnknownOrder,
     Flagged,
+    Malformed,
 }
 
 impl CallbackOutcome {
@@ -50,86 +55,145 @@ impl CallbackOutcome {
             CallbackOutcome::Unchanged => "unchanged",
             CallbackOutcome::UnknownOrder => "unknown_order",
             CallbackOutcome::Flagged => "flagged",
+            CallbackOutcome::Malformed => "malformed",
         }
     }
 }
 
 /// A whole-rupiah amount: a JSON integer, or a float with no fraction (never rounded).
-fn rupiah(value: &serde_json::Value, field: &str) -> Result<Option<i64>, CallbackError> {
+fn rupiah(value: &serde_json::Value, field: &str) -> Result<Option<i64>, String> {
     match value {
         serde_json::Value::Null => Ok(None),
         serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Ok(Some(i)),
             (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(f as i64)),
-            _ => Err(CallbackError::Malformed(format!("{field} is not a whole number of rupiah"))),
+            _ => Err(format!("{field} is not a whole number of rupiah")),
         },
-        _ => Err(CallbackError::Malformed(format!("{field} is not a number"))),
+        _ => Err(format!("{field} is not a number")),
     }
 }
 
-fn field<'a>(body: &'a serde_json::Value, name: &str) -> Result<&'a str, CallbackError> {
-    body[name].as_str().ok_or_else(|| CallbackError::Malformed(format!("no string {name}")))
+fn field<'a>(body: &'a serde_json::Value, name: &str) -> Result<&'a str, String> {
+    body[name].as_str().ok_or_else(|| format!("no string {name}"))
 }
 
 /// An invoice's state, from a callback or from reconciliation.
 pub struct InvoiceUpdate<'a> {
+    /// Xendit's invoice id.
+    pub invoice_id: &'a str,
     pub external_id: &'a str,
     pub status: &'a str,
     pub amount: Option<i64>,
     pub paid_amount: Option<i64>,
+    /// `None` when Xendit did not say (then IDR, the only currency we invoice in).
+    pub currency: Option<&'a str>,
 }
 
-/// Applies an invoice's state to its order, forward only.
-pub async fn apply_invoice(db: &PgPool, update: &InvoiceUpdate<'_>) -> anyhow::Result<(Option<Uuid>, CallbackOutcome)> {
-    let Ok(id) = Uuid::try_parse(update.external_id) else { return Ok((None, CallbackOutcome::UnknownOrder)) };
-    let Some(order) = records::payment_state(db, id).await.context("reading the payment")? else {
-        return Ok((None, CallbackOutcome::UnknownOrder));
-    };
-    let to = match update.status {
-        "PAID" | "SETTLED" => {
-            let paid = update.paid_amount.or(update.amount);
-            if order.status == OrderStatus::PendingPayment && paid != Some(order.amount) {
-                let issue = format!("amount_mismatch: paid {paid:?}, order amount {}", order.amount);
-                records::flag(db, id, &issue).await.context("flagging the order")?;
-                return Ok((Some(id), CallbackOutcome::Flagged));
-            }
-            OrderStatus::Paid
+/// What an invoice update did, and the refund it started (the caller asks Xendit).
+struct Applied {
+    order_id: Option<Uuid>,
+    outcome: CallbackOutcome,
+    refund: Option<Uuid>,
+}
+
+impl Payments {
+    /// Applies an invoice's state to its order, forward only, with its ledger
+    /// transaction; an unmatched payment's refund is then asked of Xendit.
+    pub async fn apply_invoice(&self, update: &InvoiceUpdate<'_>) -> anyhow::Result<(Option<Uuid>, CallbackOutcome)> {
+        let applied = apply_invoice(&self.db, update).await?;
+        if let Some(refund) = applied.refund {
+            self.send_refund_logged(refund).await;
         }
-        "EXPIRED" => OrderStatus::Expired,
-        _ => return Ok((Some(id), CallbackOutcome::Unchanged)),
-    };
-    match orders::apply(db, id, to, Actor::System).await {
-        Ok(_) => Ok((Some(id), CallbackOutcome::Changed)),
-        // Already paid, expired or further along: a duplicate or a late delivery.
-        Err(MarketError::InvalidState(_)) => Ok((Some(id), CallbackOutcome::Unchanged)),
-        Err(MarketError::Unexpected(err)) => Err(err),
-        Err(other) => Err(anyhow::anyhow!("{other}")),
+        Ok((applied.order_id, applied.outcome))
     }
 }
 
-/// A refund's result, from a callback or from reconciliation.
+async fn apply_invoice(db: &PgPool, update: &InvoiceUpdate<'_>) -> anyhow::Result<Applied> {
+    let unknown = Applied { order_id: None, outcome: CallbackOutcome::UnknownOrder, refund: None };
+    let Ok(id) = Uuid::try_parse(update.external_id) else { return Ok(unknown) };
+    let mut tx = db.begin().await?;
+    let Some(state) = records::lock(&mut tx, id).await.context("reading the payment")? else { return Ok(unknown) };
+    let done = |outcome| Applied { order_id: Some(id), outcome, refund: None };
+    let ours = state.invoice_id.as_deref() == Some(update.invoice_id);
+    let paid = update.paid_amount.or(update.amount);
+    let applied = match update.status {
+        "PAID" | "SETTLED" => {
+            let Some(paid) = paid.filter(|p| *p > 0) else { return Ok(done(CallbackOutcome::Unchanged)) };
+            if update.currency.is_some_and(|c| c != "IDR") {
+                records::flag(&mut tx, id, "currency_mismatch").await?;
+                done(CallbackOutcome::Flagged)
+            } else if ours && state.paid_at.is_some() {
+                // The payment that paid this order, again.
+                done(CallbackOutcome::Unchanged)
+            } else if ours && state.status == OrderStatus::PendingPayment && paid == state.amount {
+                orders::transition(&mut tx, id, OrderStatus::Paid, Actor::System).await?;
+                money::paid(&mut tx, &state, update.invoice_id, paid).await?;
+                done(CallbackOutcome::Changed)
+            } else if ours && state.status == OrderStatus::PendingPayment {
+                // The wrong amount: the order expires, the money waits for staff.
+                orders::transition(&mut tx, id, OrderStatus::Expired, Actor::System).await?;
+                money::unmatched(&mut tx, &state, update.invoice_id, paid).await?;
+                records::flag(&mut tx, id, "amount_mismatch").await?;
+                done(CallbackOutcome::Flagged)
+            } else if money::unmatched(&mut tx, &state, update.invoice_id, paid).await? {
+                // Paid after the order stopped taking money, or a second invoice paid.
+                let issue = match (ours, state.status) {
+                    (true, OrderStatus::Cancelled) => "paid_after_cancel",
+                    (true, OrderStatus::Expired) => "paid_after_expiry",
+                    _ => "duplicate_payment",
+                };
+                records::flag(&mut tx, id, issue).await?;
+                let balances = crate::ledger::read::order_balances(&mut tx, id).await?;
+                let new = NewRefund {
+                    invoice_id: update.invoice_id,
+                    amount: paid,
+                    source: Source::Unmatched,
+                    full_refund: false,
+                    kind: "refund",
+                };
+                let refund = refunds::start(&mut tx, &state, &balances, &new).await?;
+                Applied { order_id: Some(id), outcome: CallbackOutcome::Flagged, refund: Some(refund) }
+            } else {
+                done(CallbackOutcome::Unchanged)
+            }
+        }
+        "EXPIRED" if state.status == OrderStatus::PendingPayment && (ours || state.invoice_id.is_none()) => {
+            orders::transition(&mut tx, id, OrderStatus::Expired, Actor::System).await?;
+            done(CallbackOutcome::Changed)
+        }
+        _ => done(CallbackOutcome::Unchanged),
+    };
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// A refund's result, from a callback or from reconciliation: applied only when the
+/// refund id (once known) and the amount are what we asked for; otherwise the order is
+/// flagged `refund_mismatch` and nothing moves.
 pub async fn apply_refund(
     db: &PgPool,
-    order_id: &str,
+    reference_id: &str,
+    xendit_id: &str,
+    amount: Option<i64>,
     succeeded: bool,
+    failure_code: Option<&str>,
 ) -> anyhow::Result<(Option<Uuid>, CallbackOutcome)> {
-    let Ok(id) = Uuid::try_parse(order_id) else { return Ok((None, CallbackOutcome::UnknownOrder)) };
-    let Some(order) = records::payment_state(db, id).await.context("reading the payment")? else {
-        return Ok((None, CallbackOutcome::UnknownOrder));
+    let Ok(id) = Uuid::try_parse(reference_id) else { return Ok((None, CallbackOutcome::UnknownOrder)) };
+    let mut tx = db.begin().await?;
+    let Some(refund) = refunds::lock(&mut tx, id).await? else { return Ok((None, CallbackOutcome::UnknownOrder)) };
+    let order = Some(refund.order_id);
+    let other_refund = refund.xendit_refund_id.as_deref().is_some_and(|known| known != xendit_id);
+    if other_refund || amount != Some(refund.amount) {
+        records::flag(&mut tx, refund.order_id, "refund_mismatch").await?;
+        tx.commit().await?;
+        return Ok((order, CallbackOutcome::Flagged));
+    }
+    let changed = match succeeded {
+        true => refunds::succeed(&mut tx, &refund, Some(xendit_id)).await?,
+        false => refunds::fail(&mut tx, &refund, failure_code.unwrap_or("FAILED")).await?,
     };
-    if !succeeded {
-        if order.status == OrderStatus::RefundPending {
-            records::flag(db, id, "refund_failed").await.context("flagging the order")?;
-            return Ok((Some(id), CallbackOutcome::Flagged));
-        }
-        return Ok((Some(id), CallbackOutcome::Unchanged));
-    }
-    match orders::apply(db, id, OrderStatus::Refunded, Actor::System).await {
-        Ok(_) => Ok((Some(id), CallbackOutcome::Changed)),
-        Err(MarketError::InvalidState(_)) => Ok((Some(id), CallbackOutcome::Unchanged)),
-        Err(MarketError::Unexpected(err)) => Err(err),
-        Err(other) => Err(anyhow::anyhow!("{other}")),
-    }
+    tx.commit().await?;
+    Ok((order, if changed { CallbackOutcome::Changed } else { CallbackOutcome::Unchanged }))
 }
 
 async fn store(db: &PgPool, kind: &str, body: &[u8], order_id: Option<Uuid>, outcome: &str) -> anyhow::Result<()> {
@@ -149,15 +213,15 @@ impl Payments {
     pub async fn invoice_callback(&self, token: Option<&str>, body: &[u8]) -> Result<CallbackOutcome, CallbackError> {
         let db = &self.db;
         self.authenticate(token, "invoice")?;
-        let parsed = parse_invoice(body);
-        let update = match &parsed {
-            Ok(update) => update,
-            Err(err) => {
+        let parsed = match parse_invoice(body) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                tracing::warn!(why, "malformed invoice callback stored");
                 store(db, "invoice", body, None, "malformed").await?;
-                return Err(CallbackError::Malformed(err.to_string()));
+                return Ok(CallbackOutcome::Malformed);
             }
         };
-        let (order_id, outcome) = match apply_invoice(db, &update.as_update()).await {
+        let (order_id, outcome) = match self.apply_invoice(&parsed.as_update()).await {
             Ok(applied) => applied,
             Err(err) => {
                 store(db, "invoice", body, None, "error").await?;
@@ -172,56 +236,63 @@ impl Payments {
     pub async fn refund_callback(&self, token: Option<&str>, body: &[u8]) -> Result<CallbackOutcome, CallbackError> {
         let db = &self.db;
         self.authenticate(token, "refund")?;
-        let parsed: Result<(String, bool), CallbackError> = (|| {
-            let json: serde_json::Value =
-                serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(e.to_string()))?;
-            let event = field(&json, "event")?;
-            let reference = field(&json["data"], "reference_id")?;
-            let succeeded = match event {
+        let parsed = (|| {
+            let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+            let succeeded = match field(&json, "event")? {
                 "refund.succeeded" => true,
                 "refund.failed" => false,
-                other => return Err(CallbackError::Malformed(format!("unknown event {other}"))),
+                other => return Err(format!("unknown event {other}")),
             };
-            Ok((reference.to_owned(), succeeded))
+            let data = &json["data"];
+            let amount = rupiah(&data["amount"], "amount")?;
+            let failure = data["failure_code"].as_str().map(str::to_owned);
+            Ok((field(data, "reference_id")?.to_owned(), field(data, "id")?.to_owned(), amount, succeeded, failure))
         })();
-        let (reference, succeeded) = match parsed {
+        let (reference, xendit_id, amount, succeeded, failure) = match parsed {
             Ok(parsed) => parsed,
-            Err(err) => {
+            Err(why) => {
+                tracing::warn!(why, "malformed refund callback stored");
                 store(db, "refund", body, None, "malformed").await?;
-                return Err(err);
+                return Ok(CallbackOutcome::Malformed);
             }
         };
-        let (order_id, outcome) = apply_refund(db, &reference, succeeded).await?;
+        let (order_id, outcome) =
+            apply_refund(db, &reference, &xendit_id, amount, succeeded, failure.as_deref()).await?;
         store(db, "refund", body, order_id, outcome.as_str()).await?;
         Ok(outcome)
     }
 }
 
 struct ParsedInvoice {
+    id: String,
     external_id: String,
     status: String,
     amount: Option<i64>,
     paid_amount: Option<i64>,
+    currency: Option<String>,
 }
 
 impl ParsedInvoice {
     fn as_update(&self) -> InvoiceUpdate<'_> {
         InvoiceUpdate {
+            invoice_id: &self.id,
             external_id: &self.external_id,
             status: &self.status,
             amount: self.amount,
             paid_amount: self.paid_amount,
+            currency: self.currency.as_deref(),
         }
     }
 }
 
-fn parse_invoice(body: &[u8]) -> Result<ParsedInvoice, CallbackError> {
-    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(e.to_string()))?;
-    field(&json, "id")?;
+fn parse_invoice(body: &[u8]) -> Result<ParsedInvoice, String> {
+    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     Ok(ParsedInvoice {
+        id: field(&json, "id")?.to_owned(),
         external_id: field(&json, "external_id")?.to_owned(),
         status: field(&json, "status")?.to_owned(),
         amount: rupiah(&json["amount"], "amount")?,
         paid_amount: rupiah(&json["paid_amount"], "paid_amount")?,
+        currency: json["currency"].as_str().map(str::to_owned),
     })
 }

@@ -1,28 +1,36 @@
-//! Payments through Xendit invoices (contract §9), or a local stub for development.
+//! Payments through Xendit invoices (contract §9, §11), or a local stub for development,
+//! and every movement of money they cause, posted to the ledger in the same transaction.
 //!
 //! ```text
 //! app            gateway                         Xendit
-//!  │ POST orders  │ place order (tx open)          │
+//!  │ POST orders  │ commit `creating` order        │  (no transaction open from here…)
 //!  │─────────────►│ POST /v2/invoices ────────────►│  (keyed retry: GET ?external_id= first)
-//!  │              │◄──────────── invoice_url ──────│
-//!  │◄── 201 order │ commit (or roll back → 503)    │
+//!  │              │◄──────────── invoice_url ──────│  (…to here)
+//!  │◄── 201 order │ attach invoice → pending_payment (Xendit failed: delete it → 503)
 //!  │  customer pays on invoice_url ───────────────►│
 //!  │              │◄── POST /api/webhooks/xendit/invoice (x-callback-token)
-//!  │              │ store raw, apply once: pending_payment → paid (forward only)
-//!  │◄─ order.updated (socket / push), both parties │
-//!  │  mitra declines / customer cancels a paid order
-//!  │              │ POST /refunds (Idempotency-key from the order) ─►│
-//!  │              │ → refund_pending; refund callback or reconciliation → refunded
+//!  │              │ store raw; lock order; paid + cash → escrow (or → unmatched + refund)
+//!  │  mitra completes: escrow → commission + mitra pending; release-earnings → available
+//!  │  decline / cancel / admin refund: refund row + escrow → refunds in flight, commit,
+//!  │              │ POST /refunds (Idempotency-key = refund id) ─►│
+//!  │              │◄── refund callback / reconciliation: succeeded → out of cash,
+//!  │              │    failed → back where it came from, order flagged refund_rejected
 //! ```
 //!
-//! `reconcile-payments` (a scheduled job) asks Xendit about orders whose callbacks never
-//! came and applies the answers through the same code as a callback. Money is whole
-//! rupiah (`i64`) everywhere; every amount crossing the boundary is compared with the
-//! order's.
+//! No database transaction is ever open while Xendit is called: each decision commits
+//! first (with its ledger transaction), then Xendit is asked, then its answer is applied
+//! in a new transaction that locks the row again. Money is whole rupiah (`i64`)
+//! everywhere; every amount crossing the boundary is compared with ours.
 
 pub mod callbacks;
+pub mod disputes;
+pub mod earnings;
+pub mod money;
 pub mod reconcile;
 pub mod records;
+pub mod refunds;
+pub mod staff;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -33,22 +41,25 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use self::records::InvoiceRef;
-use crate::audit::{self, StaffActor, Target};
-use crate::marketplace::orders::{self, Actor, NewOrder, Order, OrderStatus, Placed};
+use self::refunds::{NewRefund, Source};
+use crate::ledger;
+use crate::marketplace::orders::{self, Actor, NewOrder, Order, OrderStatus, Placed, RefundStatus};
 use crate::marketplace::MarketError;
 use crate::providers::payments::{Backend, PaymentClient};
-use crate::providers::xendit::{self, XenditClient};
-use crate::state::AppState;
+use crate::providers::xendit::{self, RefundAnswer, RefundRequest, XenditClient};
+use crate::state::{AppState, MoneySettings};
 use crate::{ApiError, ErrorCode};
 
-/// The payments service: the database and the provider's client. It owns what money
-/// does to orders (checkout, refunds, callbacks, reconciliation) and the order's payment
-/// columns; order moves with no money in them (accept, complete) go to the order module
-/// directly. Cheap to make (two reference counts), so handlers make one per request.
+/// The payments service: the database, the provider's client and the money rules. It
+/// owns what money does to orders (checkout, completion, refunds, callbacks,
+/// reconciliation, release, disputes) and the order's payment columns; order moves with
+/// no money in them (accept) go to the order module directly. Cheap to make (reference
+/// counts), so handlers make one per request.
 #[derive(Clone)]
 pub struct Payments {
     db: PgPool,
     client: Arc<PaymentClient>,
+    money: MoneySettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +77,18 @@ impl From<sqlx::Error> for PaymentError {
     }
 }
 
+impl From<anyhow::Error> for PaymentError {
+    fn from(err: anyhow::Error) -> Self {
+        PaymentError::Market(MarketError::Unexpected(err))
+    }
+}
+
+impl From<ledger::PostError> for PaymentError {
+    fn from(err: ledger::PostError) -> Self {
+        PaymentError::Market(MarketError::Unexpected(err.into()))
+    }
+}
+
 impl From<PaymentError> for ApiError {
     fn from(err: PaymentError) -> Self {
         match err {
@@ -79,48 +102,64 @@ impl From<PaymentError> for ApiError {
 }
 
 impl Payments {
-    pub fn new(db: PgPool, client: Arc<PaymentClient>) -> Self {
-        Self { db, client }
+    pub fn new(db: PgPool, client: Arc<PaymentClient>, money: MoneySettings) -> Self {
+        Self { db, client, money }
     }
 
     /// The service over a request's state.
     pub fn of(state: &AppState) -> Self {
-        Self::new(state.db.clone(), state.payments.clone())
-    }
-
-    /// Places an order and opens its invoice in one step: if the provider fails, the
-    /// order is rolled back (503 `payment_unavailable`, nothing left behind).
-    pub async fn checkout(&self, customer_id: Uuid, new: &NewOrder<'_>) -> Result<(Order, bool), PaymentError> {
-        let mut tx = self.db.begin().await.context("starting the order")?;
-        let order = match orders::place(&mut tx, customer_id, new).await? {
-            Placed::Existing(order) => return Ok((order, false)),
-            Placed::New(order) => order,
-        };
-        let retry_possible = new.idempotency_key.is_some();
-        let order = match &self.client.backend {
-            Backend::Xendit(xendit) => {
-                let invoice = self.xendit_invoice(xendit, &order, retry_possible).await?;
-                let invoice =
-                    InvoiceRef { id: &invoice.id, url: &invoice.invoice_url, expires_at: invoice.expiry_date };
-                records::attach_invoice(&mut tx, order.id, &invoice).await.context("attaching the invoice")?
-            }
-            Backend::Stub => {
-                let id = format!("stub-{}", order.id);
-                let url = format!("http://localhost/stub-invoice/{}", order.id);
-                let expires_at = Utc::now() + chrono::Duration::seconds(i64::from(self.client.invoice_duration_secs));
-                let invoice = InvoiceRef { id: &id, url: &url, expires_at };
-                records::attach_invoice(&mut tx, order.id, &invoice).await.context("attaching the invoice")?
-            }
-        };
-        tx.commit().await.context("committing the order")?;
-        if self.client.is_stub() {
-            self.log_stub_invoice(&order);
-        }
-        Ok((order, true))
+        Self::new(state.db.clone(), state.payments.clone(), state.settings().money)
     }
 
     pub fn is_stub(&self) -> bool {
         self.client.is_stub()
+    }
+
+    /// Places an order and opens its invoice. The order is committed first in the
+    /// hidden `creating` status (counting toward the customer's unpaid cap), Xendit is
+    /// called with no transaction open, then the invoice is attached and the order becomes
+    /// `pending_payment`. If Xendit fails the order is deleted (503 `payment_unavailable`).
+    /// A keyed retry that finds its order still `creating` looks its invoice up first.
+    pub async fn checkout(&self, customer_id: Uuid, new: &NewOrder<'_>) -> Result<(Order, bool), PaymentError> {
+        let mut tx = self.db.begin().await.context("starting the order")?;
+        let placed = orders::place(&mut tx, customer_id, new).await?;
+        tx.commit().await.context("committing the order")?;
+        let order = match placed {
+            Placed::Existing(order) if order.status != OrderStatus::Creating => return Ok((order, false)),
+            Placed::Existing(order) | Placed::New(order) => order,
+        };
+        let invoice = match &self.client.backend {
+            Backend::Xendit(xendit) => match self.xendit_invoice(xendit, &order, new.idempotency_key.is_some()).await {
+                Ok(invoice) => (invoice.id, invoice.invoice_url, invoice.expiry_date),
+                Err(err) => {
+                    orders::discard(&self.db, order.id).await.context("deleting the order Xendit refused")?;
+                    return Err(err);
+                }
+            },
+            Backend::Stub => (
+                format!("stub-{}", order.id),
+                format!("http://localhost/stub-invoice/{}", order.id),
+                Utc::now() + chrono::Duration::seconds(i64::from(self.client.invoice_duration_secs)),
+            ),
+        };
+        let mut tx = self.db.begin().await.context("starting the invoice")?;
+        let invoice_ref = InvoiceRef { id: &invoice.0, url: &invoice.1, expires_at: invoice.2 };
+        let attached =
+            records::attach_invoice(&mut tx, order.id, &invoice_ref).await.context("attaching the invoice")?;
+        let opened = match attached {
+            true => orders::open(&mut tx, order.id, customer_id).await.context("opening the order")?,
+            false => None,
+        };
+        tx.commit().await.context("committing the invoice")?;
+        let Some(order) = opened else {
+            // A racing retry with the same key attached its invoice first.
+            let order = orders::get_any(&self.db, order.id).await?.ok_or(MarketError::NotFound("no such order"))?;
+            return Ok((order, false));
+        };
+        if self.client.is_stub() {
+            self.log_stub_invoice(&order);
+        }
+        Ok((order, true))
     }
 
     /// Xendit has no idempotency header for invoices: a create that may be a retry first
@@ -146,10 +185,11 @@ impl Payments {
     }
 
     fn log_stub_invoice(&self, order: &Order) {
+        // The stub's own random token (never the configured XENDIT_CALLBACK_TOKEN).
         tracing::info!(
             "[PAYMENT STUB] order={} amount={} pay: curl -X POST \"$GATEWAY_URL/api/webhooks/xendit/invoice\" \
              -H 'content-type: application/json' -H 'x-callback-token: {}' \
-             -d '{{\"id\":\"stub-{}\",\"external_id\":\"{}\",\"status\":\"PAID\",\"amount\":{},\"paid_amount\":{}}}'",
+             -d '{{\"id\":\"stub-{}\",\"external_id\":\"{}\",\"status\":\"PAID\",\"amount\":{},\"paid_amount\":{},\"currency\":\"IDR\"}}'",
             order.id,
             order.amount,
             self.client.callback_token.expose_secret(),
@@ -160,88 +200,115 @@ impl Payments {
         );
     }
 
-    /// Moves an order for a customer or mitra; a paid order that is declined or
-    /// cancelled then has its refund requested. If the provider fails, the move stands
-    /// and reconciliation requests the refund later.
+    /// Moves an order for a customer or mitra, with the money the move carries: a paid
+    /// order that is declined or cancelled is refunded in full (`refund_pending` in the
+    /// same transaction, Xendit asked after commit); completion splits its escrow;
+    /// cancelling an unpaid order expires its invoice at Xendit (a failure there leaves the
+    /// cancel standing: a late payment is refunded as unmatched money).
     pub async fn move_order(&self, id: Uuid, to: OrderStatus, actor: Actor) -> Result<Order, PaymentError> {
-        let order = orders::apply(&self.db, id, to, actor).await?;
-        if matches!(to, OrderStatus::Declined | OrderStatus::Cancelled) && order.payment.paid_at.is_some() {
-            match self.refund(id).await {
-                Ok(Some(refunded)) => return Ok(refunded),
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::warn!(order_id = %id, error = format!("{err:#}"), "refund not requested yet; reconciliation retries it")
+        let mut tx = self.db.begin().await.context("starting the move")?;
+        let mut order = orders::transition(&mut tx, id, to, actor).await?;
+        let mut refund = None;
+        let mut expire = None;
+        match to {
+            OrderStatus::Completed => {
+                let state = records::lock(&mut tx, id).await?.context("the order just moved")?;
+                let balances = ledger::read::order_balances(&mut tx, id).await?;
+                let release_at = Utc::now() + chrono::Duration::hours(i64::from(self.money.earnings_hold_hours));
+                money::completed(&mut tx, &state, balances.escrow, release_at).await?;
+            }
+            OrderStatus::Declined | OrderStatus::Cancelled if order.payment.paid_at.is_some() => {
+                let state = records::lock(&mut tx, id).await?.context("the order just moved")?;
+                let balances = ledger::read::order_balances(&mut tx, id).await?;
+                order = orders::transition(&mut tx, id, OrderStatus::RefundPending, Actor::System).await?;
+                if balances.escrow > 0 {
+                    let invoice = state.invoice_id.clone().context("a paid order without an invoice")?;
+                    let new = NewRefund {
+                        invoice_id: &invoice,
+                        amount: balances.escrow,
+                        source: Source::Escrow,
+                        full_refund: true,
+                        kind: "refund",
+                    };
+                    refund = Some(refunds::start(&mut tx, &state, &balances, &new).await?);
                 }
             }
+            OrderStatus::Cancelled => {
+                expire = records::lock(&mut tx, id).await?.and_then(|s| s.invoice_id);
+            }
+            _ => {}
+        }
+        tx.commit().await.context("committing the move")?;
+        if let (Some(invoice), Some(xendit)) = (expire, self.client.xendit()) {
+            if let Err(err) = xendit.expire_invoice(&invoice).await {
+                tracing::warn!(order_id = %id, error = format!("{err:#}"), "invoice not expired; a late payment is refunded");
+            }
+        }
+        if let Some(refund) = refund {
+            self.send_refund_logged(refund).await;
+            order = orders::get_any(&self.db, id).await?.unwrap_or(order);
         }
         Ok(order)
     }
 
-    /// Requests the refund of a paid order that was declined or cancelled (or that staff
-    /// put in `refund_pending`), once: the provider's idempotency key is derived from the
-    /// order. Returns the order, or `None` when there is nothing to refund.
-    pub async fn refund(&self, id: Uuid) -> anyhow::Result<Option<Order>> {
-        let db = &self.db;
-        let Some(state) = records::payment_state(db, id).await.context("reading the payment")? else {
-            return Ok(None);
-        };
-        let must_move = matches!(state.status, OrderStatus::Declined | OrderStatus::Cancelled);
-        let unrequested = state.status == OrderStatus::RefundPending && state.refund_id.is_none();
-        if state.paid_at.is_none() || !(must_move || unrequested) {
-            return Ok(None);
+    /// Asks the provider for a recorded refund and applies its answer; errors are logged
+    /// (reconciliation asks again with the same key).
+    async fn send_refund_logged(&self, refund: Uuid) {
+        if let Err(err) = self.send_refund(refund).await {
+            tracing::warn!(refund_id = %refund, error = format!("{err:#}"), "refund not requested yet; reconciliation retries it");
         }
-        let (refund_id, succeeded) = match &self.client.backend {
+    }
+
+    /// Asks the provider for a `requested` refund (its own id as the idempotency key, so
+    /// asking twice refunds once) and applies what it answers: accepted (pending), already
+    /// succeeded or failed, or rejected for good (failed: the money returns, the order is
+    /// flagged). Returns whether the refund changed.
+    pub async fn send_refund(&self, id: Uuid) -> anyhow::Result<bool> {
+        let Some(refund) = refunds::get(&self.db, id).await? else { return Ok(false) };
+        if refund.status != RefundStatus::Requested {
+            return Ok(false);
+        }
+        let answer = match &self.client.backend {
             Backend::Xendit(xendit) => {
-                let invoice = state.invoice_id.as_deref().context("a paid order without an invoice id")?;
-                let refund = xendit.create_refund(id, invoice, state.amount).await?;
-                let succeeded = refund.status == "SUCCEEDED";
-                (refund.id, succeeded)
+                let reason = if refund.source == "unmatched" { "DUPLICATE" } else { "CANCELLATION" };
+                let request = RefundRequest {
+                    reference_id: &refund.id.to_string(),
+                    idempotency_key: &refund.idempotency_key,
+                    invoice_id: &refund.invoice_id,
+                    amount: refund.amount,
+                    reason,
+                };
+                xendit.create_refund(&request).await?
             }
             Backend::Stub => {
-                tracing::info!("[PAYMENT STUB] refund order={id} amount={} (refunded at once)", state.amount);
-                (format!("stub-refund-{id}"), true)
+                tracing::info!(
+                    "[PAYMENT STUB] refund={id} order={} amount={} (refunded at once)",
+                    refund.order_id,
+                    refund.amount
+                );
+                RefundAnswer::Accepted(xendit::Refund {
+                    id: format!("stub-refund-{id}"),
+                    status: "SUCCEEDED".into(),
+                    amount: refund.amount,
+                    reference_id: Some(id.to_string()),
+                    failure_code: None,
+                })
             }
         };
-        let mut tx = db.begin().await?;
-        records::set_refund(&mut tx, id, &refund_id).await.context("recording the refund")?;
-        if must_move {
-            orders::transition(&mut tx, id, OrderStatus::RefundPending, Actor::System).await?;
-        }
-        if succeeded {
-            orders::transition(&mut tx, id, OrderStatus::Refunded, Actor::System).await?;
-        }
-        tx.commit().await.context("committing the refund")?;
-        Ok(orders::get_any(db, id).await?)
-    }
-
-    /// An admin's refund of a paid, accepted or completed order: `refund_pending` and the
-    /// audit entry commit together, then the refund is requested (reconciliation retries
-    /// it if the provider fails now).
-    pub async fn refund_by_staff(&self, actor: &StaffActor, id: Uuid, reason: &str) -> Result<Order, PaymentError> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(MarketError::Invalid("reason must be 1 to 500 characters".into()).into());
-        }
         let mut tx = self.db.begin().await?;
-        let order = orders::transition(&mut tx, id, OrderStatus::RefundPending, Actor::Staff(actor.id)).await?;
-        let details = serde_json::json!({ "reason": reason, "amount": order.amount });
-        audit::append(&mut tx, actor, "order.refund", Some(Target { kind: "order", id: id.to_string() }), details)
-            .await
-            .context("auditing")?;
-        tx.commit().await.context("committing")?;
-        match self.refund(id).await {
-            Ok(Some(order)) => Ok(order),
-            Ok(None) => Ok(order),
-            Err(err) => {
-                tracing::warn!(order_id = %id, error = format!("{err:#}"), "refund not requested yet; reconciliation retries it");
-                Ok(order)
-            }
-        }
-    }
-}
-
-impl From<anyhow::Error> for PaymentError {
-    fn from(err: anyhow::Error) -> Self {
-        PaymentError::Market(MarketError::Unexpected(err))
+        let Some(refund) = refunds::lock(&mut tx, id).await? else { return Ok(false) };
+        let changed = match answer {
+            RefundAnswer::Rejected(code) => refunds::fail(&mut tx, &refund, &code).await?,
+            RefundAnswer::Accepted(answer) => match answer.status.as_str() {
+                "SUCCEEDED" => refunds::succeed(&mut tx, &refund, Some(&answer.id)).await?,
+                "FAILED" => refunds::fail(&mut tx, &refund, answer.failure_code.as_deref().unwrap_or("FAILED")).await?,
+                _ => {
+                    refunds::accepted(&mut tx, id, &answer.id).await?;
+                    true
+                }
+            },
+        };
+        tx.commit().await?;
+        Ok(changed)
     }
 }

@@ -1,12 +1,12 @@
-//! What the payments service keeps: an order's payment columns (its invoice, its refund,
-//! what needs staff; the rest of the order is the marketplace's) and every callback
-//! received (`payment_callbacks`), as it came.
+//! What the payments service keeps: an order's payment columns (its invoice, what needs
+//! staff, what completion fixed, when earnings release; the rest of the order is the
+//! marketplace's) and every callback received (`payment_callbacks`), as it came.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::marketplace::orders::{self, Order, OrderStatus};
+use crate::marketplace::orders::OrderStatus;
 
 /// An opened invoice, as the order shows it.
 pub struct InvoiceRef<'a> {
@@ -15,69 +15,167 @@ pub struct InvoiceRef<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Records the invoice opened for a new order, in the caller's transaction.
-pub async fn attach_invoice(conn: &mut PgConnection, id: Uuid, invoice: &InvoiceRef<'_>) -> sqlx::Result<Order> {
-    let row: orders::Row = sqlx::query_as(&format!(
+/// Records the invoice opened for a `creating` order, in the caller's transaction; false
+/// when the order is no longer `creating` (a racing retry attached its own).
+pub async fn attach_invoice(conn: &mut PgConnection, id: Uuid, invoice: &InvoiceRef<'_>) -> sqlx::Result<bool> {
+    let done = sqlx::query(
         "UPDATE orders SET invoice_id = $2, invoice_url = $3, invoice_expires_at = $4, updated_at = now()
-         WHERE id = $1 RETURNING {}",
-        orders::COLUMNS
-    ))
+         WHERE id = $1 AND status = 'creating'",
+    )
     .bind(id)
     .bind(invoice.id)
     .bind(invoice.url)
     .bind(invoice.expires_at)
-    .fetch_one(conn)
+    .execute(conn)
     .await?;
-    Ok(row.into())
+    Ok(done.rows_affected() == 1)
 }
 
-/// What the payment side needs of an order: its status, amount, invoice and refund.
+/// What the payment side needs of an order, read with the row locked so every money
+/// move of one order happens one at a time.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PaymentState {
     pub id: Uuid,
     pub status: OrderStatus,
+    pub customer_id: Uuid,
+    pub mitra_id: Uuid,
     pub amount: i64,
     pub invoice_id: Option<String>,
-    pub refund_id: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,
+    pub commission_bps: i32,
+    /// E and C, fixed at completion (and grown by a failed pre-completion refund).
+    pub earnings_base: Option<i64>,
+    pub commission_total: Option<i64>,
+    pub release_at: Option<DateTime<Utc>>,
 }
 
-const PAYMENT_COLUMNS: &str = "id, status, amount, invoice_id, refund_id, paid_at";
+const PAYMENT_COLUMNS: &str = "id, status, customer_id, mitra_id, amount, invoice_id, paid_at, commission_bps, \
+     earnings_base, commission_total, release_at";
+
+/// The order's payment state, its row locked until the caller's transaction ends.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<PaymentState>> {
+    sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
 
 pub async fn payment_state(db: &PgPool, id: Uuid) -> sqlx::Result<Option<PaymentState>> {
     sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM orders WHERE id = $1")).bind(id).fetch_optional(db).await
 }
 
-/// Orders the payment side must look at again: unpaid for longer than `unpaid_after`,
-/// paid but declined or cancelled with no refund yet, and refunds still pending.
-pub async fn needing_reconciliation(db: &PgPool, unpaid_after: std::time::Duration) -> sqlx::Result<Vec<PaymentState>> {
-    sqlx::query_as(&format!(
-        "SELECT {PAYMENT_COLUMNS} FROM orders
-         WHERE (status = 'pending_payment' AND created_at < now() - make_interval(secs => $1))
-            OR (status IN ('declined', 'cancelled') AND paid_at IS NOT NULL AND refund_id IS NULL)
-            OR (status = 'refund_pending')
-         ORDER BY created_at LIMIT 1000"
-    ))
+/// A page of orders still unpaid after `unpaid_after`, oldest first, after `after`.
+pub async fn unpaid_page(
+    db: &PgPool,
+    unpaid_after: std::time::Duration,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>> {
+    sqlx::query_as(
+        "SELECT id, created_at FROM orders
+         WHERE status = 'pending_payment' AND created_at < now() - make_interval(secs => $1)
+           AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+         ORDER BY created_at, id LIMIT $4",
+    )
     .bind(unpaid_after.as_secs_f64())
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit)
     .fetch_all(db)
     .await
 }
 
-/// Records the refund the provider accepted for an order.
-pub async fn set_refund(conn: &mut PgConnection, id: Uuid, refund_id: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE orders SET refund_id = $2 WHERE id = $1").bind(id).bind(refund_id).execute(conn).await?;
-    Ok(())
-}
-
-/// Flags an order for staff (a paid amount that does not match, a failed refund).
-pub async fn flag(db: &PgPool, id: Uuid, issue: &str) -> sqlx::Result<()> {
+/// Flags an order for staff, in the caller's transaction (`payment_issue` keeps the latest).
+pub async fn flag(conn: &mut PgConnection, id: Uuid, issue: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE orders SET payment_issue = $2, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(issue)
-        .execute(db)
+        .execute(conn)
         .await?;
     tracing::warn!(order_id = %id, issue, "order flagged for staff");
     Ok(())
+}
+
+/// What completion fixed: E, C and when the earnings release.
+pub async fn set_completion(
+    conn: &mut PgConnection,
+    id: Uuid,
+    base: i64,
+    commission: i64,
+    release_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE orders SET earnings_base = $2, commission_total = $3, release_at = $4, release_due = true
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(base)
+    .bind(commission)
+    .bind(release_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A failed pre-completion refund returned after completion: its money joins E and C and
+/// waits for release like the rest.
+pub async fn grow_completion(conn: &mut PgConnection, id: Uuid, base: i64, commission: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE orders SET earnings_base = earnings_base + $2, commission_total = commission_total + $3,
+                release_due = true
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(base)
+    .bind(commission)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A refund of this order succeeded.
+pub async fn add_refunded(conn: &mut PgConnection, id: Uuid, amount: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET refunded_amount = refunded_amount + $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(amount)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Orders whose earnings are due for release (past `release_at`, no open dispute), locked
+/// for the caller's transaction; rows another run holds are skipped.
+pub async fn due_for_release(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "SELECT o.id, o.mitra_id FROM orders o
+         WHERE o.release_due AND o.release_at <= now()
+           AND NOT EXISTS (SELECT 1 FROM disputes d WHERE d.order_id = o.id AND d.status = 'open')
+         ORDER BY o.release_at LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn released(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET release_due = false WHERE id = ANY($1)").bind(ids).execute(conn).await?;
+    Ok(())
+}
+
+/// When a mitra's next pending earnings release.
+pub async fn next_release(db: &PgPool, mitra_id: Uuid) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar("SELECT min(release_at) FROM orders WHERE mitra_id = $1 AND release_due")
+        .bind(mitra_id)
+        .fetch_one(db)
+        .await
+}
+
+/// What views need beyond the order itself: its commission rate and E, if completed.
+pub async fn money_columns(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, i32, Option<i64>)>> {
+    sqlx::query_as("SELECT id, commission_bps, earnings_base FROM orders WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(db)
+        .await
 }
 
 /// Keeps a callback as it came, with the order it was about and what applying it did.
@@ -98,8 +196,7 @@ pub async fn store_callback(
     Ok(())
 }
 
-/// What staff see of an order's payment beyond the order itself: what needs a person,
-/// and every callback received for it, as it came.
+/// Every callback received for an order, as it came.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PaymentEvent {
     pub id: i64,
@@ -109,14 +206,9 @@ pub struct PaymentEvent {
     pub received_at: DateTime<Utc>,
 }
 
-pub async fn payment_record(db: &PgPool, id: Uuid) -> sqlx::Result<(Option<String>, Vec<PaymentEvent>)> {
-    let issue: Option<Option<String>> =
-        sqlx::query_scalar("SELECT payment_issue FROM orders WHERE id = $1").bind(id).fetch_optional(db).await?;
-    let events = sqlx::query_as(
-        "SELECT id, kind, outcome, body, received_at FROM payment_callbacks WHERE order_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await?;
-    Ok((issue.flatten(), events))
+pub async fn payment_events(db: &PgPool, id: Uuid) -> sqlx::Result<Vec<PaymentEvent>> {
+    sqlx::query_as("SELECT id, kind, outcome, body, received_at FROM payment_callbacks WHERE order_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(db)
+        .await
 }

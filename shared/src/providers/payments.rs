@@ -24,7 +24,8 @@ pub enum PaymentProvider {
 #[derive(Debug, Clone)]
 pub struct PaymentSettings {
     pub provider: PaymentProvider,
-    /// `XENDIT_CALLBACK_TOKEN`; the stub makes a random one when unset.
+    /// `XENDIT_CALLBACK_TOKEN`; the stub ignores it and makes a random one (which it
+    /// logs in its pay command), so the real token never reaches a log line.
     pub callback_token: Option<SecretString>,
     pub invoice_duration_secs: u32,
 }
@@ -55,10 +56,10 @@ impl PaymentClient {
                 Backend::Xendit(XenditClient::new(base_url, secret_key.clone(), http))
             }
         };
-        let callback_token = settings.callback_token.clone().unwrap_or_else(|| {
-            let token = Uuid::new_v4().simple().to_string();
-            SecretString::from(token)
-        });
+        let callback_token = match (&settings.provider, &settings.callback_token) {
+            (PaymentProvider::Xendit { .. }, Some(token)) => token.clone(),
+            _ => SecretString::from(Uuid::new_v4().simple().to_string()),
+        };
         Self { backend, callback_token, invoice_duration_secs: settings.invoice_duration_secs }
     }
 

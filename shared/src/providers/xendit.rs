@@ -1,5 +1,5 @@
 //! A small client for the parts of Xendit's API we use: invoices (create, find by
-//! `external_id`) and refunds (create with an idempotency key, read back). Basic auth
+//! `external_id`, expire) and refunds (create with an idempotency key, read back). Basic auth
 //! with the secret key; every call bounded by a timeout; amounts are whole rupiah
 //! (integers), and every amount that comes back is checked against what we asked for.
 
@@ -39,6 +39,32 @@ pub struct Refund {
     pub id: String,
     pub status: String,
     pub amount: i64,
+    #[serde(default)]
+    pub reference_id: Option<String>,
+    #[serde(default)]
+    pub failure_code: Option<String>,
+}
+
+/// What asking Xendit for a refund gave.
+#[derive(Debug)]
+pub enum RefundAnswer {
+    /// Xendit took it (its status may already be final).
+    Accepted(Refund),
+    /// Xendit refused it for good (a 4xx other than 408, 409 and 429: e.g. a channel that
+    /// cannot refund); the code is Xendit's `error_code`.
+    Rejected(String),
+}
+
+/// A refund to ask for.
+pub struct RefundRequest<'a> {
+    /// Our refund id: Xendit's `reference_id`.
+    pub reference_id: &'a str,
+    /// The `Idempotency-key` (the refund id, or the key an older refund was sent with).
+    pub idempotency_key: &'a str,
+    pub invoice_id: &'a str,
+    pub amount: i64,
+    /// `CANCELLATION`, `REQUESTED_BY_CUSTOMER`, `DUPLICATE`, `OTHERS`.
+    pub reason: &'a str,
 }
 
 impl XenditClient {
@@ -89,23 +115,47 @@ impl XenditClient {
         self.send(req, "invoice lookup").await
     }
 
-    /// `POST /refunds` for the whole amount of an order's invoice. The idempotency key is
-    /// derived from the order, so a retry can never refund twice.
-    pub async fn create_refund(&self, order_id: Uuid, invoice_id: &str, amount: i64) -> anyhow::Result<Refund> {
+    /// `POST /invoices/{id}/expire!`: the invoice can no longer be paid.
+    pub async fn expire_invoice(&self, invoice_id: &str) -> anyhow::Result<()> {
+        let path = format!("/invoices/{invoice_id}/expire!");
+        let _: serde_json::Value = self.send(self.request(reqwest::Method::POST, &path), "invoice expiry").await?;
+        Ok(())
+    }
+
+    /// `POST /refunds`. The idempotency key is the refund's own, so a retry of the same
+    /// refund can never refund twice. An error is "try again later" (5xx, timeout, 429);
+    /// a definitive refusal is `RefundAnswer::Rejected`.
+    pub async fn create_refund(&self, refund: &RefundRequest<'_>) -> anyhow::Result<RefundAnswer> {
         let body = serde_json::json!({
-            "invoice_id": invoice_id,
-            "reference_id": order_id.to_string(),
-            "amount": amount,
+            "invoice_id": refund.invoice_id,
+            "reference_id": refund.reference_id,
+            "amount": refund.amount,
             "currency": "IDR",
-            "reason": "CANCELLATION",
+            "reason": refund.reason,
         });
         let req = self
             .request(reqwest::Method::POST, "/refunds")
-            .header("Idempotency-key", format!("halo-refund-{order_id}"))
+            .header("Idempotency-key", refund.idempotency_key)
             .json(&body);
-        let refund: Refund = self.send(req, "refund").await?;
-        anyhow::ensure!(refund.amount == amount, "Xendit refunded {} instead of {amount}", refund.amount);
-        Ok(refund)
+        let resp = req.send().await.map_err(|e| anyhow::anyhow!("Xendit refund: {}", e.without_url()))?;
+        let status = resp.status();
+        if status.is_client_error() && !matches!(status.as_u16(), 408 | 409 | 429) {
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            let code = body["error_code"].as_str().unwrap_or("REJECTED").to_owned();
+            return Ok(RefundAnswer::Rejected(code));
+        }
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            anyhow::bail!("Xendit refund answered {status}: {}", body.chars().take(300).collect::<String>());
+        }
+        let answer: Refund = resp.json().await.context("Xendit refund response")?;
+        anyhow::ensure!(
+            answer.amount == refund.amount,
+            "Xendit refunded {} instead of {}",
+            answer.amount,
+            refund.amount
+        );
+        Ok(RefundAnswer::Accepted(answer))
     }
 
     /// `GET /refunds/{id}`.

@@ -2,6 +2,7 @@
 
 mod auth;
 mod health;
+mod money;
 mod notifications;
 mod orders;
 mod refresh_cookie;
@@ -17,6 +18,7 @@ pub type Api = (
     users::UsersApi,
     staff::StaffApi,
     orders::OrdersApi,
+    money::MoneyApi,
 );
 
 pub fn api() -> Api {
@@ -35,6 +37,6 @@ pub enum Tag {
     Users,
     /// Staff management and the audit log (admins).
     Staff,
-    /// Orders, their payments, refunds.
+    /// Orders, their payments, refunds, disputes, and the ledger's money.
     Orders,
 }

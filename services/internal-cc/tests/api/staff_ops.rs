@@ -519,7 +519,7 @@ impl TestApp {
         sqlx::query(
             "INSERT INTO orders (id, customer_id, mitra_id, service_id, service_title, duration_minutes, amount, status,
                                  invoice_id, paid_at)
-             VALUES ($1, $2, $3, $4, 'Pijat', 60, 150000, $5, 'stub-inv', CASE WHEN $5 <> 'pending_payment' THEN now() END)",
+             VALUES ($1, $2, $3, $4, 'Pijat', 60, 150000, $5, 'stub-inv-' || $1, CASE WHEN $5 <> 'pending_payment' THEN now() END)",
         )
         .bind(order)
         .bind(customer)
@@ -529,6 +529,15 @@ impl TestApp {
         .execute(&self.db.pool)
         .await
         .unwrap();
+        if status != "pending_payment" {
+            // The payment that paid it, held in its escrow, as the invoice callback posts it.
+            use halo_shared::ledger::{self, About, Account, Entry};
+            let mut conn = self.db.pool.acquire().await.unwrap();
+            let reference = format!("invoice:stub-inv-{order}:paid");
+            let legs = vec![(Account::Cash, -150000), (Account::Escrow(order), 150000)];
+            let about = About { order_id: Some(order), mitra_id: Some(mitra), ..About::default() };
+            ledger::post(&mut conn, &Entry { reference: &reference, kind: "paid", about, legs }).await.unwrap();
+        }
         (order, customer, mitra)
     }
 }

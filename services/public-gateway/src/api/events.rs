@@ -38,6 +38,8 @@ pub enum ServerEventType {
 /// The event's payload, shaped by `type`.
 #[derive(Debug, Clone, Union)]
 #[oai(one_of)]
+// Only the spec's description of the events: never built per message.
+#[allow(clippy::large_enum_variant)]
 pub enum ServerEventData {
     ConnectionReady(ConnectionReady),
     Notification(NotificationEvent),

@@ -2,6 +2,7 @@
 
 mod browse;
 mod devices;
+mod earnings;
 mod events;
 mod health;
 mod marketplace;
@@ -32,7 +33,8 @@ type AccountApi = (
 );
 
 /// The marketplace: mitra services, browsing, orders and payment callbacks.
-type MarketApi = (marketplace::MitraMarketApi, browse::BrowseApi, orders::OrdersApi, webhooks::WebhooksApi);
+type MarketApi =
+    (marketplace::MitraMarketApi, browse::BrowseApi, orders::OrdersApi, earnings::EarningsApi, webhooks::WebhooksApi);
 
 /// Every operation (a tuple of tuples: `Default` stops at twelve members).
 pub type Api = (AccountApi, MarketApi);

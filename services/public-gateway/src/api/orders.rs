@@ -7,6 +7,7 @@ use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::marketplace::orders::{self, Actor, NewOrder, Order, OrderStatus, Party};
 use halo_shared::marketplace::MarketError;
 use halo_shared::pagination::Page;
+use halo_shared::payments::views::{self, Viewer};
 use halo_shared::payments::Payments;
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
@@ -36,6 +37,13 @@ pub struct OrderPage {
     /// Pass as `cursor` for the next page; null on the last page.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
+}
+
+/// What went wrong with a completed order, for staff to decide.
+#[derive(Debug, Object)]
+pub struct DisputeCreate {
+    /// 1–1000 characters.
+    pub reason: JsonString,
 }
 
 #[derive(ApiResponse)]
@@ -72,28 +80,38 @@ async fn page(
     cursor: Option<&str>,
 ) -> Result<OrderPageResponse, ApiError> {
     let page = Page::parse(limit, cursor)?;
-    let (items, next_cursor) = orders::list(&state.db, party, status, page).await.map_err(MarketError::from)?;
+    let (items, next_cursor) = views::page(&state.db, party, status, page).await.map_err(MarketError::from)?;
     Ok(OrderPageResponse::Ok(Json(OrderPage { items, next_cursor })))
 }
 
 async fn one(state: &AppState, party: Party, id: Uuid) -> Result<OrderResponse, ApiError> {
-    let order = orders::get(&state.db, party, id).await.map_err(MarketError::from)?.ok_or_else(not_found)?;
+    let order = views::one(&state.db, party, id).await.map_err(MarketError::from)?.ok_or_else(not_found)?;
     Ok(OrderResponse::Ok(Json(order)))
 }
 
-/// A move that may refund (a cancel, a decline): through the payments service.
+fn viewer(actor: Actor) -> Viewer {
+    if matches!(actor, Actor::Mitra(_)) {
+        Viewer::Mitra
+    } else {
+        Viewer::Customer
+    }
+}
+
+/// A move with money in it (a cancel, a decline, a completion): the payments service.
 async fn moved_with_money(
     state: &AppState,
     id: Uuid,
     to: OrderStatus,
     actor: Actor,
 ) -> Result<OrderResponse, ApiError> {
-    Ok(OrderResponse::Ok(Json(Payments::of(state).move_order(id, to, actor).await?)))
+    let order = Payments::of(state).move_order(id, to, actor).await?;
+    Ok(OrderResponse::Ok(Json(views::after_move(&state.db, order, viewer(actor)).await.map_err(MarketError::from)?)))
 }
 
-/// A move with no money in it (accept, complete): the order module alone.
+/// A move with no money in it (accept): the order module alone.
 async fn moved(state: &AppState, id: Uuid, to: OrderStatus, actor: Actor) -> Result<OrderResponse, ApiError> {
-    Ok(OrderResponse::Ok(Json(orders::apply(&state.db, id, to, actor).await?)))
+    let order = orders::apply(&state.db, id, to, actor).await?;
+    Ok(OrderResponse::Ok(Json(views::after_move(&state.db, order, viewer(actor)).await.map_err(MarketError::from)?)))
 }
 
 #[OpenApi(tag = "Tag::Orders")]
@@ -102,9 +120,11 @@ impl OrdersApi {
     ///
     /// The order copies the service's title, duration and price now; later edits never
     /// touch it. Needs a verified customer (403 `upgrade_required` for an anonymous one).
-    /// With `Idempotency-Key`, a retry returns the order the first request made. The
-    /// order's `payment.invoice_url` is where the customer pays; 503
-    /// `payment_unavailable` when the payment provider fails (no order is made).
+    /// With `Idempotency-Key`, a retry returns the order the first request made; the same
+    /// key with a different body is 422 `idempotency_key_reused`. A customer holding
+    /// `MAX_PENDING_ORDERS_PER_CUSTOMER` unpaid orders gets 409 `conflict`. The order's
+    /// `payment.invoice_url` is where the customer pays; 503 `payment_unavailable` when the
+    /// payment provider fails (no order is made).
     #[oai(path = "/api/client/orders", method = "post", operation_id = "ordersCreate")]
     async fn create(
         &self,
@@ -115,11 +135,14 @@ impl OrdersApi {
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: JsonBody<OrderCreate>,
-    ) -> Result<OrderCreated, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
+    ) -> Result<OrderCreated, ApiErrors<{ WITH_BODY | BEARER | E404 | E409 | E422 }>> {
+        let money = state.settings().money;
         let new = NewOrder {
             service_id: body.service_id,
             note: body.note.as_ref().map(|s| s.as_str()),
             idempotency_key: idempotency_key.0.as_deref(),
+            commission_bps: money.commission_bps,
+            max_pending: money.max_pending_orders_per_customer,
         };
         Ok(match Payments::of(&state).checkout(auth.0.sub, &new).await? {
             (order, true) => OrderCreated::Created(Json(order)),
@@ -158,8 +181,9 @@ impl OrdersApi {
 
     /// Cancels one of the customer's orders (unpaid, or paid and not yet accepted).
     ///
-    /// Allowed while the order is unpaid, or paid and not yet accepted (a paid order is
-    /// refunded); 409 `invalid_state` otherwise.
+    /// Allowed while the order is unpaid (its invoice is expired at the payment provider;
+    /// a payment that still arrives is refunded), or paid and not yet accepted (refunded in
+    /// full: `refund_pending`, then `refunded`); 409 `invalid_state` otherwise.
     #[oai(path = "/api/client/orders/:id/cancel", method = "post", operation_id = "ordersCancel")]
     async fn cancel(
         &self,
@@ -216,7 +240,8 @@ impl OrdersApi {
 
     /// Declines a paid order (the customer is refunded).
     ///
-    /// Only a `paid` order; the payment is refunded (`refund_pending`, then `refunded`).
+    /// Only a `paid` order; the payment is refunded in full (the answer is already
+    /// `refund_pending`, then `refunded` once the provider confirms).
     #[oai(path = "/api/mitra/orders/:id/decline", method = "post", operation_id = "ordersDecline")]
     async fn decline(
         &self,
@@ -229,7 +254,9 @@ impl OrdersApi {
 
     /// Completes an accepted order.
     ///
-    /// Only an `accepted` order; 409 `invalid_state` otherwise.
+    /// Only an `accepted` order; 409 `invalid_state` otherwise. The order's escrow is
+    /// split: the platform's commission and the mitra's pending earnings, which become
+    /// available `EARNINGS_HOLD_HOURS` later unless the customer disputes.
     #[oai(path = "/api/mitra/orders/:id/complete", method = "post", operation_id = "ordersComplete")]
     async fn complete(
         &self,
@@ -237,6 +264,23 @@ impl OrdersApi {
         auth: MitraAuth,
         id: Path<Uuid>,
     ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
-        Ok(moved(&state, id.0, OrderStatus::Completed, Actor::Mitra(auth.0.sub)).await?)
+        Ok(moved_with_money(&state, id.0, OrderStatus::Completed, Actor::Mitra(auth.0.sub)).await?)
+    }
+
+    /// Disputes a completed order (the mitra's earnings wait for staff).
+    ///
+    /// Within `EARNINGS_HOLD_HOURS` of completion only; 409 `invalid_state` otherwise, or
+    /// when a dispute is already open. The answer shows `dispute.status: open`.
+    #[oai(path = "/api/client/orders/:id/dispute", method = "post", operation_id = "ordersDispute")]
+    async fn dispute(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+        id: Path<Uuid>,
+        body: JsonBody<DisputeCreate>,
+    ) -> Result<OrderResponse, ApiErrors<{ WITH_BODY | BEARER | E404 | E409 }>> {
+        let order = Payments::of(&state).open_dispute(auth.0.sub, id.0, &body.reason).await?;
+        let order = views::after_move(&state.db, order, Viewer::Customer).await.map_err(MarketError::from)?;
+        Ok(OrderResponse::Ok(Json(order)))
     }
 }

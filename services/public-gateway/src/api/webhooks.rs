@@ -75,7 +75,7 @@ pub struct XenditInvoiceCallback {
 pub struct XenditRefundData {
     pub id: String,
     pub invoice_id: Option<String>,
-    /// Our order id.
+    /// Our refund id.
     pub reference_id: String,
     pub amount: i64,
     pub status: String,
@@ -109,8 +109,11 @@ impl WebhooksApi {
     /// Authenticated by `x-callback-token` (401 otherwise, nothing changes). Every
     /// authentic callback is stored as it came and answered 200, duplicates and unknown
     /// invoices included; `PAID`/`SETTLED` moves an unpaid order to `paid` when the amount
-    /// matches (otherwise the order is flagged for staff), `EXPIRED` to `expired`. A
-    /// malformed body is 400 (and stored).
+    /// matches, for the order's own invoice, in IDR (its money is then held in escrow).
+    /// A payment the order cannot take (a cancelled or expired order, a second invoice) is
+    /// recorded as unmatched and refunded in full; a wrong amount expires the order and is
+    /// flagged for staff. `EXPIRED` moves an unpaid order to `expired`. A malformed body
+    /// is stored as `malformed` and answered 200 too (Xendit would retry it for days).
     #[oai(path = "/api/webhooks/xendit/invoice", method = "post", operation_id = "webhooksXenditInvoice")]
     async fn xendit_invoice(
         &self,
@@ -124,8 +127,11 @@ impl WebhooksApi {
 
     /// Xendit refund callback.
     ///
-    /// Authenticated like the invoice callback. `refund.succeeded` moves the order from
-    /// `refund_pending` to `refunded`; `refund.failed` flags it for staff.
+    /// Authenticated like the invoice callback; `data.reference_id` is our refund id.
+    /// Applied only when `data.id` and `data.amount` match the refund we asked for
+    /// (otherwise the order is flagged `refund_mismatch`): `refund.succeeded` completes it
+    /// (a full refund moves the order to `refunded`); `refund.failed` returns the money and
+    /// flags the order `refund_rejected`.
     #[oai(path = "/api/webhooks/xendit/refund", method = "post", operation_id = "webhooksXenditRefund")]
     async fn xendit_refund(
         &self,

@@ -303,21 +303,26 @@ async fn odd_callbacks_are_stored_and_answered_without_moving_orders_the_wrong_w
     let fractional =
         app.callback("invoice", Some(CALLBACK_TOKEN), &paid(&unpaid, 150000).replace("150000,", "150000.5,")).await;
     let unknown = app.callback("invoice", Some(CALLBACK_TOKEN), &paid(&Uuid::new_v4().to_string(), 150000)).await;
-    let expired = json!({ "id": "inv-x", "external_id": unpaid, "status": "EXPIRED", "amount": 150000 });
+    let foreign = json!({ "id": "inv-x", "external_id": unpaid, "status": "EXPIRED", "amount": 150000 });
+    let ignored = app.callback("invoice", Some(CALLBACK_TOKEN), &foreign.to_string()).await;
+    assert_eq!(app.status_of(&unpaid).await.0, "pending_payment", "another invoice's expiry is not this order's");
+    let expired =
+        json!({ "id": format!("inv-{unpaid}"), "external_id": unpaid, "status": "EXPIRED", "amount": 150000 });
     let expiry = app.callback("invoice", Some(CALLBACK_TOKEN), &expired.to_string()).await;
 
     assert_eq!(mismatch.status, StatusCode::OK);
     let (status, issue) = app.status_of(&short).await;
-    assert_eq!(status, "pending_payment", "a wrong amount never pays the order");
-    assert!(issue.unwrap().starts_with("amount_mismatch"));
-    assert_eq!((malformed.status, malformed.error_code()), (StatusCode::BAD_REQUEST, "invalid_request"));
-    assert_eq!(fractional.status, StatusCode::BAD_REQUEST, "money is whole rupiah");
+    assert_eq!(status, "expired", "a wrong amount never pays the order: it expires, the money waits for staff");
+    assert_eq!(issue.as_deref(), Some("amount_mismatch"));
+    assert_eq!(malformed.status, StatusCode::OK, "authentic but malformed: answered 200 so Xendit stops retrying");
+    assert_eq!(fractional.status, StatusCode::OK, "money is whole rupiah: a fraction is malformed");
     assert_eq!(unknown.status, StatusCode::OK);
     assert_eq!(expiry.status, StatusCode::OK);
     assert_eq!(app.status_of(&unpaid).await.0, "expired");
     let outcomes: Vec<String> =
         sqlx::query_scalar("SELECT outcome FROM payment_callbacks ORDER BY id").fetch_all(&app.db.pool).await.unwrap();
-    assert_eq!(outcomes, ["flagged", "malformed", "malformed", "unknown_order", "changed"]);
+    assert_eq!(ignored.status, StatusCode::OK);
+    assert_eq!(outcomes, ["flagged", "malformed", "malformed", "unknown_order", "unchanged", "changed"]);
 }
 
 #[tokio::test]
@@ -387,7 +392,9 @@ async fn a_declined_paid_order_is_refunded_once_even_when_the_first_request_fail
     app.callback("invoice", Some(CALLBACK_TOKEN), &paid(&id, 150000)).await;
 
     let declined = app.bearer_send("POST", &format!("/api/mitra/orders/{id}/decline"), &shop.mitra, None).await;
-    assert_eq!((declined.status, declined.body["status"].as_str()), (StatusCode::OK, Some("declined")));
+    assert_eq!((declined.status, declined.body["status"].as_str()), (StatusCode::OK, Some("refund_pending")));
+    assert_eq!(declined.body["refunds"][0]["status"], "requested", "{}", declined.body);
+    let refund_id = declined.body["refunds"][0]["id"].as_str().unwrap().to_owned();
     let changed =
         halo_shared::payments::reconcile::run(&halo_shared::payments::Payments::of(&app.state)).await.unwrap();
     assert_eq!(changed, 1);
@@ -398,15 +405,15 @@ async fn a_declined_paid_order_is_refunded_once_even_when_the_first_request_fail
     assert_eq!(refunds.len(), 2);
     let keys: Vec<String> =
         refunds.iter().map(|r| r.headers.get("idempotency-key").unwrap().to_str().unwrap().to_owned()).collect();
-    assert_eq!(keys, vec![format!("halo-refund-{id}"), format!("halo-refund-{id}")], "the same key: never two refunds");
+    assert_eq!(keys, vec![refund_id.clone(), refund_id.clone()], "the refund's own id both times: never two refunds");
     let body: Value = serde_json::from_slice(&refunds[1].body).unwrap();
     assert_eq!(
-        (body["invoice_id"].as_str(), body["amount"].as_i64()),
-        (Some(format!("inv-{id}").as_str()), Some(150000))
+        (body["invoice_id"].as_str(), body["amount"].as_i64(), body["reference_id"].as_str()),
+        (Some(format!("inv-{id}").as_str()), Some(150000), Some(refund_id.as_str()))
     );
 
     let done = json!({ "event": "refund.succeeded", "business_id": "biz-1", "created": "2026-11-30T10:00:00Z",
-                       "data": { "id": "rfd-1", "invoice_id": format!("inv-{id}"), "reference_id": id,
+                       "data": { "id": "rfd-1", "invoice_id": format!("inv-{id}"), "reference_id": refund_id,
                                  "amount": 150000, "status": "SUCCEEDED" } });
     let reply = app.callback("refund", Some(CALLBACK_TOKEN), &done.to_string()).await;
     assert_eq!(reply.status, StatusCode::OK);
