@@ -8,8 +8,8 @@ use poem::http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::helpers::ws::{connect, next_event};
 use crate::helpers::{app_on, relaxed, send, spawn_app_with, Reply, TestApp};
-use crate::realtime::{connect, next_event};
 
 /// Phones are made unique per test database by a counter.
 static NEXT_PHONE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1000);

@@ -9,47 +9,14 @@ use halo_shared::push::{self, Outbox, WorkerSettings};
 use halo_shared::tokens::UserType;
 use serde_json::json;
 use uuid::Uuid;
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::helpers::fcm::{client, fakes, fcm_answers};
 use crate::helpers::{spawn_app, TestApp};
 
-const SEND_PATH: &str = "/v1/projects/halo-test/messages:send";
-
-pub(crate) struct Fakes {
-    pub(crate) fcm: MockServer,
-    metadata: MockServer,
-}
-
-pub(crate) async fn fakes() -> Fakes {
-    let metadata = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/computeMetadata/v1/instance/service-accounts/default/token"))
-        .and(header("metadata-flavor", "Google"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": "ya29.test-token", "expires_in": 3599, "token_type": "Bearer"
-        })))
-        .mount(&metadata)
-        .await;
-    Fakes { fcm: MockServer::start().await, metadata }
-}
-
-pub(crate) fn client(app: &TestApp, fakes: &Fakes) -> FcmClient {
-    let settings = FcmSettings {
-        project_id: "halo-test".into(),
-        base_url: fakes.fcm.uri(),
-        credentials: Credentials::Metadata { base_url: fakes.metadata.uri() },
-    };
-    FcmClient::new(settings, app.state.http.clone())
-}
-
-pub(crate) async fn fcm_answers(fakes: &Fakes, response: ResponseTemplate) {
-    fakes.fcm.reset().await;
-    Mock::given(method("POST")).and(path(SEND_PATH)).respond_with(response).mount(&fakes.fcm).await;
-}
-
 /// A customer with one registered device, and a notification queued for it.
-pub(crate) async fn queued(app: &TestApp, fcm_token: &str) -> Uuid {
+async fn queued(app: &TestApp, fcm_token: &str) -> Uuid {
     let pair = app.anonymous().await;
     let claims = app.claims(&pair.str("access_token"));
     sqlx::query("INSERT INTO devices (session_id, user_type, user_id, fcm_token, platform) VALUES ($1, 'customer', $2, $3, 'android')")

@@ -9,8 +9,8 @@ use serde_json::json;
 use uuid::Uuid;
 use wiremock::ResponseTemplate;
 
+use crate::helpers::fcm::{client, fakes, fcm_answers, Fakes};
 use crate::helpers::{send, spawn_app, TestApp};
-use crate::push::{client, fakes, fcm_answers};
 
 const PHONE_TOKEN: &str = "fcm-token-of-the-shared-phone";
 
@@ -45,7 +45,7 @@ async fn notify(app: &TestApp, user: Uuid) {
 }
 
 /// A's push fails once (FCM 503) and waits in the outbox; returns A's access token.
-async fn pending_push_for_a(app: &TestApp, fakes: &crate::push::Fakes) -> String {
+async fn pending_push_for_a(app: &TestApp, fakes: &Fakes) -> String {
     let a = app.anonymous().await.str("access_token");
     assert_eq!(register_device(app, &a, PHONE_TOKEN).await, StatusCode::NO_CONTENT);
     notify(app, app.claims(&a).sub).await;
@@ -58,7 +58,7 @@ async fn pending_push_for_a(app: &TestApp, fakes: &crate::push::Fakes) -> String
     a
 }
 
-async fn due_now_and_drain(app: &TestApp, fakes: &crate::push::Fakes) -> (String, Option<String>) {
+async fn due_now_and_drain(app: &TestApp, fakes: &Fakes) -> (String, Option<String>) {
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&app.db.pool).await.unwrap();
     push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(app, fakes), &WorkerSettings::default())
         .await

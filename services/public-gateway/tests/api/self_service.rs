@@ -12,10 +12,8 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::helpers::oidc::{APPLE_AUD, FIXTURES};
 use crate::helpers::{app_on, relaxed, send, spawn_app, spawn_app_with, TestApp};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-const APPLE_AUD: &str = "id.halobestie.client";
 
 #[tokio::test]
 async fn a_user_sees_their_live_sessions_newest_first_with_the_current_one_flagged() {
