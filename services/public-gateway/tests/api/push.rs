@@ -7,6 +7,7 @@ use halo_shared::notifications::{self, NewNotification};
 use halo_shared::push::fcm::{Credentials, FcmClient, FcmSettings};
 use halo_shared::push::{self, Outbox, WorkerSettings};
 use halo_shared::tokens::UserType;
+use halo_shared::users::staff::Role;
 use serde_json::json;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
@@ -17,30 +18,17 @@ use crate::helpers::{spawn_app, TestApp};
 
 /// A customer with one registered device, and a notification queued for it.
 async fn queued(app: &TestApp, fcm_token: &str) -> Uuid {
-    let pair = app.anonymous().await;
-    let claims = app.claims(&pair.str("access_token"));
-    sqlx::query("INSERT INTO devices (session_id, user_type, user_id, fcm_token, platform) VALUES ($1, 'customer', $2, $3, 'android')")
-        .bind(claims.session_id)
-        .bind(claims.sub)
-        .bind(fcm_token)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let customer = app.fixtures().anonymous_customer().await;
+    app.fixtures().device(&customer.access_token, fcm_token).await;
     let new = NewNotification {
         user_type: UserType::Customer,
-        user_id: claims.sub,
+        user_id: customer.id,
         title: "Pesanan",
         body: "Mitra sedang menuju lokasi Anda",
         data: json!({ "order_id": "42" }),
     };
-    let staff = Uuid::new_v4();
-    sqlx::query("INSERT INTO cc_users (id, email, password_hash, role) VALUES ($1, $2, 'x', 'agent')")
-        .bind(staff)
-        .bind(format!("{staff}@halobestie.id"))
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    notifications::send(&app.state, &halo_shared::audit::StaffActor { id: staff, ip: None }, new).await.unwrap().id
+    let staff = app.fixtures().staff_actor(Role::Agent).await;
+    notifications::send(&app.state, &staff, new).await.unwrap().id
 }
 
 async fn outbox(app: &TestApp) -> (String, i32, f64, Option<String>) {

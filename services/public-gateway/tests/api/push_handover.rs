@@ -4,6 +4,7 @@ use halo_shared::notifications::outbox::PushOutbox;
 use halo_shared::notifications::{self, NewNotification};
 use halo_shared::push::{self, WorkerSettings};
 use halo_shared::tokens::UserType;
+use halo_shared::users::staff::Role;
 use poem::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -27,13 +28,7 @@ async fn register_device(app: &TestApp, access_token: &str, fcm_token: &str) -> 
 
 /// Staff send `user` a private notification; returns nothing (the outbox holds it).
 async fn notify(app: &TestApp, user: Uuid) {
-    let staff = Uuid::new_v4();
-    sqlx::query("INSERT INTO cc_users (id, email, password_hash, role) VALUES ($1, $2, 'x', 'agent')")
-        .bind(staff)
-        .bind(format!("{staff}@halobestie.id"))
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let staff = app.fixtures().staff_actor(Role::Agent).await;
     let new = NewNotification {
         user_type: UserType::Customer,
         user_id: user,
@@ -41,7 +36,7 @@ async fn notify(app: &TestApp, user: Uuid) {
         body: "Pesan pribadi A",
         data: json!({}),
     };
-    notifications::send(&app.state, &halo_shared::audit::StaffActor { id: staff, ip: None }, new).await.unwrap();
+    notifications::send(&app.state, &staff, new).await.unwrap();
 }
 
 /// A's push fails once (FCM 503) and waits in the outbox; returns A's access token.

@@ -8,6 +8,7 @@ use halo_shared::realtime;
 use halo_shared::testing;
 use halo_shared::testing::fixtures::Customer;
 use halo_shared::tokens::UserType;
+use halo_shared::users::staff::Role;
 use poem::http::StatusCode;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -256,12 +257,7 @@ async fn a_staff_notification_arrives_on_the_socket_and_is_recorded_as_delivered
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
 
-    let staff = Uuid::new_v4();
-    sqlx::query("INSERT INTO cc_users (id, email, password_hash, role) VALUES ($1, 'n@halobestie.id', 'x', 'agent')")
-        .bind(staff)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let staff = app.fixtures().staff_actor(Role::Agent).await;
     let new = halo_shared::notifications::NewNotification {
         user_type: UserType::Customer,
         user_id,
@@ -269,10 +265,7 @@ async fn a_staff_notification_arrives_on_the_socket_and_is_recorded_as_delivered
         body: "Selamat datang",
         data: json!({ "screen": "home" }),
     };
-    let sent =
-        halo_shared::notifications::send(&app.state, &halo_shared::audit::StaffActor { id: staff, ip: None }, new)
-            .await
-            .unwrap();
+    let sent = halo_shared::notifications::send(&app.state, &staff, new).await.unwrap();
     let event = next_event(&mut socket).await;
     assert_eq!(event["type"], "notification");
     assert_eq!(

@@ -68,13 +68,7 @@ async fn session_and_me_answer_for_the_signed_in_customer() {
 #[tokio::test]
 async fn mitra_me_returns_the_mitra_profile() {
     let app = spawn_app().await;
-    let mitra_id = Uuid::new_v4();
-    sqlx::query("INSERT INTO mitras (id, phone, display_name) VALUES ($1, '+6281234567890', 'Sari')")
-        .bind(mitra_id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    let (token, _) = app.state.keys.mint(mitra_id, UserType::Mitra, Uuid::new_v4(), chrono::Utc::now().timestamp());
+    let token = app.fixtures().mitra_with_phone("+6281234567890", "Sari").await.access_token;
     let me = app.get_with("/api/mitra/me", &token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.str("phone"), "+6281234567890");
