@@ -431,7 +431,8 @@ async fn an_order_update_reaches_a_socket_on_another_instance_and_pushes_only_th
     let event = next_event(&mut socket).await;
     assert_eq!(event["type"], "order.updated");
     assert_eq!((event["data"]["id"].as_str(), event["data"]["status"].as_str()), (Some(id.as_str()), Some("paid")));
-    // The socket took the customer's event; the mitra had none. Once both pushes are due:
+    // The socket took the customer's event; the mitra had none. Once both pushes are due
+    // (brought forward: no API makes a push due sooner):
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&a.db.pool).await.unwrap();
     let mut skipped = 0;
     for _ in 0..100 {

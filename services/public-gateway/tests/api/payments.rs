@@ -311,6 +311,7 @@ async fn reconciliation_applies_a_missed_paid_callback_and_prints_how_many_chang
     let shop = app.shop().await;
     let missed = app.buy(&shop, None).await.str("id");
     let recent = app.buy(&shop, None).await.str("id");
+    // Backdated past reconciliation's minute: no API makes an order older.
     sqlx::query("UPDATE orders SET created_at = now() - interval '2 minutes' WHERE id = $1")
         .bind(Uuid::parse_str(&missed).unwrap())
         .execute(&app.db.pool)

@@ -100,6 +100,7 @@ async fn a_503_is_retried_with_exponential_backoff_then_given_up() {
     assert_eq!((status.as_str(), attempts), ("pending", 1));
     assert!((1.0..=2.1).contains(&due_in), "first backoff is 2 s, got {due_in}");
 
+    // Brought forward: no API makes a backed-off push due sooner.
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&app.db.pool).await.unwrap();
     push::drain_once(&PushOutbox::new(app.db.pool.clone()), &fcm, &settings).await.unwrap();
     let (status, attempts, _, _) = outbox(&app).await;
@@ -161,6 +162,7 @@ async fn a_crash_between_claim_and_send_leaves_the_push_to_be_retried() {
         "leased, not lost"
     );
 
+    // The dead worker's lease runs out: no API makes a lease older.
     sqlx::query("UPDATE push_outbox SET lease_until = now() - interval '1 second'")
         .execute(&app.db.pool)
         .await

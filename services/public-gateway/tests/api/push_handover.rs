@@ -54,6 +54,7 @@ async fn pending_push_for_a(app: &TestApp, fakes: &Fakes) -> String {
 }
 
 async fn due_now_and_drain(app: &TestApp, fakes: &Fakes) -> (String, Option<String>) {
+    // Brought forward: no API makes a backed-off push due sooner.
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&app.db.pool).await.unwrap();
     push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(app, fakes), &WorkerSettings::default())
         .await

@@ -85,7 +85,8 @@ async fn events_raised_while_the_listener_was_down_are_replayed() {
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
 
-    // Cut the listener's connection from the server side, then publish at once.
+    // Cut the listener's connection from the server side, then publish at once (an
+    // outage no API can cause).
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE datname = current_database() AND query LIKE 'LISTEN%'",
@@ -240,6 +241,7 @@ async fn logout_and_reuse_revocation_remove_the_device() {
     let session_id = app.claims(&token).session_id;
     put_device(&app, &token, "fcm-reuse", "ios").await;
     app.refresh(&pair.str("refresh_token")).await;
+    // Backdated past the grace window: no API can make a rotation a minute old.
     sqlx::query("UPDATE auth_sessions SET rotated_at = now() - interval '1 minute'")
         .execute(&app.db.pool)
         .await

@@ -222,6 +222,7 @@ async fn a_deletion_that_fails_midway_leaves_the_account_intact() {
     let app = spawn_app_with(relaxed()).await;
     let token = app.signed_in("client", "081234567010", "a").await;
     let id = app.claims(&token).sub;
+    // A failure halfway through the deletion, which no API can cause: the erasing update fails.
     sqlx::raw_sql(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
          CREATE TRIGGER refuse BEFORE UPDATE OF deleted_at ON customers FOR EACH ROW EXECUTE FUNCTION refuse();",
@@ -428,6 +429,7 @@ async fn apple_being_down_does_not_block_deletion_and_the_revocation_is_retried(
     assert!(error.unwrap().contains("503"));
 
     fake.answer_revoke(200).await;
+    // Brought forward: no API makes a backed-off revocation due sooner.
     sqlx::query("UPDATE apple_revocations SET next_attempt_at = now()").execute(&app.db.pool).await.unwrap();
     apple::drain_once(&app.db.pool, &apple, &worker()).await.unwrap();
     assert_eq!(revocation(&app).await.0, "revoked");

@@ -110,6 +110,7 @@ async fn replaying_a_rotated_token_after_the_grace_window_revokes_the_whole_sess
     let first = app.anonymous().await;
     let rotated = app.refresh(&first.str("refresh_token")).await;
     let session_id = app.claims(&rotated.str("access_token")).session_id;
+    // Backdated past the grace window: no API makes a rotation 11 seconds old.
     sqlx::query("UPDATE auth_sessions SET rotated_at = now() - interval '11 seconds' WHERE id = $1")
         .bind(session_id)
         .execute(&app.db.pool)
@@ -168,6 +169,7 @@ async fn malformed_forged_and_unknown_refresh_tokens_are_invalid() {
 async fn an_expired_session_cannot_be_refreshed() {
     let app = spawn_app().await;
     let pair = app.anonymous().await;
+    // Expired by backdating: no API makes a session older than its 30 days.
     sqlx::query("UPDATE auth_sessions SET expires_at = now() - interval '1 second'")
         .execute(&app.db.pool)
         .await

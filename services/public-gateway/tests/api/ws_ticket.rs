@@ -44,6 +44,7 @@ async fn a_stale_or_unknown_ticket_gets_401_json_and_no_upgrade() {
     let addr = app.addr();
     let Customer { access_token: token, .. } = app.fixtures().anonymous_customer().await;
     let ticket = ticket(&app, &token).await;
+    // Backdated: no API makes a ticket older than its 30 seconds.
     sqlx::query("UPDATE ws_tickets SET expires_at = now() - interval '1 second'").execute(&app.db.pool).await.unwrap();
     let (status, body) = connect(addr, None, &format!("?ticket={ticket}")).await.expect_err("stale");
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_token")));
