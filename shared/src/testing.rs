@@ -4,6 +4,9 @@
 //! The server is `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! the role needs CREATEDB. Test databases are named `halo_test_*`; the test script
 //! drops leftovers before each run.
+//!
+//! [`fixtures`] is how tests build the state they start from: typed customers, mitra,
+//! staff and orders, made through the service's API or the library's domain path.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
@@ -16,6 +19,8 @@ use crate::db::MIGRATOR;
 use crate::startup::{Application, Startup};
 use crate::tokens::Keys;
 use crate::AppState;
+
+pub mod fixtures;
 
 static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
@@ -160,9 +165,17 @@ impl Drop for Running {
     }
 }
 
-/// The shared settings for tests: the contract's defaults with the cheapest bcrypt cost.
+/// The payment callback token test settings name: Xendit's, when a test configures the
+/// Xendit provider (the stub always makes its own, which `fixtures::Fixtures::pay` reads
+/// from the payment client).
+pub const CALLBACK_TOKEN: &str = "test-callback-token";
+
+/// The shared settings for tests: the contract's defaults with the cheapest bcrypt cost
+/// and a known payment callback token ([`CALLBACK_TOKEN`]).
 pub fn settings() -> crate::Settings {
-    crate::Settings { refresh_token_bcrypt_cost: 4, ..crate::Settings::default() }
+    let mut settings = crate::Settings { refresh_token_bcrypt_cost: 4, ..crate::Settings::default() };
+    settings.payments.callback_token = Some(CALLBACK_TOKEN.to_owned().into());
+    settings
 }
 
 /// The gateway's settings for tests: its defaults over [`settings`].

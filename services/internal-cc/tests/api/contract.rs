@@ -49,14 +49,8 @@ async fn refresh_without_the_cookie_is_401_invalid_refresh_token() {
 #[tokio::test]
 async fn a_notification_whose_data_holds_a_number_is_400_and_writes_nothing() {
     let app = spawn_app().await;
-    app.create_staff("ops@halo.test", Role::Agent).await;
-    let token = app.login("ops@halo.test", PASSWORD).await.str("access_token");
-    let customer = uuid::Uuid::new_v4();
-    sqlx::query("INSERT INTO customers (id, is_anonymous) VALUES ($1, true)")
-        .bind(customer)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let token = app.fixtures().staff(Role::Agent).await.access_token;
+    let customer = app.fixtures().verified_customer().await.id;
     let reply = send(app.client.post("/internal/notifications").header("authorization", format!("Bearer {token}")).body_json(
         &json!({ "user_type": "customer", "user_id": customer, "title": "x", "body": "y", "data": { "order": 42 } }),
     ))

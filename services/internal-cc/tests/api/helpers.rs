@@ -1,17 +1,23 @@
+//! What the control center's tests share: a running instance per test ([`TestApp`]), the
+//! fixture builder over it ([`TestApp::fixtures`]) and request helpers. Test files import
+//! only from here, never from each other.
+
 use std::sync::Arc;
 
 use halo_shared::state::ControlCenterSettings;
+use halo_shared::testing::fixtures::{Fixtures, STAFF_PASSWORD};
 use halo_shared::testing::{self, Running, TestDb};
 pub use halo_shared::testing::{send, Reply};
 use halo_shared::tokens::Keys;
-use halo_shared::users::staff::{self, Role};
+use halo_shared::users::staff::Role;
 use halo_shared::AppState;
 use poem::endpoint::BoxEndpoint;
 use poem::test::TestClient;
 use serde_json::json;
 use uuid::Uuid;
 
-pub const PASSWORD: &str = "correct horse battery";
+/// The password of every staff account the fixtures make.
+pub const PASSWORD: &str = STAFF_PASSWORD;
 pub const SPA: &str = "https://cc.halobestie.test";
 
 /// One control-center instance for a test, started as `serve` starts it (on port 0).
@@ -50,8 +56,15 @@ pub fn refresh_cookie(reply: &Reply) -> String {
 }
 
 impl TestApp {
+    /// The fixture builder over this instance: state made through its API, or the
+    /// library's domain path where the control center serves none (app users' sign-in).
+    pub fn fixtures(&self) -> Fixtures<'_, Arc<BoxEndpoint<'static>>> {
+        Fixtures::new(&self.state, &self.client)
+    }
+
+    /// A staff account named "Staff Member" with [`PASSWORD`], not signed in.
     pub async fn create_staff(&self, email: &str, role: Role) -> Uuid {
-        staff::create(&self.db.pool, email, role, Some("Staff Member"), PASSWORD, 4).await.expect("create staff")
+        self.fixtures().staff_account(email, role).await
     }
 
     pub async fn login_from(&self, email: &str, password: &str, ip: &str) -> Reply {

@@ -6,35 +6,17 @@ use poem::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{send, spawn_app, TestApp, PASSWORD};
+use crate::helpers::{send, spawn_app, TestApp};
 
 async fn staff_token(app: &TestApp) -> String {
-    app.create_staff("ops@halobestie.id", Role::Agent).await;
-    app.login("ops@halobestie.id", PASSWORD).await.str("access_token")
+    app.fixtures().staff(Role::Agent).await.access_token
 }
 
+/// A mitra signed in on one device.
 async fn mitra_with_device(app: &TestApp) -> Uuid {
-    let (mitra, session) = (Uuid::new_v4(), Uuid::new_v4());
-    sqlx::query("INSERT INTO mitras (id, phone) VALUES ($1, '+6281200000001')")
-        .bind(mitra)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO auth_sessions (id, user_id, user_type, secret_hash, expires_at) VALUES ($1, $2, 'mitra', 'x', now() + interval '1 day')",
-    )
-    .bind(session)
-    .bind(mitra)
-    .execute(&app.db.pool)
-    .await
-    .unwrap();
-    sqlx::query("INSERT INTO devices (session_id, user_type, user_id, fcm_token, platform) VALUES ($1, 'mitra', $2, 'fcm-m', 'android')")
-        .bind(session)
-        .bind(mitra)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    mitra
+    let mitra = app.fixtures().mitra("Sari").await;
+    app.fixtures().device(&mitra.access_token, "fcm-m").await;
+    mitra.id
 }
 
 #[tokio::test]

@@ -75,6 +75,7 @@ async fn refresh_via_cookie_rotates_and_a_reused_cookie_revokes_the_session() {
     let grace = app.refresh_with_cookie(&first).await;
     assert_eq!((grace.status, refresh_cookie(&grace)), (StatusCode::OK, second.clone()), "retry within grace");
 
+    // Backdated past the grace window: no API makes a rotation 11 seconds old.
     sqlx::query("UPDATE auth_sessions SET rotated_at = now() - interval '11 seconds'")
         .execute(&app.db.pool)
         .await

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use halo_shared::tokens::UserType;
+use halo_shared::testing::fixtures::{Customer, StaffMember};
 use halo_shared::users::staff::Role;
 use poem::http::StatusCode;
 use serde_json::{json, Value};
@@ -16,13 +16,6 @@ use halo_shared::tokens::Keys;
 use crate::helpers::{app_with_keys, send, spawn_app, Reply, TestApp, PASSWORD};
 
 impl TestApp {
-    async fn staff_token(&self, email: &str, role: Role) -> (Uuid, String) {
-        let id = self.create_staff(email, role).await;
-        let reply = self.login(email, PASSWORD).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        (id, reply.str("access_token"))
-    }
-
     async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
         let req = match method {
             "GET" => self.client.get(path),
@@ -36,50 +29,6 @@ impl TestApp {
             Some(body) => send(req.body_json(&body)).await,
             None => send(req).await,
         }
-    }
-
-    async fn customer_row(&self, phone: Option<&str>, email: Option<&str>, name: Option<&str>) -> Uuid {
-        let id = Uuid::new_v4();
-        sqlx::query(
-            "INSERT INTO customers (id, is_anonymous, phone, email, display_name) VALUES ($1, false, $2, $3, $4)",
-        )
-        .bind(id)
-        .bind(phone)
-        .bind(email)
-        .bind(name)
-        .execute(&self.db.pool)
-        .await
-        .unwrap();
-        id
-    }
-
-    async fn mitra_row(&self, phone: &str, verification: &str) -> Uuid {
-        let id = Uuid::new_v4();
-        sqlx::query("INSERT INTO mitras (id, phone, display_name, verification_status) VALUES ($1, $2, 'Sari', $3)")
-            .bind(id)
-            .bind(phone)
-            .bind(verification)
-            .execute(&self.db.pool)
-            .await
-            .unwrap();
-        id
-    }
-
-    /// A live session row for an app user and an access token for it.
-    async fn app_session(&self, user_type: UserType, user_id: Uuid) -> (Uuid, String) {
-        let session = Uuid::new_v4();
-        sqlx::query(
-            "INSERT INTO auth_sessions (id, user_id, user_type, secret_hash, expires_at, user_agent, ip)
-             VALUES ($1, $2, $3, 'x', now() + interval '30 days', 'HaloClient/1.0', '203.0.113.5')",
-        )
-        .bind(session)
-        .bind(user_id)
-        .bind(user_type.as_str())
-        .execute(&self.db.pool)
-        .await
-        .unwrap();
-        let (token, _) = self.state.keys.mint(user_id, user_type, session, chrono::Utc::now().timestamp());
-        (session, token)
     }
 
     async fn audit(&self, action: &str) -> Vec<(Option<Uuid>, Option<String>, Option<String>, Value, Option<String>)> {
@@ -96,9 +45,9 @@ impl TestApp {
 #[tokio::test]
 async fn agents_run_user_operations_and_only_admins_manage_staff_refund_and_read_the_audit_log() {
     let app = spawn_app().await;
-    let (_, admin) = app.staff_token("admin@halobestie.id", Role::Admin).await;
-    let (_, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
-    let customer = app.customer_row(Some("+6281200000001"), None, None).await;
+    let admin = app.fixtures().staff(Role::Admin).await.access_token;
+    let agent = app.fixtures().staff(Role::Agent).await.access_token;
+    let customer = app.fixtures().customer_with_phone("+6281200000001").await.id;
 
     for path in ["/internal/customers", "/internal/mitras", &format!("/internal/customers/{customer}")] {
         assert_eq!(app.get_with(path, &agent).await.status, StatusCode::OK, "{path}");
@@ -124,9 +73,20 @@ async fn agents_run_user_operations_and_only_admins_manage_staff_refund_and_read
 #[tokio::test]
 async fn search_finds_customers_by_phone_in_any_form_email_name_prefix_and_id() {
     let app = spawn_app().await;
-    let (_, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
-    let ayu = app.customer_row(Some("+6281234567001"), Some("ayu@gmail.com"), Some("Ayu Lestari")).await;
-    let budi = app.customer_row(Some("+6285700000002"), Some("budi@yahoo.co.id"), Some("Budi")).await;
+    let agent = app.fixtures().staff(Role::Agent).await.access_token;
+    // One customer with a phone and an email, which no sign-in makes (a phone and a Google
+    // or Apple account each sign in a customer of their own).
+    let (ayu, budi) = (Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query(
+        "INSERT INTO customers (id, is_anonymous, phone, email, display_name)
+         VALUES ($1, false, '+6281234567001', 'ayu@gmail.com', 'Ayu Lestari'),
+                ($2, false, '+6285700000002', 'budi@yahoo.co.id', 'Budi')",
+    )
+    .bind(ayu)
+    .bind(budi)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
 
     let found = |query: &str| {
         let app = &app;
@@ -176,13 +136,13 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn paging_customers_never_skips_or_repeats_while_new_ones_arrive() {
     let app = spawn_app().await;
-    let (_, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
+    let agent = app.fixtures().staff(Role::Agent).await.access_token;
     let mut existing = Vec::new();
     for i in 0..5 {
-        existing.push(app.customer_row(Some(&format!("+62812000000{i}")), None, None).await.to_string());
+        existing.push(app.fixtures().customer_with_phone(&format!("+62812000000{i}")).await.id.to_string());
     }
     let first = app.get_with("/internal/customers?limit=2", &agent).await;
-    app.customer_row(Some("+6281299999999"), None, None).await;
+    app.fixtures().customer_with_phone("+6281299999999").await;
     let mut seen: Vec<String> =
         first.body["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
     let mut cursor = first.body["next_cursor"].as_str().map(str::to_owned);
@@ -200,14 +160,17 @@ async fn paging_customers_never_skips_or_repeats_while_new_ones_arrive() {
 #[tokio::test]
 async fn a_customer_detail_shows_live_sessions_and_identities() {
     let app = spawn_app().await;
-    let (_, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
-    let id = app.customer_row(Some("+6281234567002"), None, Some("Ayu")).await;
+    let agent = app.fixtures().staff(Role::Agent).await.access_token;
+    let customer = app.fixtures().customer_with_phone("+6281234567002").await;
+    app.fixtures().name_customer(&customer, "Ayu").await;
+    let Customer { id, session_id: session, .. } = customer;
+    // A Google account linked to a customer who has a phone, which no sign-in makes
+    // (Google signs in a customer of its own unless the bearer is anonymous).
     sqlx::query("INSERT INTO customer_identities (provider, subject, customer_id) VALUES ('google', 'g-1', $1)")
         .bind(id)
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let (session, _) = app.app_session(UserType::Customer, id).await;
 
     let detail = app.get_with(&format!("/internal/customers/{id}"), &agent).await;
 
@@ -221,9 +184,10 @@ async fn a_customer_detail_shows_live_sessions_and_identities() {
 #[tokio::test]
 async fn suspending_ends_every_session_on_another_instance_at_once_and_is_audited_and_reinstating_lifts_it() {
     let app = spawn_app().await;
-    let (agent_id, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
-    let customer = app.customer_row(Some("+6281234567003"), None, None).await;
-    let (session, token) = app.app_session(UserType::Customer, customer).await;
+    let StaffMember { id: agent_id, access_token: agent, .. } =
+        app.fixtures().staff_with_email("agent@halobestie.id", Role::Agent).await;
+    let Customer { id: customer, access_token: token, session_id: session, .. } =
+        app.fixtures().customer_with_phone("+6281234567003").await;
     assert_eq!(app.get_with("/internal/auth/me", &token).await.error_code(), "forbidden", "a live customer token");
     // A second instance of internal-cc on the same database.
     let other =
@@ -280,16 +244,11 @@ async fn suspending_ends_every_session_on_another_instance_at_once_and_is_audite
 #[tokio::test]
 async fn a_pending_mitra_is_approved_once_and_told_by_socket_event_and_push() {
     let app = spawn_app().await;
-    let (_, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
-    let pending = app.mitra_row("+6281234567004", "pending").await;
-    let unsubmitted = app.mitra_row("+6281234567005", "unsubmitted").await;
-    let (session, _) = app.app_session(UserType::Mitra, pending).await;
-    sqlx::query("INSERT INTO devices (session_id, user_type, user_id, fcm_token, platform) VALUES ($1, 'mitra', $2, 'fcm-m', 'android')")
-        .bind(session)
-        .bind(pending)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let agent = app.fixtures().staff(Role::Agent).await.access_token;
+    let pending = app.fixtures().pending_mitra("Sari").await;
+    let unsubmitted = app.fixtures().mitra("Sari").await.id;
+    app.fixtures().device(&pending.access_token, "fcm-m").await;
+    let pending = pending.id;
 
     let queue = app.get_with("/internal/mitras?verification_status=pending", &agent).await;
     assert_eq!(queue.body["items"].as_array().unwrap().len(), 1);
@@ -331,9 +290,8 @@ async fn a_pending_mitra_is_approved_once_and_told_by_socket_event_and_push() {
 #[tokio::test]
 async fn staff_end_any_session_once_and_it_is_audited() {
     let app = spawn_app().await;
-    let (_, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
-    let customer = app.customer_row(Some("+6281234567006"), None, None).await;
-    let (session, _) = app.app_session(UserType::Customer, customer).await;
+    let agent = app.fixtures().staff(Role::Agent).await.access_token;
+    let Customer { id: customer, session_id: session, .. } = app.fixtures().customer_with_phone("+6281234567006").await;
 
     let ended = app.call("DELETE", &format!("/internal/sessions/{session}"), &agent, None).await;
     let again = app.call("DELETE", &format!("/internal/sessions/{session}"), &agent, None).await;
@@ -350,7 +308,7 @@ async fn staff_end_any_session_once_and_it_is_audited() {
 #[tokio::test]
 async fn admins_manage_staff_but_never_leave_the_control_center_without_an_admin() {
     let app = spawn_app().await;
-    let (admin_id, admin) = app.staff_token("admin@halobestie.id", Role::Admin).await;
+    let StaffMember { id: admin_id, access_token: admin, .. } = app.fixtures().staff(Role::Admin).await;
 
     let short = app
         .call(
@@ -436,8 +394,8 @@ async fn admins_manage_staff_but_never_leave_the_control_center_without_an_admin
 #[tokio::test]
 async fn logins_logouts_and_notifications_are_audited_and_the_log_pages_newest_first() {
     let app = spawn_app().await;
-    let (admin_id, admin) = app.staff_token("admin@halobestie.id", Role::Admin).await;
-    let customer = app.customer_row(Some("+6281234567007"), None, None).await;
+    let StaffMember { id: admin_id, access_token: admin, .. } = app.fixtures().staff(Role::Admin).await;
+    let customer = app.fixtures().customer_with_phone("+6281234567007").await.id;
     let sent = app
         .call(
             "POST",
@@ -447,7 +405,7 @@ async fn logins_logouts_and_notifications_are_audited_and_the_log_pages_newest_f
         )
         .await;
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.body);
-    let (_, other) = app.staff_token("agent@halobestie.id", Role::Agent).await;
+    let other = app.fixtures().staff(Role::Agent).await.access_token;
     assert_eq!(app.call("POST", "/internal/auth/logout", &other, None).await.status, StatusCode::NO_CONTENT);
 
     let page = app.get_with("/internal/audit-log?limit=2", &admin).await;
@@ -469,8 +427,9 @@ async fn logins_logouts_and_notifications_are_audited_and_the_log_pages_newest_f
 #[tokio::test]
 async fn the_database_refuses_to_change_or_delete_audit_entries() {
     let app = spawn_app().await;
-    app.staff_token("admin@halobestie.id", Role::Admin).await;
+    app.fixtures().staff(Role::Admin).await;
 
+    // Tampering, which no API offers: the database itself must refuse it.
     for sql in ["UPDATE audit_log SET action = 'forged'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
         let refused = sqlx::raw_sql(sql).execute(&app.db.pool).await.unwrap_err();
         assert!(refused.to_string().contains("append-only"), "{sql}: {refused}");
@@ -481,6 +440,8 @@ async fn the_database_refuses_to_change_or_delete_audit_entries() {
 #[tokio::test]
 async fn phone_email_and_name_search_use_their_indexes() {
     let app = spawn_app().await;
+    // 5,000 customers with phones, emails and names in one statement: signing that many
+    // in would take minutes, and no sign-in gives one customer both a phone and an email.
     sqlx::raw_sql(
         "INSERT INTO customers (id, is_anonymous, phone, email, display_name, created_at)
          SELECT gen_random_uuid(), false, '+628' || lpad(i::text, 10, '0'), 'user' || i || '@mail.test', 'Name ' || i,
@@ -504,69 +465,25 @@ async fn phone_email_and_name_search_use_their_indexes() {
     }
 }
 
-impl TestApp {
-    /// A customer, an approved mitra with a service, and an order of theirs in `status`.
-    async fn order_row(&self, status: &str) -> (Uuid, Uuid, Uuid) {
-        let customer = self.customer_row(Some(&format!("+62812{}", rand_digits())), None, None).await;
-        let mitra = self.mitra_row(&format!("+62813{}", rand_digits()), "approved").await;
-        let (service, order) = (Uuid::new_v4(), Uuid::new_v4());
-        sqlx::query("INSERT INTO mitra_services (id, mitra_id, title, price, duration_minutes) VALUES ($1, $2, 'Pijat', 150000, 60)")
-            .bind(service)
-            .bind(mitra)
-            .execute(&self.db.pool)
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO orders (id, customer_id, mitra_id, service_id, service_title, duration_minutes, amount, status,
-                                 invoice_id, paid_at)
-             VALUES ($1, $2, $3, $4, 'Pijat', 60, 150000, $5, 'stub-inv-' || $1, CASE WHEN $5 <> 'pending_payment' THEN now() END)",
-        )
-        .bind(order)
-        .bind(customer)
-        .bind(mitra)
-        .bind(service)
-        .bind(status)
-        .execute(&self.db.pool)
-        .await
-        .unwrap();
-        if status != "pending_payment" {
-            // The payment that paid it, held in its escrow, as the invoice callback posts it.
-            use halo_shared::ledger::{self, About, Account, Entry};
-            let mut conn = self.db.pool.acquire().await.unwrap();
-            let reference = format!("invoice:stub-inv-{order}:paid");
-            let legs = vec![(Account::Cash, -150000), (Account::Escrow(order), 150000)];
-            let about = About { order_id: Some(order), mitra_id: Some(mitra), ..About::default() };
-            ledger::post(&mut conn, &Entry { reference: &reference, kind: "paid", about, legs }).await.unwrap();
-        }
-        (order, customer, mitra)
-    }
-}
-
-fn rand_digits() -> String {
-    Uuid::new_v4().as_u128().to_string()[..7].to_owned()
-}
-
 #[tokio::test]
 async fn staff_find_orders_with_their_payment_callbacks_and_only_admins_refund_them() {
     let app = spawn_app().await;
-    let (_, agent) = app.staff_token("agent@halobestie.id", Role::Agent).await;
-    let (admin_id, admin) = app.staff_token("admin@halobestie.id", Role::Admin).await;
-    let (paid, customer, _) = app.order_row("paid").await;
-    let (unpaid, _, _) = app.order_row("pending_payment").await;
-    sqlx::query("INSERT INTO payment_callbacks (kind, body, order_id, outcome) VALUES ('invoice', '{\"status\":\"PAID\"}', $1, 'changed')")
-        .bind(paid)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let agent = app.fixtures().staff(Role::Agent).await.access_token;
+    let StaffMember { id: admin_id, access_token: admin, .. } = app.fixtures().staff(Role::Admin).await;
+    let f = app.fixtures();
+    let mitra = f.listed_mitra("Sari").await;
+    let (customer, other) = (f.verified_customer().await, f.verified_customer().await);
+    let (paid, unpaid) = (f.order(&customer, mitra.service_id).await, f.order(&other, mitra.service_id).await);
+    let callback = f.pay(paid).await;
 
-    let mine = app.get_with(&format!("/internal/orders?customer_id={customer}"), &agent).await;
+    let mine = app.get_with(&format!("/internal/orders?customer_id={}", customer.id), &agent).await;
     assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
     assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
     let by_status = app.get_with("/internal/orders?status=pending_payment", &agent).await;
     assert_eq!(by_status.body["items"][0]["id"], unpaid.to_string());
     let detail = app.get_with(&format!("/internal/orders/{paid}"), &agent).await;
     assert_eq!((detail.body["status"].as_str(), detail.body["amount"].as_i64()), (Some("paid"), Some(150000)));
-    assert_eq!(detail.body["payment_events"][0]["body"], "{\"status\":\"PAID\"}");
+    assert_eq!(detail.body["payment_events"][0]["body"], callback);
     assert_eq!(detail.body["payment_events"][0]["outcome"], "changed");
 
     let path = format!("/internal/orders/{paid}/refund");
@@ -583,9 +500,12 @@ async fn staff_find_orders_with_their_payment_callbacks_and_only_admins_refund_t
     let entries = app.audit("order.refund").await;
     assert_eq!(entries.len(), 1);
     assert_eq!((entries[0].0, entries[0].3["reason"].as_str()), (Some(admin_id), Some("mitra no-show")));
-    let moves: Vec<(Option<String>, String, String)> =
-        sqlx::query_as("SELECT from_status, to_status, actor_type FROM order_events WHERE order_id = $1 ORDER BY id")
-            .bind(paid)
+    // The moves since it was paid (placing and paying it made the two before).
+    let moves: Vec<(Option<String>, String, String)> = sqlx::query_as(
+        "SELECT from_status, to_status, actor_type FROM order_events WHERE order_id = $1 AND from_status <> 'pending_payment'
+         ORDER BY id",
+    )
+    .bind(paid)
             .fetch_all(&app.db.pool)
             .await
             .unwrap();

@@ -1,7 +1,18 @@
+//! What the gateway's tests share: a running gateway per test ([`TestApp`]), the fixture
+//! builder over it ([`TestApp::fixtures`]), request helpers, and the fakes of what the
+//! gateway talks to (a WebSocket client, FCM, Google's and Apple's keys). Test files
+//! import only from here, never from each other.
+
+pub mod fcm;
+pub mod oidc;
+pub mod ws;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use halo_shared::state::GatewaySettings;
+pub use halo_shared::testing::fixtures::stub_code;
+use halo_shared::testing::fixtures::Fixtures;
 use halo_shared::testing::{self, Running, TestDb};
 pub use halo_shared::testing::{send, Reply};
 use halo_shared::tokens::{Claims, Keys};
@@ -58,6 +69,14 @@ pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+impl TestApp {
+    /// The fixture builder over this instance: state made through its API, or the
+    /// library's domain path where the gateway serves none (staff decisions).
+    pub fn fixtures(&self) -> Fixtures<'_, Arc<BoxEndpoint<'static>>> {
+        Fixtures::new(&self.state, &self.client)
     }
 }
 
@@ -140,16 +159,6 @@ impl TestApp {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         reply
     }
-}
-
-/// The code in the stub's `[OTP STUB] phone=… code=…` log line.
-pub fn stub_code(lines: &[String]) -> Option<String> {
-    lines.iter().find_map(|line| {
-        let line: serde_json::Value = serde_json::from_str(line).ok()?;
-        let message = line["message"].as_str()?;
-        let code = message.strip_prefix("[OTP STUB] ")?.split(" code=").nth(1)?;
-        Some(code.to_owned())
-    })
 }
 
 impl TestApp {

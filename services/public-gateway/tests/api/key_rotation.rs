@@ -177,6 +177,7 @@ async fn the_emergency_verb_ends_sessions_from_before_the_rotation_and_instances
     let app = spawn_app().await;
     app.listening().await;
     let old = app.anonymous().await;
+    // Backdated to before the rotation: no API makes a session two hours old.
     sqlx::query("UPDATE auth_sessions SET created_at = now() - interval '2 hours'")
         .execute(&app.db.pool)
         .await

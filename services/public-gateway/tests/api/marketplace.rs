@@ -4,61 +4,18 @@
 use std::collections::HashSet;
 
 use halo_shared::marketplace::orders::{self, Actor, OrderStatus};
+use halo_shared::testing::fixtures::fresh_phone;
+use halo_shared::tokens::UserType;
 use poem::http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::helpers::ws::{connect, next_event};
 use crate::helpers::{app_on, relaxed, send, spawn_app_with, Reply, TestApp};
-use crate::realtime::{connect, next_event};
-
-/// Phones are made unique per test database by a counter.
-static NEXT_PHONE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1000);
-
-fn phone() -> String {
-    format!("08123{:06}", NEXT_PHONE.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-}
-
-struct Mitra {
-    token: String,
-    id: Uuid,
-    service: Uuid,
-}
 
 impl TestApp {
-    async fn new_mitra(&self, name: &str) -> (String, Uuid) {
-        let token = self.signed_in("mitra", &phone(), "mitra-app").await;
-        let named = self.bearer_send("PATCH", "/api/mitra/me", &token, Some(json!({ "display_name": name }))).await;
-        assert_eq!(named.status, StatusCode::OK, "{}", named.body);
-        let id = self.claims(&token).sub;
-        (token, id)
-    }
-
     async fn add_service(&self, token: &str, body: Value) -> Reply {
         self.bearer_send("POST", "/api/mitra/services", token, Some(body)).await
-    }
-
-    /// Staff's approval (the control center's decision), written directly.
-    async fn approve(&self, mitra: Uuid) {
-        sqlx::query("UPDATE mitras SET verification_status = 'approved' WHERE id = $1")
-            .bind(mitra)
-            .execute(&self.db.pool)
-            .await
-            .unwrap();
-    }
-
-    /// An approved mitra with one active service at 150,000 rupiah.
-    async fn listed_mitra(&self, name: &str) -> Mitra {
-        let (token, id) = self.new_mitra(name).await;
-        let service = self
-            .add_service(&token, json!({ "title": "Pijat 60 menit", "price": 150000, "duration_minutes": 60 }))
-            .await;
-        assert_eq!(service.status, StatusCode::CREATED, "{}", service.body);
-        self.approve(id).await;
-        Mitra { token, id, service: service.str("id").parse().unwrap() }
-    }
-
-    async fn customer(&self) -> String {
-        self.signed_in("client", &phone(), "client-app").await
     }
 
     async fn order(&self, customer: &str, service: Uuid, key: Option<&str>) -> Reply {
@@ -73,9 +30,9 @@ impl TestApp {
         send(req).await
     }
 
-    /// Payment confirmation as the payments module reports it.
+    /// Payment confirmation as the provider's paid callback brings it.
     async fn pay(&self, order: &str) {
-        orders::apply(&self.db.pool, order.parse().unwrap(), OrderStatus::Paid, Actor::System).await.unwrap();
+        self.fixtures().pay(order.parse().unwrap()).await;
     }
 
     async fn listed_ids(&self, customer: &str, query: &str) -> Vec<String> {
@@ -88,7 +45,7 @@ impl TestApp {
 #[tokio::test]
 async fn a_mitra_submits_for_verification_once_and_only_with_a_display_name() {
     let app = spawn_app_with(relaxed()).await;
-    let token = app.signed_in("mitra", &phone(), "a").await;
+    let token = app.signed_in("mitra", &fresh_phone(), "a").await;
 
     let nameless = app.bearer_send("POST", "/api/mitra/verification", &token, None).await;
     assert_eq!((nameless.status, nameless.error_code()), (StatusCode::BAD_REQUEST, "invalid_request"));
@@ -99,7 +56,7 @@ async fn a_mitra_submits_for_verification_once_and_only_with_a_display_name() {
     let again = app.bearer_send("POST", "/api/mitra/verification", &token, None).await;
     assert_eq!((again.status, again.error_code()), (StatusCode::CONFLICT, "invalid_state"));
 
-    sqlx::query("UPDATE mitras SET verification_status = 'rejected'").execute(&app.db.pool).await.unwrap();
+    app.fixtures().decide_verification(app.claims(&token).sub, false).await;
     let resubmitted = app.bearer_send("POST", "/api/mitra/verification", &token, None).await;
     assert_eq!(resubmitted.body["verification_status"], "pending", "a rejected mitra may submit again");
 
@@ -110,8 +67,8 @@ async fn a_mitra_submits_for_verification_once_and_only_with_a_display_name() {
 #[tokio::test]
 async fn a_mitra_creates_edits_and_deactivates_services_within_the_limits() {
     let app = spawn_app_with(relaxed()).await;
-    let (token, _) = app.new_mitra("Sari").await;
-    let (other, _) = app.new_mitra("Dewi").await;
+    let token = app.fixtures().mitra("Sari").await.access_token;
+    let other = app.fixtures().mitra("Dewi").await.access_token;
 
     let created = app
         .add_service(
@@ -154,19 +111,15 @@ async fn a_mitra_creates_edits_and_deactivates_services_within_the_limits() {
 #[tokio::test]
 async fn customers_see_only_approved_unsuspended_mitra_with_an_active_service() {
     let app = spawn_app_with(relaxed()).await;
-    let customer = app.customer().await;
-    let listed = app.listed_mitra("Listed").await;
-    let (_, unapproved) = app.new_mitra("Unapproved").await;
-    let suspended = app.listed_mitra("Suspended").await;
-    sqlx::query("UPDATE mitras SET suspended_at = now() WHERE id = $1")
-        .bind(suspended.id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    let inactive = app.listed_mitra("Inactive").await;
+    let customer = app.fixtures().verified_customer().await.access_token;
+    let listed = app.fixtures().listed_mitra("Listed").await;
+    let unapproved = app.fixtures().mitra("Unapproved").await.id;
+    let suspended = app.fixtures().listed_mitra("Suspended").await;
+    app.fixtures().suspend(UserType::Mitra, suspended.id).await;
+    let inactive = app.fixtures().listed_mitra("Inactive").await;
     app.bearer_send(
         "PATCH",
-        &format!("/api/mitra/services/{}", inactive.service),
+        &format!("/api/mitra/services/{}", inactive.service_id),
         &inactive.token,
         Some(json!({ "active": false })),
     )
@@ -205,12 +158,14 @@ async fn customers_see_only_approved_unsuspended_mitra_with_an_active_service() 
 #[tokio::test]
 async fn paging_never_skips_or_repeats_a_mitra_while_others_join_and_leave() {
     let app = spawn_app_with(relaxed()).await;
-    let customer = app.customer().await;
-    let mut throughout = Vec::new();
+    let customer = app.fixtures().verified_customer().await.access_token;
+    let (mut throughout, mut tokens) = (Vec::new(), Vec::new());
     for i in 0..5 {
-        throughout.push(app.listed_mitra(&format!("M{i}")).await.id.to_string());
+        let mitra = app.fixtures().listed_mitra(&format!("M{i}")).await;
+        throughout.push(mitra.id.to_string());
+        tokens.push(mitra.token);
     }
-    let leaving = app.listed_mitra("Leaving").await;
+    let leaving = app.fixtures().listed_mitra("Leaving").await;
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -226,12 +181,8 @@ async fn paging_never_skips_or_repeats_a_mitra_while_others_join_and_leave() {
         pages += 1;
         if pages == 1 {
             // Between pages: one mitra joins, one leaves.
-            app.listed_mitra("Joined").await;
-            sqlx::query("UPDATE mitras SET suspended_at = now() WHERE id = $1")
-                .bind(leaving.id)
-                .execute(&app.db.pool)
-                .await
-                .unwrap();
+            app.fixtures().listed_mitra("Joined").await;
+            app.fixtures().suspend(UserType::Mitra, leaving.id).await;
         }
         match reply.body["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
@@ -243,12 +194,9 @@ async fn paging_never_skips_or_repeats_a_mitra_while_others_join_and_leave() {
     assert!(throughout.iter().all(|id| seen.contains(id)), "every mitra listed throughout was seen");
 
     // The online filter pages the same way, cursor and filter together.
-    for id in [&throughout[1], &throughout[3]] {
-        sqlx::query("UPDATE mitras SET is_online = true WHERE id = $1::uuid")
-            .bind(id)
-            .execute(&app.db.pool)
-            .await
-            .unwrap();
+    for token in [&tokens[1], &tokens[3]] {
+        let online = app.bearer_send("PUT", "/api/mitra/availability", token, Some(json!({ "online": true }))).await;
+        assert_eq!(online.status, StatusCode::OK, "{}", online.body);
     }
     let first = app.get_with("/api/client/mitras?limit=1&online=true", &customer).await;
     assert_eq!(first.body["items"][0]["id"], throughout[1].as_str());
@@ -267,10 +215,10 @@ async fn paging_never_skips_or_repeats_a_mitra_while_others_join_and_leave() {
 #[tokio::test]
 async fn an_anonymous_customer_must_upgrade_before_ordering() {
     let app = spawn_app_with(relaxed()).await;
-    let mitra = app.listed_mitra("Sari").await;
+    let mitra = app.fixtures().listed_mitra("Sari").await;
     let anonymous = app.anonymous().await.str("access_token");
 
-    let reply = app.order(&anonymous, mitra.service, None).await;
+    let reply = app.order(&anonymous, mitra.service_id, None).await;
 
     assert_eq!((reply.status, reply.error_code()), (StatusCode::FORBIDDEN, "upgrade_required"));
     let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&app.db.pool).await.unwrap();
@@ -280,10 +228,10 @@ async fn an_anonymous_customer_must_upgrade_before_ordering() {
 #[tokio::test]
 async fn an_order_goes_from_payment_to_completion_and_keeps_what_it_copied() {
     let app = spawn_app_with(relaxed()).await;
-    let mitra = app.listed_mitra("Sari").await;
-    let customer = app.customer().await;
+    let mitra = app.fixtures().listed_mitra("Sari").await;
+    let customer = app.fixtures().verified_customer().await.access_token;
 
-    let created = app.order(&customer, mitra.service, None).await;
+    let created = app.order(&customer, mitra.service_id, None).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.str("id");
     assert_eq!(created.body["status"], "pending_payment");
@@ -293,10 +241,10 @@ async fn an_order_goes_from_payment_to_completion_and_keeps_what_it_copied() {
     assert_eq!(created.body["mitra_id"], mitra.id.to_string());
     assert_eq!(
         created.body["service"],
-        json!({ "id": mitra.service, "title": "Pijat 60 menit", "duration_minutes": 60 })
+        json!({ "id": mitra.service_id, "title": "Pijat 60 menit", "duration_minutes": 60 })
     );
     let price = json!({ "price": 99000, "title": "Pijat murah" });
-    app.bearer_send("PATCH", &format!("/api/mitra/services/{}", mitra.service), &mitra.token, Some(price)).await;
+    app.bearer_send("PATCH", &format!("/api/mitra/services/{}", mitra.service_id), &mitra.token, Some(price)).await;
 
     app.pay(&id).await;
     let accepted = app.bearer_send("POST", &format!("/api/mitra/orders/{id}/accept"), &mitra.token, None).await;
@@ -334,11 +282,11 @@ async fn an_order_goes_from_payment_to_completion_and_keeps_what_it_copied() {
 #[tokio::test]
 async fn moves_the_state_machine_forbids_are_409_and_other_peoples_orders_are_404() {
     let app = spawn_app_with(relaxed()).await;
-    let mitra = app.listed_mitra("Sari").await;
-    let other_mitra = app.listed_mitra("Dewi").await;
-    let customer = app.customer().await;
-    let stranger = app.customer().await;
-    let id = app.order(&customer, mitra.service, None).await.str("id");
+    let mitra = app.fixtures().listed_mitra("Sari").await;
+    let other_mitra = app.fixtures().listed_mitra("Dewi").await;
+    let customer = app.fixtures().verified_customer().await.access_token;
+    let stranger = app.fixtures().verified_customer().await.access_token;
+    let id = app.order(&customer, mitra.service_id, None).await.str("id");
     let post = |who: &str, path: String| {
         let who = who.to_owned();
         let app = &app;
@@ -368,7 +316,7 @@ async fn moves_the_state_machine_forbids_are_409_and_other_peoples_orders_are_40
     let repaid = orders::apply(&app.db.pool, id.parse().unwrap(), OrderStatus::Paid, Actor::System).await;
     assert!(repaid.is_err(), "a payment confirmation never moves an accepted order back");
 
-    let unpaid = app.order(&customer, mitra.service, None).await.str("id");
+    let unpaid = app.order(&customer, mitra.service_id, None).await.str("id");
     let cancelled = post(&customer, format!("/api/client/orders/{unpaid}/cancel")).await;
     assert_eq!(cancelled.body["status"], "cancelled");
     let malformed = post(&customer, "/api/client/orders/not-an-id/cancel".into()).await;
@@ -378,9 +326,9 @@ async fn moves_the_state_machine_forbids_are_409_and_other_peoples_orders_are_40
 #[tokio::test]
 async fn of_racing_moves_on_one_order_exactly_one_wins() {
     let app = spawn_app_with(relaxed()).await;
-    let mitra = app.listed_mitra("Sari").await;
-    let customer = app.customer().await;
-    let id = app.order(&customer, mitra.service, None).await.str("id");
+    let mitra = app.fixtures().listed_mitra("Sari").await;
+    let customer = app.fixtures().verified_customer().await.access_token;
+    let id = app.order(&customer, mitra.service_id, None).await.str("id");
     app.pay(&id).await;
 
     let (accept, decline, cancel) = (
@@ -408,15 +356,16 @@ async fn of_racing_moves_on_one_order_exactly_one_wins() {
 #[tokio::test]
 async fn a_retried_create_with_the_same_idempotency_key_returns_the_same_order() {
     let app = spawn_app_with(relaxed()).await;
-    let mitra = app.listed_mitra("Sari").await;
-    let customer = app.customer().await;
+    let mitra = app.fixtures().listed_mitra("Sari").await;
+    let customer = app.fixtures().verified_customer().await.access_token;
 
-    let first = app.order(&customer, mitra.service, Some("order-key-1")).await;
-    let retry = app.order(&customer, mitra.service, Some("order-key-1")).await;
+    let first = app.order(&customer, mitra.service_id, Some("order-key-1")).await;
+    let retry = app.order(&customer, mitra.service_id, Some("order-key-1")).await;
     let racing: Vec<Reply> =
-        futures_util::future::join_all((0..8).map(|_| app.order(&customer, mitra.service, Some("order-key-2")))).await;
-    let other = app.customer().await;
-    let same_key_other_customer = app.order(&other, mitra.service, Some("order-key-1")).await;
+        futures_util::future::join_all((0..8).map(|_| app.order(&customer, mitra.service_id, Some("order-key-2"))))
+            .await;
+    let other = app.fixtures().verified_customer().await.access_token;
+    let same_key_other_customer = app.order(&other, mitra.service_id, Some("order-key-1")).await;
 
     assert_eq!((first.status, retry.status), (StatusCode::CREATED, StatusCode::OK));
     assert_eq!(first.str("id"), retry.str("id"));
@@ -431,8 +380,8 @@ async fn a_retried_create_with_the_same_idempotency_key_returns_the_same_order()
 #[tokio::test]
 async fn orders_for_missing_or_inactive_services_and_bad_notes_are_refused() {
     let app = spawn_app_with(relaxed()).await;
-    let mitra = app.listed_mitra("Sari").await;
-    let customer = app.customer().await;
+    let mitra = app.fixtures().listed_mitra("Sari").await;
+    let customer = app.fixtures().verified_customer().await.access_token;
 
     let unknown = app.order(&customer, Uuid::new_v4(), None).await;
     assert_eq!((unknown.status, unknown.error_code()), (StatusCode::NOT_FOUND, "not_found"));
@@ -440,18 +389,18 @@ async fn orders_for_missing_or_inactive_services_and_bad_notes_are_refused() {
         app.client
             .post("/api/client/orders")
             .header("authorization", format!("Bearer {customer}"))
-            .body_json(&json!({ "service_id": mitra.service, "note": "n".repeat(1001) })),
+            .body_json(&json!({ "service_id": mitra.service_id, "note": "n".repeat(1001) })),
     )
     .await;
     assert_eq!((long_note.status, long_note.error_code()), (StatusCode::BAD_REQUEST, "invalid_request"));
     app.bearer_send(
         "PATCH",
-        &format!("/api/mitra/services/{}", mitra.service),
+        &format!("/api/mitra/services/{}", mitra.service_id),
         &mitra.token,
         Some(json!({ "active": false })),
     )
     .await;
-    let inactive = app.order(&customer, mitra.service, None).await;
+    let inactive = app.order(&customer, mitra.service_id, None).await;
     assert_eq!(inactive.status, StatusCode::NOT_FOUND);
     let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&app.db.pool).await.unwrap();
     assert_eq!(orders, 0);
@@ -463,8 +412,8 @@ async fn an_order_update_reaches_a_socket_on_another_instance_and_pushes_only_th
     let b = app_on(a.db.clone(), relaxed()).await;
     b.listening().await;
     let addr_b = b.addr();
-    let mitra = a.listed_mitra("Sari").await;
-    let customer = a.customer().await;
+    let mitra = a.fixtures().listed_mitra("Sari").await;
+    let customer = a.fixtures().verified_customer().await.access_token;
     for (token, fcm) in [(&customer, "fcm-customer"), (&mitra.token, "fcm-mitra")] {
         let device = json!({ "fcm_token": fcm, "platform": "android" });
         let put = send(
@@ -475,14 +424,15 @@ async fn an_order_update_reaches_a_socket_on_another_instance_and_pushes_only_th
     }
     let mut socket = connect(addr_b, Some(&customer), "").await.expect("upgraded");
     assert_eq!(next_event(&mut socket).await["type"], "connection.ready");
-    let id = a.order(&customer, mitra.service, None).await.str("id");
+    let id = a.order(&customer, mitra.service_id, None).await.str("id");
 
     a.pay(&id).await;
 
     let event = next_event(&mut socket).await;
     assert_eq!(event["type"], "order.updated");
     assert_eq!((event["data"]["id"].as_str(), event["data"]["status"].as_str()), (Some(id.as_str()), Some("paid")));
-    // The socket took the customer's event; the mitra had none. Once both pushes are due:
+    // The socket took the customer's event; the mitra had none. Once both pushes are due
+    // (brought forward: no API makes a push due sooner):
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&a.db.pool).await.unwrap();
     let mut skipped = 0;
     for _ in 0..100 {
@@ -505,9 +455,9 @@ async fn an_order_update_reaches_a_socket_on_another_instance_and_pushes_only_th
 #[tokio::test]
 async fn a_mitra_with_a_paid_or_accepted_order_cannot_delete_the_account_and_orders_outlive_a_deleted_customer() {
     let app = spawn_app_with(relaxed()).await;
-    let mitra = app.listed_mitra("Sari").await;
-    let customer = app.customer().await;
-    let id = app.order(&customer, mitra.service, None).await.str("id");
+    let mitra = app.fixtures().listed_mitra("Sari").await;
+    let customer = app.fixtures().verified_customer().await.access_token;
+    let id = app.order(&customer, mitra.service_id, None).await.str("id");
     app.pay(&id).await;
 
     let refused = app.bearer_send("DELETE", "/api/mitra/me", &mitra.token, None).await;
@@ -526,25 +476,18 @@ async fn a_mitra_with_a_paid_or_accepted_order_cannot_delete_the_account_and_ord
 
 #[tokio::test]
 async fn a_suspended_user_is_refused_everywhere_at_once_and_a_reinstated_one_signs_in_again() {
-    use halo_shared::audit::StaffActor;
     use halo_shared::staffops::app_users as users;
-    use halo_shared::tokens::UserType;
+    use halo_shared::users::staff::Role;
 
     let a = spawn_app_with(relaxed()).await;
     let b = app_on(a.db.clone(), relaxed()).await;
     b.listening().await;
-    let mitra = a.listed_mitra("Sari").await;
-    let customer_phone = phone();
+    let mitra = a.fixtures().listed_mitra("Sari").await;
+    let customer_phone = fresh_phone();
     let signed_in = a.sign_in_by_phone("client", &customer_phone, None).await;
     let (customer_token, refresh_token) = (signed_in.str("access_token"), signed_in.str("refresh_token"));
     let customer = a.claims(&customer_token).sub;
-    let staff = sqlx::query_scalar::<_, uuid::Uuid>(
-        "INSERT INTO cc_users (id, email, password_hash, role) VALUES (gen_random_uuid(), 'agent@halobestie.id', 'x', 'agent') RETURNING id",
-    )
-    .fetch_one(&a.db.pool)
-    .await
-    .unwrap();
-    let actor = StaffActor { id: staff, ip: None };
+    let actor = a.fixtures().staff_actor(Role::Agent).await;
 
     // What internal-cc does on POST /internal/customers/{id}/suspend, on the same database.
     users::suspend(&a.db.pool, &actor, UserType::Customer, customer, "chargeback fraud").await.unwrap();
@@ -557,7 +500,7 @@ async fn a_suspended_user_is_refused_everywhere_at_once_and_a_reinstated_one_sig
     let code = a.otp_code("client", &customer_phone).await;
     let otp = a.verify_otp("client", &customer_phone, &code, None).await;
     assert_eq!((otp.status, otp.error_code()), (StatusCode::FORBIDDEN, "account_suspended"));
-    let other = a.customer().await;
+    let other = a.fixtures().verified_customer().await.access_token;
     assert!(a.listed_ids(&other, "").await.is_empty(), "a suspended mitra is not listed");
 
     users::reinstate(&a.db.pool, &actor, UserType::Customer, customer).await.unwrap();

@@ -102,6 +102,7 @@ async fn a_wrong_code_is_401_and_too_many_wrong_tries_kill_the_code() {
 async fn an_expired_code_is_refused() {
     let app = spawn_app().await;
     let code = app.otp_code("client", PHONE).await;
+    // Expired by backdating: no API makes a code older than its five minutes.
     sqlx::query("UPDATE otp_challenges SET expires_at = now() - interval '1 second'")
         .execute(&app.db.pool)
         .await

@@ -20,6 +20,7 @@ async fn with_daily_cap(max: u32) -> TestApp {
 
 /// Moves the oldest recorded send of the number a day into the past.
 async fn oldest_send_turns_a_day_old(app: &TestApp) {
+    // Backdated: no API makes a send a day old.
     sqlx::query(
         "UPDATE otp_phone_sends SET sent_at = sent_at - interval '1 day'
          WHERE ctid = (SELECT ctid FROM otp_phone_sends WHERE phone = $1 ORDER BY sent_at LIMIT 1)",

@@ -18,12 +18,6 @@ const SECRET_KEY: &str = "xnd_development_test_key";
 const CALLBACK_TOKEN: &str = "callback-token-from-the-dashboard";
 const BIN: &str = env!("CARGO_BIN_EXE_public-gateway");
 
-static NEXT_PHONE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(500);
-
-fn phone() -> String {
-    format!("08129{:06}", NEXT_PHONE.fetch_add(1, Ordering::Relaxed))
-}
-
 /// What the fake answers for an invoice made for `external_id`.
 fn invoice(external_id: &str, amount: i64, status: &str) -> Value {
     json!({
@@ -69,21 +63,11 @@ struct Shop {
 }
 
 impl TestApp {
+    /// A listed mitra with a 150,000 rupiah service, and a verified customer.
     async fn shop(&self) -> Shop {
-        let mitra = self.signed_in("mitra", &phone(), "m").await;
-        self.bearer_send("PATCH", "/api/mitra/me", &mitra, Some(json!({ "display_name": "Sari" }))).await;
-        let service = self
-            .bearer_send(
-                "POST",
-                "/api/mitra/services",
-                &mitra,
-                Some(json!({ "title": "Pijat", "price": 150000, "duration_minutes": 60 })),
-            )
-            .await
-            .str("id");
-        sqlx::query("UPDATE mitras SET verification_status = 'approved'").execute(&self.db.pool).await.unwrap();
-        let customer = self.signed_in("client", &phone(), "c").await;
-        Shop { customer, mitra, service: service.parse().unwrap() }
+        let mitra = self.fixtures().listed_mitra("Sari").await;
+        let customer = self.fixtures().verified_customer().await.access_token;
+        Shop { customer, mitra: mitra.token, service: mitra.service_id }
     }
 
     async fn buy(&self, shop: &Shop, key: Option<&str>) -> Reply {
@@ -332,6 +316,7 @@ async fn reconciliation_applies_a_missed_paid_callback_and_prints_how_many_chang
     let shop = app.shop().await;
     let missed = app.buy(&shop, None).await.str("id");
     let recent = app.buy(&shop, None).await.str("id");
+    // Backdated past reconciliation's minute: no API makes an order older.
     sqlx::query("UPDATE orders SET created_at = now() - interval '2 minutes' WHERE id = $1")
         .bind(Uuid::parse_str(&missed).unwrap())
         .execute(&app.db.pool)

@@ -7,73 +7,28 @@ use halo_shared::notifications::{self, NewNotification};
 use halo_shared::push::fcm::{Credentials, FcmClient, FcmSettings};
 use halo_shared::push::{self, Outbox, WorkerSettings};
 use halo_shared::tokens::UserType;
+use halo_shared::users::staff::Role;
 use serde_json::json;
 use uuid::Uuid;
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::helpers::fcm::{client, fakes, fcm_answers};
 use crate::helpers::{spawn_app, TestApp};
 
-const SEND_PATH: &str = "/v1/projects/halo-test/messages:send";
-
-pub(crate) struct Fakes {
-    pub(crate) fcm: MockServer,
-    metadata: MockServer,
-}
-
-pub(crate) async fn fakes() -> Fakes {
-    let metadata = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/computeMetadata/v1/instance/service-accounts/default/token"))
-        .and(header("metadata-flavor", "Google"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": "ya29.test-token", "expires_in": 3599, "token_type": "Bearer"
-        })))
-        .mount(&metadata)
-        .await;
-    Fakes { fcm: MockServer::start().await, metadata }
-}
-
-pub(crate) fn client(app: &TestApp, fakes: &Fakes) -> FcmClient {
-    let settings = FcmSettings {
-        project_id: "halo-test".into(),
-        base_url: fakes.fcm.uri(),
-        credentials: Credentials::Metadata { base_url: fakes.metadata.uri() },
-    };
-    FcmClient::new(settings, app.state.http.clone())
-}
-
-pub(crate) async fn fcm_answers(fakes: &Fakes, response: ResponseTemplate) {
-    fakes.fcm.reset().await;
-    Mock::given(method("POST")).and(path(SEND_PATH)).respond_with(response).mount(&fakes.fcm).await;
-}
-
 /// A customer with one registered device, and a notification queued for it.
-pub(crate) async fn queued(app: &TestApp, fcm_token: &str) -> Uuid {
-    let pair = app.anonymous().await;
-    let claims = app.claims(&pair.str("access_token"));
-    sqlx::query("INSERT INTO devices (session_id, user_type, user_id, fcm_token, platform) VALUES ($1, 'customer', $2, $3, 'android')")
-        .bind(claims.session_id)
-        .bind(claims.sub)
-        .bind(fcm_token)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+async fn queued(app: &TestApp, fcm_token: &str) -> Uuid {
+    let customer = app.fixtures().anonymous_customer().await;
+    app.fixtures().device(&customer.access_token, fcm_token).await;
     let new = NewNotification {
         user_type: UserType::Customer,
-        user_id: claims.sub,
+        user_id: customer.id,
         title: "Pesanan",
         body: "Mitra sedang menuju lokasi Anda",
         data: json!({ "order_id": "42" }),
     };
-    let staff = Uuid::new_v4();
-    sqlx::query("INSERT INTO cc_users (id, email, password_hash, role) VALUES ($1, $2, 'x', 'agent')")
-        .bind(staff)
-        .bind(format!("{staff}@halobestie.id"))
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    notifications::send(&app.state, &halo_shared::audit::StaffActor { id: staff, ip: None }, new).await.unwrap().id
+    let staff = app.fixtures().staff_actor(Role::Agent).await;
+    notifications::send(&app.state, &staff, new).await.unwrap().id
 }
 
 async fn outbox(app: &TestApp) -> (String, i32, f64, Option<String>) {
@@ -145,6 +100,7 @@ async fn a_503_is_retried_with_exponential_backoff_then_given_up() {
     assert_eq!((status.as_str(), attempts), ("pending", 1));
     assert!((1.0..=2.1).contains(&due_in), "first backoff is 2 s, got {due_in}");
 
+    // Brought forward: no API makes a backed-off push due sooner.
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&app.db.pool).await.unwrap();
     push::drain_once(&PushOutbox::new(app.db.pool.clone()), &fcm, &settings).await.unwrap();
     let (status, attempts, _, _) = outbox(&app).await;
@@ -206,6 +162,7 @@ async fn a_crash_between_claim_and_send_leaves_the_push_to_be_retried() {
         "leased, not lost"
     );
 
+    // The dead worker's lease runs out: no API makes a lease older.
     sqlx::query("UPDATE push_outbox SET lease_until = now() - interval '1 second'")
         .execute(&app.db.pool)
         .await

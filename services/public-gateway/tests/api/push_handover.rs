@@ -4,13 +4,14 @@ use halo_shared::notifications::outbox::PushOutbox;
 use halo_shared::notifications::{self, NewNotification};
 use halo_shared::push::{self, WorkerSettings};
 use halo_shared::tokens::UserType;
+use halo_shared::users::staff::Role;
 use poem::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 use wiremock::ResponseTemplate;
 
+use crate::helpers::fcm::{client, fakes, fcm_answers, Fakes};
 use crate::helpers::{send, spawn_app, TestApp};
-use crate::push::{client, fakes, fcm_answers};
 
 const PHONE_TOKEN: &str = "fcm-token-of-the-shared-phone";
 
@@ -27,13 +28,7 @@ async fn register_device(app: &TestApp, access_token: &str, fcm_token: &str) -> 
 
 /// Staff send `user` a private notification; returns nothing (the outbox holds it).
 async fn notify(app: &TestApp, user: Uuid) {
-    let staff = Uuid::new_v4();
-    sqlx::query("INSERT INTO cc_users (id, email, password_hash, role) VALUES ($1, $2, 'x', 'agent')")
-        .bind(staff)
-        .bind(format!("{staff}@halobestie.id"))
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let staff = app.fixtures().staff_actor(Role::Agent).await;
     let new = NewNotification {
         user_type: UserType::Customer,
         user_id: user,
@@ -41,11 +36,11 @@ async fn notify(app: &TestApp, user: Uuid) {
         body: "Pesan pribadi A",
         data: json!({}),
     };
-    notifications::send(&app.state, &halo_shared::audit::StaffActor { id: staff, ip: None }, new).await.unwrap();
+    notifications::send(&app.state, &staff, new).await.unwrap();
 }
 
 /// A's push fails once (FCM 503) and waits in the outbox; returns A's access token.
-async fn pending_push_for_a(app: &TestApp, fakes: &crate::push::Fakes) -> String {
+async fn pending_push_for_a(app: &TestApp, fakes: &Fakes) -> String {
     let a = app.anonymous().await.str("access_token");
     assert_eq!(register_device(app, &a, PHONE_TOKEN).await, StatusCode::NO_CONTENT);
     notify(app, app.claims(&a).sub).await;
@@ -58,7 +53,8 @@ async fn pending_push_for_a(app: &TestApp, fakes: &crate::push::Fakes) -> String
     a
 }
 
-async fn due_now_and_drain(app: &TestApp, fakes: &crate::push::Fakes) -> (String, Option<String>) {
+async fn due_now_and_drain(app: &TestApp, fakes: &Fakes) -> (String, Option<String>) {
+    // Brought forward: no API makes a backed-off push due sooner.
     sqlx::query("UPDATE push_outbox SET next_attempt_at = now()").execute(&app.db.pool).await.unwrap();
     push::drain_once(&PushOutbox::new(app.db.pool.clone()), &client(app, fakes), &WorkerSettings::default())
         .await

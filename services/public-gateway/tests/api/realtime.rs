@@ -6,68 +6,16 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use halo_shared::realtime;
 use halo_shared::testing;
+use halo_shared::testing::fixtures::Customer;
 use halo_shared::tokens::UserType;
+use halo_shared::users::staff::Role;
 use poem::http::StatusCode;
-use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
+use crate::helpers::ws::{close_code, connect, next_event};
 use crate::helpers::{app_on, send, spawn_app, spawn_app_with, TestApp};
-
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-pub(crate) async fn connect(
-    addr: std::net::SocketAddr,
-    bearer: Option<&str>,
-    query: &str,
-) -> Result<Socket, (u16, Value)> {
-    let mut request = format!("ws://{addr}/api/shared/ws{query}").into_client_request().unwrap();
-    if let Some(token) = bearer {
-        request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => Ok(socket),
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            let body = resp.body().as_ref().map(|b| serde_json::from_slice(b).unwrap()).unwrap_or(Value::Null);
-            Err((resp.status().as_u16(), body))
-        }
-        Err(other) => panic!("unexpected handshake error: {other}"),
-    }
-}
-
-/// The next JSON event, skipping pings; panics after 5 s.
-pub(crate) async fn next_event(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("an event in time");
-        match message.expect("socket open").expect("frame") {
-            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected an event, got {other:?}"),
-        }
-    }
-}
-
-/// The close code the server sends next, skipping events and pings.
-pub(crate) async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
-    loop {
-        let message = tokio::time::timeout(within, socket.next()).await.expect("a close in time");
-        match message {
-            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
-            Some(Ok(Message::Close(None))) | None => panic!("closed without a code"),
-            Some(Ok(_)) => continue,
-            Some(Err(err)) => panic!("socket error: {err}"),
-        }
-    }
-}
-
-pub(crate) async fn customer(app: &TestApp) -> (String, Uuid, Uuid) {
-    let pair = app.anonymous().await;
-    let claims = app.claims(&pair.str("access_token"));
-    (pair.str("access_token"), claims.sub, claims.session_id)
-}
 
 #[tokio::test]
 async fn a_handshake_without_a_good_token_is_refused_with_401_json_and_no_upgrade() {
@@ -87,7 +35,7 @@ async fn a_handshake_without_a_good_token_is_refused_with_401_json_and_no_upgrad
 async fn a_good_token_in_the_header_or_the_query_gets_a_socket_that_starts_with_ready() {
     let app = spawn_app().await;
     let addr = app.addr();
-    let (token, _, session_id) = customer(&app).await;
+    let Customer { access_token: token, session_id, .. } = app.fixtures().anonymous_customer().await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     let ready = next_event(&mut socket).await;
     assert_eq!(ready["type"], "connection.ready");
@@ -104,7 +52,7 @@ async fn an_event_published_on_one_instance_reaches_a_socket_on_another() {
     let b = app_on(a.db.clone(), testing::gateway_settings()).await;
     b.listening().await;
     let addr_b = b.addr();
-    let (token, user_id, _) = customer(&a).await;
+    let Customer { access_token: token, id: user_id, .. } = a.fixtures().anonymous_customer().await;
     let mut socket = connect(addr_b, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
 
@@ -133,11 +81,12 @@ async fn events_raised_while_the_listener_was_down_are_replayed() {
     let app = spawn_app().await;
     app.listening().await;
     let addr = app.addr();
-    let (token, user_id, _) = customer(&app).await;
+    let Customer { access_token: token, id: user_id, .. } = app.fixtures().anonymous_customer().await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
 
-    // Cut the listener's connection from the server side, then publish at once.
+    // Cut the listener's connection from the server side, then publish at once (an
+    // outage no API can cause).
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE datname = current_database() AND query LIKE 'LISTEN%'",
@@ -156,7 +105,7 @@ async fn logout_on_one_instance_refuses_the_token_on_another_within_a_second_and
     let b = app_on(a.db.clone(), testing::gateway_settings()).await;
     b.listening().await;
     let addr_b = b.addr();
-    let (token, _, _) = customer(&a).await;
+    let Customer { access_token: token, .. } = a.fixtures().anonymous_customer().await;
     assert_eq!(b.get_with("/api/shared/auth/session", &token).await.status, StatusCode::OK);
     let mut socket = connect(addr_b, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
@@ -178,7 +127,7 @@ async fn logout_on_one_instance_refuses_the_token_on_another_within_a_second_and
 #[tokio::test]
 async fn a_new_instance_learns_recent_revocations_at_start() {
     let a = spawn_app().await;
-    let (token, _, _) = customer(&a).await;
+    let Customer { access_token: token, .. } = a.fixtures().anonymous_customer().await;
     a.logout(&token).await;
     let late = app_on(a.db.clone(), testing::gateway_settings()).await;
     late.listening().await;
@@ -189,7 +138,7 @@ async fn a_new_instance_learns_recent_revocations_at_start() {
 async fn the_socket_closes_with_4001_when_its_access_token_expires() {
     let app = spawn_app().await;
     let addr = app.addr();
-    let (_, user_id, session_id) = customer(&app).await;
+    let Customer { id: user_id, session_id, .. } = app.fixtures().anonymous_customer().await;
     let almost_expired = chrono::Utc::now().timestamp() - 3600 + 2;
     let (token, _) = app.state.keys.mint(user_id, UserType::Customer, session_id, almost_expired);
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
@@ -202,7 +151,7 @@ async fn a_socket_that_stops_answering_pings_is_closed() {
     settings.ws_heartbeat = Duration::from_millis(150);
     let app = spawn_app_with(settings).await;
     let addr = app.addr();
-    let (token, _, _) = customer(&app).await;
+    let Customer { access_token: token, .. } = app.fixtures().anonymous_customer().await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
     // Not reading means not answering pings.
@@ -216,7 +165,7 @@ async fn a_socket_that_answers_pings_stays_open() {
     settings.ws_heartbeat = Duration::from_millis(100);
     let app = spawn_app_with(settings).await;
     let addr = app.addr();
-    let (token, user_id, _) = customer(&app).await;
+    let Customer { access_token: token, id: user_id, .. } = app.fixtures().anonymous_customer().await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
     let reader = async {
@@ -259,14 +208,14 @@ async fn put_device(app: &TestApp, token: &str, fcm_token: &str, platform: &str)
 #[tokio::test]
 async fn a_session_registers_one_device_replaces_it_and_removes_it() {
     let app = spawn_app().await;
-    let (token, _, session_id) = customer(&app).await;
+    let Customer { access_token: token, session_id, .. } = app.fixtures().anonymous_customer().await;
     assert_eq!(put_device(&app, &token, "fcm-1", "android").await, StatusCode::NO_CONTENT);
     assert_eq!(device_of(&app, session_id).await, Some(("fcm-1".into(), "android".into())));
     assert_eq!(put_device(&app, &token, "fcm-2", "ios").await, StatusCode::NO_CONTENT);
     assert_eq!(device_of(&app, session_id).await, Some(("fcm-2".into(), "ios".into())));
     assert_eq!(put_device(&app, &token, "fcm-3", "blackberry").await, StatusCode::BAD_REQUEST);
 
-    let (other, _, other_session) = customer(&app).await;
+    let Customer { access_token: other, session_id: other_session, .. } = app.fixtures().anonymous_customer().await;
     put_device(&app, &other, "fcm-2", "ios").await;
     assert_eq!(device_of(&app, session_id).await, None, "a token belongs to one install");
     assert!(device_of(&app, other_session).await.is_some());
@@ -292,6 +241,7 @@ async fn logout_and_reuse_revocation_remove_the_device() {
     let session_id = app.claims(&token).session_id;
     put_device(&app, &token, "fcm-reuse", "ios").await;
     app.refresh(&pair.str("refresh_token")).await;
+    // Backdated past the grace window: no API can make a rotation a minute old.
     sqlx::query("UPDATE auth_sessions SET rotated_at = now() - interval '1 minute'")
         .execute(&app.db.pool)
         .await
@@ -305,16 +255,11 @@ async fn a_staff_notification_arrives_on_the_socket_and_is_recorded_as_delivered
     let app = spawn_app().await;
     app.listening().await;
     let addr = app.addr();
-    let (token, user_id, _) = customer(&app).await;
+    let Customer { access_token: token, id: user_id, .. } = app.fixtures().anonymous_customer().await;
     let mut socket = connect(addr, Some(&token), "").await.expect("upgraded");
     next_event(&mut socket).await;
 
-    let staff = Uuid::new_v4();
-    sqlx::query("INSERT INTO cc_users (id, email, password_hash, role) VALUES ($1, 'n@halobestie.id', 'x', 'agent')")
-        .bind(staff)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let staff = app.fixtures().staff_actor(Role::Agent).await;
     let new = halo_shared::notifications::NewNotification {
         user_type: UserType::Customer,
         user_id,
@@ -322,10 +267,7 @@ async fn a_staff_notification_arrives_on_the_socket_and_is_recorded_as_delivered
         body: "Selamat datang",
         data: json!({ "screen": "home" }),
     };
-    let sent =
-        halo_shared::notifications::send(&app.state, &halo_shared::audit::StaffActor { id: staff, ip: None }, new)
-            .await
-            .unwrap();
+    let sent = halo_shared::notifications::send(&app.state, &staff, new).await.unwrap();
     let event = next_event(&mut socket).await;
     assert_eq!(event["type"], "notification");
     assert_eq!(

@@ -44,6 +44,7 @@ async fn expired_unknown_stale_and_ahead_tokens_are_refused_without_any_bcrypt()
     let app = spawn_app().await;
     let expired = app.anonymous().await;
     let expired_session = app.claims(&expired.str("access_token")).session_id;
+    // Expired by backdating: no API makes a session older than its 30 days.
     sqlx::query("UPDATE auth_sessions SET expires_at = now() - interval '1 second' WHERE id = $1")
         .bind(expired_session)
         .execute(&app.db.pool)
@@ -65,6 +66,7 @@ async fn expired_unknown_stale_and_ahead_tokens_are_refused_without_any_bcrypt()
 
     let rotated = app.refresh(&token).await;
     assert_eq!(rotated.status, StatusCode::OK);
+    // Backdated past the grace window: no API makes a rotation 11 seconds old.
     sqlx::query("UPDATE auth_sessions SET rotated_at = now() - interval '11 seconds'")
         .execute(&app.db.pool)
         .await
@@ -131,6 +133,7 @@ async fn a_reuse_is_logged_with_how_far_behind_the_token_was() {
     let pair = app.anonymous().await;
     let first = app.refresh(&pair.str("refresh_token")).await;
     app.refresh(&first.str("refresh_token")).await;
+    // Backdated past the grace window: no API makes a rotation 11 seconds old.
     sqlx::query("UPDATE auth_sessions SET rotated_at = now() - interval '11 seconds'")
         .execute(&app.db.pool)
         .await

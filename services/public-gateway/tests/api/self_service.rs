@@ -12,10 +12,8 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::helpers::oidc::{APPLE_AUD, FIXTURES};
 use crate::helpers::{app_on, relaxed, send, spawn_app, spawn_app_with, TestApp};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-const APPLE_AUD: &str = "id.halobestie.client";
 
 #[tokio::test]
 async fn a_user_sees_their_live_sessions_newest_first_with_the_current_one_flagged() {
@@ -224,6 +222,7 @@ async fn a_deletion_that_fails_midway_leaves_the_account_intact() {
     let app = spawn_app_with(relaxed()).await;
     let token = app.signed_in("client", "081234567010", "a").await;
     let id = app.claims(&token).sub;
+    // A failure halfway through the deletion, which no API can cause: the erasing update fails.
     sqlx::raw_sql(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
          CREATE TRIGGER refuse BEFORE UPDATE OF deleted_at ON customers FOR EACH ROW EXECUTE FUNCTION refuse();",
@@ -430,6 +429,7 @@ async fn apple_being_down_does_not_block_deletion_and_the_revocation_is_retried(
     assert!(error.unwrap().contains("503"));
 
     fake.answer_revoke(200).await;
+    // Brought forward: no API makes a backed-off revocation due sooner.
     sqlx::query("UPDATE apple_revocations SET next_attempt_at = now()").execute(&app.db.pool).await.unwrap();
     apple::drain_once(&app.db.pool, &apple, &worker()).await.unwrap();
     assert_eq!(revocation(&app).await.0, "revoked");

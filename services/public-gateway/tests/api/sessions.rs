@@ -68,13 +68,7 @@ async fn session_and_me_answer_for_the_signed_in_customer() {
 #[tokio::test]
 async fn mitra_me_returns_the_mitra_profile() {
     let app = spawn_app().await;
-    let mitra_id = Uuid::new_v4();
-    sqlx::query("INSERT INTO mitras (id, phone, display_name) VALUES ($1, '+6281234567890', 'Sari')")
-        .bind(mitra_id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    let (token, _) = app.state.keys.mint(mitra_id, UserType::Mitra, Uuid::new_v4(), chrono::Utc::now().timestamp());
+    let token = app.fixtures().mitra_with_phone("+6281234567890", "Sari").await.access_token;
     let me = app.get_with("/api/mitra/me", &token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.str("phone"), "+6281234567890");
@@ -116,6 +110,7 @@ async fn replaying_a_rotated_token_after_the_grace_window_revokes_the_whole_sess
     let first = app.anonymous().await;
     let rotated = app.refresh(&first.str("refresh_token")).await;
     let session_id = app.claims(&rotated.str("access_token")).session_id;
+    // Backdated past the grace window: no API makes a rotation 11 seconds old.
     sqlx::query("UPDATE auth_sessions SET rotated_at = now() - interval '11 seconds' WHERE id = $1")
         .bind(session_id)
         .execute(&app.db.pool)
@@ -174,6 +169,7 @@ async fn malformed_forged_and_unknown_refresh_tokens_are_invalid() {
 async fn an_expired_session_cannot_be_refreshed() {
     let app = spawn_app().await;
     let pair = app.anonymous().await;
+    // Expired by backdating: no API makes a session older than its 30 days.
     sqlx::query("UPDATE auth_sessions SET expires_at = now() - interval '1 second'")
         .execute(&app.db.pool)
         .await

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use halo_shared::providers::oidc::{sha256_hex, OidcSettings};
+use halo_shared::providers::oidc::sha256_hex;
 use halo_shared::testing;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use poem::http::StatusCode;
@@ -10,98 +10,10 @@ use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{send, spawn_app_with, Reply, TestApp};
-
-pub(crate) const GOOGLE_AUD: &str = "halo-android.apps.googleusercontent.com";
-const APPLE_AUD: &str = "id.halobestie.client";
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-fn private_key(name: &str) -> EncodingKey {
-    EncodingKey::from_rsa_der(&std::fs::read(format!("{FIXTURES}/{name}.der")).unwrap())
-}
-
-/// The public JWK of fixture key `name`, published under `kid`.
-pub(crate) fn jwk(name: &str, kid: &str) -> Value {
-    let all: Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/rsa-public-jwks.json")).unwrap()).unwrap();
-    let mut key = all[name].clone();
-    key["kid"] = json!(kid);
-    key
-}
-
-pub(crate) async fn serve_keys(server: &MockServer, keys: Vec<Value>, cache_control: &str) {
-    server.reset().await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("cache-control", cache_control)
-                .set_body_json(json!({ "keys": keys })),
-        )
-        .mount(server)
-        .await;
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// Each call is a new token (its own `jti`), as each real sign-in is: tokens are single use.
-pub(crate) fn google_claims(sub: &str) -> Value {
-    json!({ "iss": "https://accounts.google.com", "aud": GOOGLE_AUD, "sub": sub, "iat": now(), "exp": now() + 3600,
-            "email": "Ayu@Gmail.com", "email_verified": true, "name": "Ayu Lestari", "jti": uuid::Uuid::new_v4() })
-}
-
-pub(crate) fn apple_claims(sub: &str) -> Value {
-    json!({ "iss": "https://appleid.apple.com", "aud": APPLE_AUD, "sub": sub, "iat": now(), "exp": now() + 3600,
-            "email": "x1y2@privaterelay.appleid.com", "email_verified": "true", "is_private_email": "true",
-            "jti": uuid::Uuid::new_v4() })
-}
-
-pub(crate) fn sign(claims: &Value, key: &str, kid: &str) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.into());
-    encode(&header, claims, &private_key(key)).unwrap()
-}
-
-pub(crate) async fn app_with_providers(google: &MockServer, apple: &MockServer) -> TestApp {
-    let mut settings = testing::gateway_settings();
-    settings.google = OidcSettings { client_ids: vec![GOOGLE_AUD.into()], jwks_url: format!("{}/certs", google.uri()) };
-    settings.apple =
-        OidcSettings { client_ids: vec![APPLE_AUD.into()], jwks_url: format!("{}/auth/keys", apple.uri()) };
-    spawn_app_with(settings).await
-}
-
-pub(crate) struct Fixture {
-    pub(crate) app: TestApp,
-    pub(crate) google: MockServer,
-    pub(crate) apple: MockServer,
-}
-
-pub(crate) async fn fixture() -> Fixture {
-    let (google, apple) = (MockServer::start().await, MockServer::start().await);
-    serve_keys(&google, vec![jwk("rsa1", "g1")], "public, max-age=3600").await;
-    serve_keys(&apple, vec![jwk("rsa1", "a1")], "public, max-age=3600").await;
-    let app = app_with_providers(&google, &apple).await;
-    Fixture { app, google, apple }
-}
-
-impl TestApp {
-    pub(crate) async fn google(&self, id_token: &str, bearer: Option<&str>) -> Reply {
-        let mut req = self.client.post("/api/client/auth/google").body_json(&json!({ "id_token": id_token }));
-        if let Some(token) = bearer {
-            req = req.header("authorization", format!("Bearer {token}"));
-        }
-        send(req).await
-    }
-
-    pub(crate) async fn apple(&self, body: Value, bearer: Option<&str>) -> Reply {
-        let mut req = self.client.post("/api/client/auth/apple").body_json(&body);
-        if let Some(token) = bearer {
-            req = req.header("authorization", format!("Bearer {token}"));
-        }
-        send(req).await
-    }
-}
+use crate::helpers::oidc::{
+    app_with_providers, apple_claims, google_claims, jwk, now, provider_app, serve_keys, sign, FIXTURES,
+};
+use crate::helpers::spawn_app_with;
 
 async fn requests(server: &MockServer) -> usize {
     server.received_requests().await.unwrap().len()
@@ -109,7 +21,7 @@ async fn requests(server: &MockServer) -> usize {
 
 #[tokio::test]
 async fn a_valid_google_token_signs_in_and_a_repeat_lands_on_the_same_customer() {
-    let f = fixture().await;
+    let f = provider_app().await;
     let token = sign(&google_claims("g-123"), "rsa1", "g1");
     let first = f.app.google(&token, None).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
@@ -133,7 +45,7 @@ async fn a_valid_google_token_signs_in_and_a_repeat_lands_on_the_same_customer()
 
 #[tokio::test]
 async fn an_unverified_google_email_is_not_stored() {
-    let f = fixture().await;
+    let f = provider_app().await;
     let mut claims = google_claims("g-9");
     claims["email_verified"] = json!(false);
     let pair = f.app.google(&sign(&claims, "rsa1", "g1"), None).await;
@@ -143,7 +55,7 @@ async fn an_unverified_google_email_is_not_stored() {
 
 #[tokio::test]
 async fn apple_sign_in_checks_the_nonce_and_stores_the_name_only_once() {
-    let f = fixture().await;
+    let f = provider_app().await;
     let mut claims = apple_claims("a-1");
     claims["nonce"] = json!(sha256_hex("raw-nonce-1"));
     let body = json!({ "id_token": sign(&claims, "rsa1", "a1"), "nonce": "raw-nonce-1", "full_name": "Budi Santoso" });
@@ -162,7 +74,7 @@ async fn apple_sign_in_checks_the_nonce_and_stores_the_name_only_once() {
 
 #[tokio::test]
 async fn every_forged_or_mismatched_id_token_is_401_invalid_id_token() {
-    let f = fixture().await;
+    let f = provider_app().await;
     let public_pem_as_secret = std::fs::read(format!("{FIXTURES}/rsa-public-jwks.json")).unwrap();
     let mut hs256 = Header::new(Algorithm::HS256);
     hs256.kid = Some("g1".into());
@@ -215,7 +127,7 @@ async fn every_forged_or_mismatched_id_token_is_401_invalid_id_token() {
 
 #[tokio::test]
 async fn a_rotated_key_is_fetched_once_and_unknown_kids_do_not_hammer_the_provider() {
-    let f = fixture().await;
+    let f = provider_app().await;
     assert_eq!(f.app.google(&sign(&google_claims("g-1"), "rsa1", "g1"), None).await.status, StatusCode::OK);
     serve_keys(&f.google, vec![jwk("rsa1", "g1"), jwk("rsa2", "g2")], "max-age=3600").await;
 
@@ -230,7 +142,7 @@ async fn a_rotated_key_is_fetched_once_and_unknown_kids_do_not_hammer_the_provid
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sign_ins_share_one_key_set_fetch() {
-    let f = Arc::new(fixture().await);
+    let f = Arc::new(provider_app().await);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..8 {
         let f = f.clone();
@@ -246,7 +158,7 @@ async fn concurrent_sign_ins_share_one_key_set_fetch() {
 
 #[tokio::test]
 async fn a_cached_key_set_keeps_working_while_the_provider_is_down() {
-    let f = fixture().await;
+    let f = provider_app().await;
     serve_keys(&f.apple, vec![jwk("rsa1", "a1")], "max-age=0").await;
     assert_eq!(
         f.app.apple(json!({ "id_token": sign(&apple_claims("a-5"), "rsa1", "a1") }), None).await.status,
@@ -279,7 +191,7 @@ async fn an_unconfigured_provider_answers_503_provider_not_configured() {
 
 #[tokio::test]
 async fn an_anonymous_customer_is_upgraded_by_google_and_merged_by_apple() {
-    let f = fixture().await;
+    let f = provider_app().await;
     let anon = f.app.anonymous().await;
     let upgraded = f.app.google(&sign(&google_claims("g-7"), "rsa1", "g1"), Some(&anon.str("access_token"))).await;
     assert_eq!(upgraded.status, StatusCode::OK, "{}", upgraded.body);

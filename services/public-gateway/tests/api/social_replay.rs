@@ -7,8 +7,8 @@ use poem::http::StatusCode;
 use serde_json::json;
 use wiremock::MockServer;
 
+use crate::helpers::oidc::{apple_claims, google_claims, jwk, provider_app, serve_keys, sign, GOOGLE_AUD};
 use crate::helpers::{send, spawn_app_with};
-use crate::social::{apple_claims, fixture, google_claims, jwk, serve_keys, sign, GOOGLE_AUD};
 
 async fn sessions(pool: &sqlx::PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM auth_sessions").fetch_one(pool).await.unwrap()
@@ -16,7 +16,7 @@ async fn sessions(pool: &sqlx::PgPool) -> i64 {
 
 #[tokio::test]
 async fn a_captured_id_token_replayed_is_401_and_mints_no_session() {
-    let f = fixture().await;
+    let f = provider_app().await;
     let google = sign(&google_claims("g-replay"), "rsa1", "g1");
     assert_eq!(f.app.google(&google, None).await.status, StatusCode::OK);
     let apple = sign(&apple_claims("a-replay"), "rsa1", "a1");
@@ -36,7 +36,7 @@ async fn a_captured_id_token_replayed_is_401_and_mints_no_session() {
 
 #[tokio::test]
 async fn a_google_nonce_must_match_when_either_the_app_or_the_token_has_one() {
-    let f = fixture().await;
+    let f = provider_app().await;
     let with_nonce = |nonce: &str| {
         let mut claims = google_claims("g-nonce");
         claims["nonce"] = json!(nonce);

@@ -9,11 +9,12 @@ use halo_shared::auth::AuthError;
 use halo_shared::http::ClientInfo;
 use halo_shared::realtime::hub::Caps;
 use halo_shared::state::GatewaySettings;
+use halo_shared::testing::fixtures::Customer;
 use halo_shared::tokens::UserType;
 use uuid::Uuid;
 
+use crate::helpers::ws::{connect, next_event, Socket};
 use crate::helpers::{spawn_app_with, TestApp};
-use crate::realtime::{connect, customer, next_event, Socket};
 
 fn with_caps(caps: Caps) -> GatewaySettings {
     GatewaySettings { ws_caps: caps, ..halo_shared::testing::gateway_settings() }
@@ -44,7 +45,7 @@ async fn until_connections(app: &TestApp, n: usize) {
 async fn the_sixth_socket_of_one_session_gets_429_json_before_any_upgrade() {
     let app = spawn_app_with(with_caps(Caps::default())).await;
     let addr = app.addr();
-    let (token, _, _) = customer(&app).await;
+    let Customer { access_token: token, .. } = app.fixtures().anonymous_customer().await;
     let mut open = Vec::new();
     for _ in 0..5 {
         open.push(open_ready(addr, &token).await);
@@ -80,7 +81,7 @@ async fn a_client_that_stops_reading_is_dropped_instead_of_buffered() {
     settings.ws_heartbeat = Duration::from_secs(1);
     let app = spawn_app_with(settings).await;
     let addr = app.addr();
-    let (token, user, _) = customer(&app).await;
+    let Customer { access_token: token, id: user, .. } = app.fixtures().anonymous_customer().await;
     let _never_read = open_ready(addr, &token).await;
 
     let big: std::sync::Arc<str> = "x".repeat(64 * 1024).into();
@@ -98,7 +99,7 @@ async fn a_client_that_stops_reading_is_dropped_instead_of_buffered() {
 async fn a_revocation_between_the_handshake_and_the_registration_still_refuses_the_socket() {
     let app = spawn_app_with(with_caps(Caps::default())).await;
     app.listening().await;
-    let (token, _, session) = customer(&app).await;
+    let Customer { access_token: token, session_id: session, .. } = app.fixtures().anonymous_customer().await;
     // The handshake authenticated this token ...
     let claims = authenticate(&app.state, &token, &[UserType::Customer]).await.expect("valid before logout");
     // ... then the logout lands (on any instance) before the socket registers.
