@@ -18,11 +18,16 @@ const PAGE: i64 = 500;
 
 /// Returns how many orders and refunds changed.
 pub async fn run(payments: &Payments) -> anyhow::Result<u64> {
+    run_paged(payments, PAGE).await
+}
+
+/// `run`, reading `page` rows at a time.
+pub async fn run_paged(payments: &Payments, page_size: i64) -> anyhow::Result<u64> {
     let db = &payments.db;
     let mut changed = 0;
     let mut after = None;
     loop {
-        let page = records::unpaid_page(db, UNPAID_AFTER, after, PAGE).await?;
+        let page = records::unpaid_page(db, UNPAID_AFTER, after, page_size).await?;
         for (id, _) in &page {
             let result = match payments.client.xendit() {
                 Some(xendit) => match xendit.find_invoices(*id).await {
@@ -54,13 +59,13 @@ pub async fn run(payments: &Payments) -> anyhow::Result<u64> {
             count(&mut changed, result, "order", *id);
         }
         match page.last() {
-            Some((id, at)) if page.len() as i64 == PAGE => after = Some((*at, *id)),
+            Some((id, at)) if page.len() as i64 == page_size => after = Some((*at, *id)),
             _ => break,
         }
     }
     let mut after = None;
     loop {
-        let page = refunds::open_page(db, after, PAGE).await?;
+        let page = refunds::open_page(db, after, page_size).await?;
         for refund in &page {
             let result = match (refund.status, payments.client.xendit(), refund.xendit_refund_id.as_deref()) {
                 (RefundStatus::Requested, _, _) => payments.send_refund(refund.id).await,
@@ -83,7 +88,7 @@ pub async fn run(payments: &Payments) -> anyhow::Result<u64> {
             count(&mut changed, result, "refund", refund.id);
         }
         match page.last() {
-            Some(last) if page.len() as i64 == PAGE => after = Some((last.created_at, last.id)),
+            Some(last) if page.len() as i64 == page_size => after = Some((last.created_at, last.id)),
             _ => break,
         }
     }

@@ -10,6 +10,7 @@ mod client_address;
 mod contract;
 mod edge;
 mod key_rotation;
+mod money;
 mod notifications;
 mod revoke_sessions;
 mod staff_abuse;

@@ -620,3 +620,68 @@ async fn a_refund_xendit_could_not_take_is_asked_again_by_reconciliation_under_t
     assert_eq!(app.refund_rows(&id).await[0].3, "pending");
     app.ledger_holds().await;
 }
+
+#[tokio::test]
+async fn reconciliation_pages_through_every_stale_order_and_open_refund_past_any_backlog() {
+    use wiremock::matchers::{method, path};
+    let xendit = FakeXendit::start().await;
+    let mut settings = xendit.settings();
+    settings.shared.money.max_pending_orders_per_customer = 10;
+    let app = crate::helpers::spawn_app_with(settings).await;
+    let shop = app.open_shop().await;
+    let mut unpaid = Vec::new();
+    for _ in 0..5 {
+        unpaid.push(app.unpaid(&shop).await);
+    }
+    // Older than a minute: no API sets the clock back.
+    sqlx::query("UPDATE orders SET created_at = now() - interval '2 minutes'").execute(&app.db.pool).await.unwrap();
+    xendit.refunds_answer(RefundMode::Down);
+    let refunded = app.accepted(&shop).await;
+    let admin = app.admin().await;
+    for _ in 0..3 {
+        app.payments().refund_by_staff(&admin, refunded.parse().unwrap(), &refund_of(Some(10_000))).await.unwrap();
+    }
+    xendit.refunds_answer(RefundMode::Pending);
+    // Xendit now reports every stale invoice paid.
+    wiremock::Mock::given(method("GET"))
+        .and(path("/v2/invoices"))
+        .respond_with(|req: &wiremock::Request| {
+            let id = req.url.query_pairs().find(|(k, _)| k == "external_id").unwrap().1.into_owned();
+            let mut paid = invoice(&id, PRICE);
+            paid["status"] = json!("PAID");
+            paid["paid_amount"] = json!(PRICE);
+            wiremock::ResponseTemplate::new(200).set_body_json(json!([paid]))
+        })
+        .with_priority(1)
+        .mount(&xendit.server)
+        .await;
+
+    let changed = halo_shared::payments::reconcile::run_paged(&app.payments(), 2).await.unwrap();
+
+    assert_eq!(changed, 5 + 3, "five orders paid, three refunds accepted, two at a time");
+    for id in &unpaid {
+        assert_eq!(app.order_row(id).await.0, "paid");
+    }
+    assert!(app.refund_rows(&refunded).await.iter().all(|r| r.3 == "pending"));
+    app.ledger_holds().await;
+}
+
+#[test]
+fn reconcile_payments_refuses_the_stub_unless_asked_for_and_a_cloud_run_job_counts_as_cloud_run() {
+    let run = |env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(BIN);
+        command.env_clear().env("DATABASE_URL", "postgres://127.0.0.1:9/nothing").arg("reconcile-payments");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+
+    let implicit = run(&[]);
+    let in_a_job = run(&[("PAYMENT_PROVIDER", "stub"), ("CLOUD_RUN_JOB", "halo-reconcile-payments")]);
+
+    assert!(!implicit.status.success());
+    assert!(String::from_utf8_lossy(&implicit.stderr).contains("PAYMENT_PROVIDER=stub explicitly"));
+    assert!(!in_a_job.status.success());
+    assert!(String::from_utf8_lossy(&in_a_job.stderr).contains("PAYMENT_PROVIDER=stub on Cloud Run"));
+}

@@ -427,6 +427,7 @@ async fn with_the_stub_an_order_walks_from_creation_to_completion_by_the_logged_
         .expect("the stub logged how to pay");
     assert!(line.starts_with(&format!("[PAYMENT STUB] order={id} amount=150000 pay: curl")), "{line}");
     let token = line.split("x-callback-token: ").nth(1).unwrap().split('\'').next().unwrap();
+    assert_ne!(token, "local-dev-token", "the stub makes its own token: the configured one is never logged");
     let body = line.split("-d '").nth(1).unwrap().trim_end_matches('\'');
 
     let paid = app.callback("invoice", Some(token), body).await;
