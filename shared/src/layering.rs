@@ -390,9 +390,6 @@ pub const COLUMN_OWNERS: &[(&str, &str, &[&str], &str)] = &[(
     "orders",
     "payments",
     &[
-        "invoice_id",
-        "invoice_url",
-        "invoice_expires_at",
         "refund_id",
         "payment_issue",
         "earnings_base",
@@ -401,9 +398,9 @@ pub const COLUMN_OWNERS: &[(&str, &str, &[&str], &str)] = &[(
         "release_due",
         "refunded_amount",
     ],
-    "what the payment provider says of an order (its invoice, what needs staff) and what its money did \
-     (what completion split, when earnings release, what was refunded) are the payments service's; the \
-     order's status and lifecycle are the marketplace's",
+    "what needs staff about an order's payment and what its money did (what completion split, when \
+     earnings release, what was refunded) are the payments service's; the order's status and lifecycle, \
+     and the invoice it opens with (one write: creating -> pending_payment), are the marketplace's",
 )];
 
 /// Columns any writer of a row keeps current, whoever owns the rest.

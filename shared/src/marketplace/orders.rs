@@ -185,7 +185,8 @@ pub struct Order {
 }
 
 /// Where a refund stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Enum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]
 pub enum RefundStatus {
@@ -200,7 +201,7 @@ pub enum RefundStatus {
 }
 
 /// One refund of an order (the payments service fills these in).
-#[derive(Debug, Clone, Object, sqlx::FromRow)]
+#[derive(Debug, Clone, Object, sqlx::FromRow, serde::Deserialize)]
 pub struct OrderRefund {
     pub id: Uuid,
     /// Whole rupiah.
@@ -210,7 +211,8 @@ pub struct OrderRefund {
 }
 
 /// Whether a dispute waits for staff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Enum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]
 pub enum DisputeStatus {
@@ -220,7 +222,8 @@ pub enum DisputeStatus {
 }
 
 /// How staff resolved a dispute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Enum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]
 pub enum DisputeOutcome {
@@ -232,7 +235,7 @@ pub enum DisputeOutcome {
 
 /// The customer's latest dispute of a completed order (absent from the order when none
 /// was opened); `outcome` appears once staff resolved it.
-#[derive(Debug, Clone, Object, sqlx::FromRow)]
+#[derive(Debug, Clone, Object, sqlx::FromRow, serde::Deserialize)]
 pub struct OrderDispute {
     pub status: DisputeStatus,
     pub reason: String,
@@ -367,8 +370,9 @@ fn check(new: &NewOrder<'_>) -> Result<(Option<String>, Option<String>), MarketE
 /// service, in the caller's transaction, which commits it before the payments module
 /// calls the provider (then [`open`] or [`discard`]); or finds the order an earlier
 /// request with the same idempotency key made (a different request under that key is
-/// `KeyReused`). A customer holding `max_pending` unpaid orders gets `Conflict`; the
-/// count is serialised per customer by an advisory lock, so racing creates cannot pass it.
+/// `KeyReused`). A customer holding `max_pending` unpaid orders gets `Conflict`: the
+/// insert counts them itself, after a per-customer advisory lock taken by the statement
+/// before it (so its snapshot sees every order a racing create committed under the lock).
 #[tracing::instrument(skip_all, fields(customer_id = %customer_id))]
 pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_>) -> Result<Placed, MarketError> {
     let (note, key) = check(new)?;
@@ -378,20 +382,11 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
             return same_request(existing, &fingerprint);
         }
     }
-    let unpaid: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended($1::text, 26))) lock, orders
-         WHERE customer_id = $1 AND status IN ('creating', 'pending_payment')",
-    )
-    .bind(customer_id)
-    .fetch_one(&mut *conn)
-    .await
-    .context("counting unpaid orders")?;
-    if unpaid >= i64::from(new.max_pending) {
-        return Err(MarketError::Conflict(format!(
-            "at most {} unpaid orders at a time: pay or cancel one first",
-            new.max_pending
-        )));
-    }
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 26))")
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await
+        .context("locking the customer's unpaid orders")?;
     let anonymous = customers::active_is_anonymous(conn, customer_id).await.context("reading the customer")?;
     match anonymous {
         None => return Err(MarketError::NotFound("this account no longer exists")),
@@ -405,6 +400,7 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
          SELECT $1, $2, s.mitra_id, s.id, s.title, s.duration_minutes, s.price, $4, $5, 'creating', $6, $7
          FROM mitra_services s JOIN mitras m ON m.id = s.mitra_id
          WHERE s.id = $3 AND s.active AND {listable}
+           AND (SELECT count(*) FROM orders WHERE customer_id = $2 AND status IN ('creating', 'pending_payment')) < $8
          ON CONFLICT DO NOTHING
          RETURNING {COLUMNS}",
         listable = *LISTABLE
@@ -416,6 +412,7 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
     .bind(&key)
     .bind(i32::try_from(new.commission_bps.min(10_000)).unwrap_or(0))
     .bind(&fingerprint)
+    .bind(i64::from(new.max_pending))
     .fetch_optional(&mut *conn)
     .await
     .context("inserting the order")?;
@@ -426,6 +423,19 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
             if let Some(existing) = by_key(&mut *conn, customer_id, key).await.context("looking up the key")? {
                 return same_request(existing, &fingerprint);
             }
+        }
+        let unpaid: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM orders WHERE customer_id = $1 AND status IN ('creating', 'pending_payment')",
+        )
+        .bind(customer_id)
+        .fetch_one(&mut *conn)
+        .await
+        .context("counting unpaid orders")?;
+        if unpaid >= i64::from(new.max_pending) {
+            return Err(MarketError::Conflict(format!(
+                "at most {} unpaid orders at a time: pay or cancel one first",
+                new.max_pending
+            )));
         }
         return Err(MarketError::NotFound("no such service, or it is not available"));
     };
@@ -454,15 +464,32 @@ async fn by_key(
     Ok(found.map(|k| (Order::from(k.row), k.request_fingerprint)))
 }
 
-/// Makes a `creating` order payable once its invoice is attached (`creating` →
-/// `pending_payment`, its first event), in the caller's transaction. `None` when it is no
-/// longer `creating`.
-pub async fn open(conn: &mut PgConnection, id: Uuid, customer_id: Uuid) -> sqlx::Result<Option<Order>> {
+/// The invoice an order opens with (made by the payments service).
+pub struct Invoice<'a> {
+    pub id: &'a str,
+    pub url: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Makes a `creating` order payable with its invoice (`creating` → `pending_payment`, its
+/// first event), in the caller's transaction: one write of the row. `None` when it is no
+/// longer `creating` (a racing retry opened it first).
+pub async fn open(
+    conn: &mut PgConnection,
+    id: Uuid,
+    customer_id: Uuid,
+    invoice: &Invoice<'_>,
+) -> sqlx::Result<Option<Order>> {
     let row: Option<Row> = sqlx::query_as(&format!(
-        "UPDATE orders SET status = 'pending_payment', updated_at = now() WHERE id = $1 AND status = 'creating'
+        "UPDATE orders SET status = 'pending_payment', invoice_id = $2, invoice_url = $3, invoice_expires_at = $4,
+                updated_at = now()
+         WHERE id = $1 AND status = 'creating'
          RETURNING {COLUMNS}"
     ))
     .bind(id)
+    .bind(invoice.id)
+    .bind(invoice.url)
+    .bind(invoice.expires_at)
     .fetch_optional(&mut *conn)
     .await?;
     if row.is_some() {

@@ -4,11 +4,11 @@
 //! order (a partial unique index).
 
 use chrono::Utc;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{records, PaymentError, Payments};
-use crate::marketplace::orders::{self, OrderDispute, OrderStatus};
+use crate::marketplace::orders::{self, OrderStatus};
 use crate::marketplace::MarketError;
 
 impl Payments {
@@ -65,22 +65,4 @@ pub async fn resolve(conn: &mut PgConnection, id: Uuid, refund: bool, note: &str
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// The latest dispute of each of several orders.
-pub async fn latest_of(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, OrderDispute)>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        order_id: Uuid,
-        #[sqlx(flatten)]
-        dispute: OrderDispute,
-    }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT DISTINCT ON (order_id) order_id, status, reason, opened_at, outcome, resolved_at FROM disputes
-         WHERE order_id = ANY($1) ORDER BY order_id, opened_at DESC",
-    )
-    .bind(ids)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.order_id, r.dispute)).collect())
 }

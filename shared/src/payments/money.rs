@@ -52,15 +52,31 @@ pub async fn completed(
     escrow: i64,
     release_at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let commission = commission_of(escrow, state.commission_bps);
-    let reference = format!("order:{}:completed", state.id);
+    split(conn, state, escrow, release_at, "order_completed").await
+}
+
+/// Splits `part` of the order's escrow as completion does (commission `floor(part × bps /
+/// 10000)`, the rest to the mitra's pending earnings, released at `release_at`) and fixes
+/// E, C and `release_at` on the order, under `order:<id>:<kind>`. Completion's `kind` is
+/// `order_completed`; a late cancellation (§13) passes `cancellation_fee` for what the
+/// customer does not get back, in the transaction that also starts the refund of the
+/// rest (`refunds::start`, source escrow).
+pub async fn split(
+    conn: &mut PgConnection,
+    state: &PaymentState,
+    part: i64,
+    release_at: DateTime<Utc>,
+    kind: &str,
+) -> anyhow::Result<()> {
+    let commission = commission_of(part, state.commission_bps);
+    let reference = format!("order:{}:{}", state.id, kind.trim_start_matches("order_"));
     let legs = vec![
-        (Account::Escrow(state.id), -escrow),
+        (Account::Escrow(state.id), -part),
         (Account::Commission, commission),
-        (Account::MitraPending(state.mitra_id), escrow - commission),
+        (Account::MitraPending(state.mitra_id), part - commission),
     ];
-    ledger::post(conn, &Entry { reference: &reference, kind: "order_completed", about: about(state), legs }).await?;
-    records::set_completion(conn, state.id, escrow, commission, release_at).await?;
+    ledger::post(conn, &Entry { reference: &reference, kind, about: about(state), legs }).await?;
+    records::set_completion(conn, state.id, part, commission, release_at).await?;
     Ok(())
 }
 

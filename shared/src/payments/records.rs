@@ -1,35 +1,12 @@
-//! What the payments service keeps: an order's payment columns (its invoice, what needs
-//! staff, what completion fixed, when earnings release; the rest of the order is the
-//! marketplace's) and every callback received (`payment_callbacks`), as it came.
+//! What the payments service keeps: an order's payment columns (what needs staff, what
+//! completion fixed, when earnings release, what was refunded; the rest of the order,
+//! its invoice included, is the marketplace's) and every callback received (`payment_callbacks`), as it came.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::marketplace::orders::OrderStatus;
-
-/// An opened invoice, as the order shows it.
-pub struct InvoiceRef<'a> {
-    pub id: &'a str,
-    pub url: &'a str,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Records the invoice opened for a `creating` order, in the caller's transaction; false
-/// when the order is no longer `creating` (a racing retry attached its own).
-pub async fn attach_invoice(conn: &mut PgConnection, id: Uuid, invoice: &InvoiceRef<'_>) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE orders SET invoice_id = $2, invoice_url = $3, invoice_expires_at = $4, updated_at = now()
-         WHERE id = $1 AND status = 'creating'",
-    )
-    .bind(id)
-    .bind(invoice.id)
-    .bind(invoice.url)
-    .bind(invoice.expires_at)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
 
 /// What the payment side needs of an order, read with the row locked so every money
 /// move of one order happens one at a time.
@@ -170,12 +147,31 @@ pub async fn next_release(db: &PgPool, mitra_id: Uuid) -> sqlx::Result<Option<Da
         .await
 }
 
-/// What views need beyond the order itself: its commission rate and E, if completed.
-pub async fn money_columns(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, i32, Option<i64>)>> {
-    sqlx::query_as("SELECT id, commission_bps, earnings_base FROM orders WHERE id = ANY($1)")
-        .bind(ids)
-        .fetch_all(db)
-        .await
+/// What views need beyond the order itself, in one query for a page of orders: its
+/// commission rate, E (if completed), its refunds oldest first and its latest dispute.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ViewColumns {
+    pub id: Uuid,
+    pub commission_bps: i32,
+    pub earnings_base: Option<i64>,
+    pub refunds: sqlx::types::Json<Vec<crate::marketplace::orders::OrderRefund>>,
+    pub dispute: Option<sqlx::types::Json<crate::marketplace::orders::OrderDispute>>,
+}
+
+pub async fn view_columns(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<ViewColumns>> {
+    sqlx::query_as(
+        "SELECT o.id, o.commission_bps, o.earnings_base,
+                coalesce((SELECT json_agg(json_build_object('id', r.id, 'amount', r.amount, 'status', r.status,
+                                                            'created_at', r.created_at) ORDER BY r.created_at, r.id)
+                          FROM refunds r WHERE r.order_id = o.id), '[]') AS refunds,
+                (SELECT json_build_object('status', d.status, 'reason', d.reason, 'opened_at', d.opened_at,
+                                          'outcome', d.outcome, 'resolved_at', d.resolved_at)
+                 FROM disputes d WHERE d.order_id = o.id ORDER BY d.opened_at DESC LIMIT 1) AS dispute
+         FROM orders o WHERE o.id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await
 }
 
 /// Keeps a callback as it came, with the order it was about and what applying it did.

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::records::{self, PaymentState};
 use crate::ledger::read::OrderBalances;
 use crate::ledger::{self, About, Account, Entry};
-use crate::marketplace::orders::{self, Actor, OrderRefund, OrderStatus, RefundStatus};
+use crate::marketplace::orders::{self, Actor, OrderStatus, RefundStatus};
 
 /// Where a refund's money is taken from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,24 +284,6 @@ pub async fn open_page(db: &PgPool, after: Option<(DateTime<Utc>, Uuid)>, limit:
 
 pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Refund>> {
     sqlx::query_as(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1")).bind(id).fetch_optional(db).await
-}
-
-/// The refunds of several orders, oldest first.
-pub async fn of_orders(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, OrderRefund)>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        order_id: Uuid,
-        #[sqlx(flatten)]
-        refund: OrderRefund,
-    }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT order_id, id, amount, status, created_at FROM refunds WHERE order_id = ANY($1)
-         ORDER BY created_at, id",
-    )
-    .bind(ids)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.order_id, r.refund)).collect())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::money::commission_of;
-use super::{disputes, records, refunds};
+use super::records;
 use crate::ledger::read::{self as ledger, OrderBalances, OrderPosting};
 use crate::marketplace::orders::{self, Filter, Order, Party};
 use crate::pagination::Page;
@@ -60,30 +60,33 @@ impl Money {
     }
 }
 
-async fn money_of(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Money)>> {
-    let balances = ledger::orders_balances(db, ids).await?;
-    let columns = records::money_columns(db, ids).await?;
+/// The money figures of a page of orders (they need its ledger balances too).
+async fn money_of(db: &PgPool, columns: &[records::ViewColumns]) -> sqlx::Result<Vec<(Uuid, Money)>> {
+    let ids: Vec<Uuid> = columns.iter().map(|c| c.id).collect();
+    let balances = ledger::orders_balances(db, &ids).await?;
     Ok(columns
-        .into_iter()
-        .map(|(id, bps, base)| {
-            let balances = balances.iter().find(|(o, _)| *o == id).map(|(_, b)| *b).unwrap_or_default();
-            (id, Money { bps, base, balances })
+        .iter()
+        .map(|c| {
+            let balances = balances.iter().find(|(o, _)| *o == c.id).map(|(_, b)| *b).unwrap_or_default();
+            (c.id, Money { bps: c.commission_bps, base: c.earnings_base, balances })
         })
         .collect())
 }
 
-/// Fills in the refunds, the dispute and (for the mitra and staff) the mitra's earnings.
+/// Fills in the refunds, the dispute and (for the mitra and staff) the mitra's earnings:
+/// one query for the order columns, refunds and disputes, one for the ledger's balances.
 pub async fn fill(db: &PgPool, orders: &mut [Order], viewer: Viewer) -> sqlx::Result<()> {
     if orders.is_empty() {
         return Ok(());
     }
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let refunds = refunds::of_orders(db, &ids).await?;
-    let disputes = disputes::latest_of(db, &ids).await?;
-    let money = if viewer == Viewer::Customer { Vec::new() } else { money_of(db, &ids).await? };
+    let mut columns = records::view_columns(db, &ids).await?;
+    let money = if viewer == Viewer::Customer { Vec::new() } else { money_of(db, &columns).await? };
     for order in orders.iter_mut() {
-        order.refunds = refunds.iter().filter(|(o, _)| *o == order.id).map(|(_, r)| r.clone()).collect();
-        order.dispute = disputes.iter().find(|(o, _)| *o == order.id).map(|(_, d)| d.clone());
+        if let Some(c) = columns.iter_mut().find(|c| c.id == order.id) {
+            order.refunds = std::mem::take(&mut c.refunds.0);
+            order.dispute = c.dispute.take().map(|d| d.0);
+        }
         if let Some((_, money)) = money.iter().find(|(o, _)| *o == order.id) {
             order.mitra_earnings = Some(money.mitra_earnings(order));
         }
@@ -140,7 +143,7 @@ pub async fn staff_one(db: &PgPool, id: Uuid) -> sqlx::Result<Option<StaffView>>
     let mut one = [order];
     fill(db, &mut one, Viewer::Staff).await?;
     let [order] = one;
-    let money = money_of(db, &[id]).await?;
+    let money = money_of(db, &records::view_columns(db, &[id]).await?).await?;
     let commission = money.first().map(|(_, m)| m.commission(&order)).unwrap_or(0);
     let ledger = ledger::order_postings(db, id).await?;
     let events = records::payment_events(db, id).await?;

@@ -685,3 +685,18 @@ fn reconcile_payments_refuses_the_stub_unless_asked_for_and_a_cloud_run_job_coun
     assert!(!in_a_job.status.success());
     assert!(String::from_utf8_lossy(&in_a_job.stderr).contains("PAYMENT_PROVIDER=stub on Cloud Run"));
 }
+
+#[tokio::test]
+async fn of_concurrent_creates_by_one_customer_only_the_unpaid_cap_succeed() {
+    let xendit = FakeXendit::start().await;
+    let app = money_app(&xendit).await;
+    let shop = app.open_shop().await;
+
+    let replies = futures_util::future::join_all((0..12).map(|_| app.place_order(&shop, None, None))).await;
+
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
+    let unpaid: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(unpaid, 5);
+}
