@@ -35,6 +35,10 @@ enum Command {
         port: u16,
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
+        /// sqlx's default pool options (a ping before every acquire) instead of the
+        /// gateway's.
+        #[arg(long)]
+        sqlx_defaults: bool,
     },
     /// Serve `me` with hyper and tokio-postgres and nothing else (the true floor).
     PgFloor {
@@ -128,7 +132,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::BareSession { port } => bare::serve(port).await,
-        Command::Floor { port, database_url } => floor::serve(port, &database_url).await,
+        Command::Floor { port, database_url, sqlx_defaults } => floor::serve(port, &database_url, sqlx_defaults).await,
         Command::PgFloor { port, database_url } => pgfloor::serve(port, &database_url).await,
         Command::Bcrypt { cost, seconds } => {
             let until = Instant::now() + Duration::from_secs(seconds);
