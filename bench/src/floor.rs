@@ -2,7 +2,7 @@
 //! stack is fixed to poem-openapi, so these, not bare hyper, are the honest ceilings for
 //! the gateway's `session` and `me` scenarios. Same framework, same listener, same
 //! runtime, the very same token check (`Keys::verify`) and the very same `me` query
-//! (`customers::get` on a pool of the gateway's default size), the same JSON; no edge
+//! (`customers::get` on the gateway's pool: `db::lazy_pool` at its default size), the same JSON; no edge
 //! (request id, log line, client address, body limit, timeout, error mapper), no revoked
 //! set, no user-type check.
 
@@ -22,10 +22,22 @@ use uuid::Uuid;
 /// The gateway's default `DB_MAX_CONNECTIONS`.
 const POOL_SIZE: u32 = 10;
 
-pub async fn serve(port: u16, database_url: &str) -> anyhow::Result<()> {
+/// `sqlx_defaults`: sqlx's default pool options instead of the gateway's (to measure what
+/// the gateway's settings change).
+pub async fn serve(port: u16, database_url: &str, sqlx_defaults: bool) -> anyhow::Result<()> {
     let secret = std::env::var("AUTH_JWT_SECRET")?;
     let keys = Arc::new(Keys::new(secret.as_bytes()));
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(POOL_SIZE).connect(database_url).await?;
+    // The gateway's own pool (`db::lazy_pool`, its settings), so the floor's query costs
+    // what the gateway's does.
+    let pool = if sqlx_defaults {
+        sqlx::postgres::PgPoolOptions::new().max_connections(POOL_SIZE).connect_lazy(database_url)?
+    } else {
+        halo_shared::db::lazy_pool(&halo_shared::db::DatabaseSettings {
+            url: database_url.to_owned().into(),
+            max_connections: POOL_SIZE,
+            acquire_timeout: std::time::Duration::from_secs(5),
+        })?
+    };
     let api = OpenApiService::new(FloorApi, "floor", "1");
     let app = poem::Route::new().nest("/", api).data(keys).data(pool);
     let server = Server::bind(([127, 0, 0, 1], port).into()).await?;

@@ -213,3 +213,57 @@ pub async fn ws_latency(base: &str, database_url: &str, events: usize) -> anyhow
     report("ws-latency", latencies, 0, started.elapsed());
     Ok(())
 }
+
+/// CPU time (user + system) of a process and its threads, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces), from the state on.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// CPU ticks of every PostgreSQL process (its backends come and go; the bench's stay).
+fn postgres_ticks() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("postgres")))
+        .filter_map(cpu_ticks)
+        .sum()
+}
+
+/// `count` GETs over `connections` connections, each waiting for its answer before the
+/// next; any non-2xx is an error.
+pub async fn hit(url: &str, token: &str, count: usize, connections: usize, pid: Option<u32>) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build()?;
+    let (server_before, pg_before) = (pid.and_then(cpu_ticks), postgres_ticks());
+    let started = Instant::now();
+    let mut callers = tokio::task::JoinSet::new();
+    for n in 0..connections {
+        let (client, url, auth) = (client.clone(), url.to_owned(), format!("Bearer {token}"));
+        let mine = count / connections + usize::from(n < count % connections);
+        callers.spawn(async move {
+            for _ in 0..mine {
+                let resp = client.get(&url).header("authorization", &auth).send().await?;
+                anyhow::ensure!(resp.status().is_success(), "{url} answered {}", resp.status());
+                resp.bytes().await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = callers.join_next().await {
+        done??;
+    }
+    let elapsed = started.elapsed();
+    // Clock ticks are 10 ms (USER_HZ 100): meaningful over thousands of requests.
+    let per_request_us = |ticks: u64| ticks as f64 * 10_000.0 / count as f64;
+    let server = match (server_before, pid.and_then(cpu_ticks)) {
+        (Some(a), Some(b)) => format!(" server_cpu={:.1}us", per_request_us(b - a)),
+        _ => String::new(),
+    };
+    println!(
+        "hit requests={count} rps={:.1}{server} postgres_cpu={:.1}us",
+        count as f64 / elapsed.as_secs_f64(),
+        per_request_us(postgres_ticks().saturating_sub(pg_before))
+    );
+    Ok(())
+}

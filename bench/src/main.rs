@@ -2,8 +2,8 @@
 //! sign-ins and of refreshes (each carrying the token the previous one returned), counted
 //! so that no round of bcrypt-bound calls is dropped at the deadline, idle WebSockets by
 //! the thousand, publish-to-receipt latency across instances, raw bcrypt speed, start-up
-//! timing, a bare hyper server doing the gateway's JWT verification, and the
-//! poem-openapi floors for `session` and `me`.
+//! timing, a bare hyper server doing the gateway's JWT verification, the poem-openapi
+//! floors for `session` and `me`, and the hyper + tokio-postgres floor for `me`.
 //! `bench/run` orchestrates them; see BENCHMARKS.md.
 
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 mod bare;
 mod floor;
 mod load;
+mod pgfloor;
 
 #[derive(Parser)]
 struct Cli {
@@ -31,6 +32,17 @@ enum Command {
     /// Serve `session` and `me` with poem-openapi and nothing else (their floors).
     Floor {
         #[arg(long, default_value_t = 3998)]
+        port: u16,
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// sqlx's default pool options (a ping before every acquire) instead of the
+        /// gateway's.
+        #[arg(long)]
+        sqlx_defaults: bool,
+    },
+    /// Serve `me` with hyper and tokio-postgres and nothing else (the true floor).
+    PgFloor {
+        #[arg(long, default_value_t = 3997)]
         port: u16,
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
@@ -93,6 +105,22 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         events: usize,
     },
+    /// Sends `count` GETs with a bearer token over `connections` keep-alive connections
+    /// and prints how long they took and, given `--pid`, the CPU the server and every
+    /// PostgreSQL process spent per request (for `bench/profile`).
+    Hit {
+        #[arg(long)]
+        url: String,
+        #[arg(long, env = "TOKEN")]
+        token: String,
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// The server's process id, to read its CPU time.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
     /// Prints a process's resident set size in KiB.
     Rss {
         #[arg(long)]
@@ -104,7 +132,8 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::BareSession { port } => bare::serve(port).await,
-        Command::Floor { port, database_url } => floor::serve(port, &database_url).await,
+        Command::Floor { port, database_url, sqlx_defaults } => floor::serve(port, &database_url, sqlx_defaults).await,
+        Command::PgFloor { port, database_url } => pgfloor::serve(port, &database_url).await,
         Command::Bcrypt { cost, seconds } => {
             let until = Instant::now() + Duration::from_secs(seconds);
             let mut hashes = 0u64;
@@ -144,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Ws { base, connections, pid } => load::idle_sockets(&base, connections, pid).await,
         Command::WsLatency { base, database_url, events } => load::ws_latency(&base, &database_url, events).await,
+        Command::Hit { url, token, count, connections, pid } => load::hit(&url, &token, count, connections, pid).await,
         Command::Rss { pid } => {
             println!("{}", load::rss_kib(pid)?);
             Ok(())
