@@ -310,6 +310,29 @@ async fn odd_callbacks_are_stored_and_answered_without_moving_orders_the_wrong_w
 }
 
 #[tokio::test]
+async fn a_paid_callback_in_another_currency_flags_the_order_and_moves_no_money() {
+    let xendit = fake_xendit(200).await;
+    let app = spawn_app_with(xendit_settings(&xendit)).await;
+    let shop = app.shop().await;
+    let order = app.buy(&shop, None).await.str("id");
+
+    let mut body: Value = serde_json::from_str(&paid(&order, 150000)).unwrap();
+    body["currency"] = json!("USD");
+    let answer = app.callback("invoice", Some(CALLBACK_TOKEN), &body.to_string()).await;
+
+    assert_eq!(answer.status, StatusCode::OK, "authentic: answered so Xendit stops retrying");
+    let (status, issue) = app.status_of(&order).await;
+    assert_eq!(status, "pending_payment", "150,000 of another currency does not pay a rupiah order");
+    assert_eq!(issue.as_deref(), Some("currency_mismatch"), "staff see it");
+    let postings: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ledger_postings").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(postings, 0, "the ledger is in whole rupiah: nothing is posted");
+    let outcome: String =
+        sqlx::query_scalar("SELECT outcome FROM payment_callbacks").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(outcome, "flagged");
+}
+
+#[tokio::test]
 async fn reconciliation_applies_a_missed_paid_callback_and_prints_how_many_changed() {
     let xendit = fake_xendit(200).await;
     let app = spawn_app_with(xendit_settings(&xendit)).await;
