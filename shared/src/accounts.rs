@@ -51,8 +51,11 @@ pub async fn delete_customer(db: &PgPool, id: Uuid, apple_configured: bool) -> R
         .await
         .context("ending sessions")?;
     let erased = customers::erase(&mut tx, id).await.context("erasing the customer")?;
-    let grants: Vec<(&str, &[u8])> =
-        erased.apple_grants.iter().map(|g| (g.client_id.as_str(), g.refresh_token.as_slice())).collect();
+    let grants: Vec<apple::GrantToRevoke> = erased
+        .apple_grants
+        .iter()
+        .map(|g| apple::GrantToRevoke { client_id: &g.client_id, subject: &g.subject, refresh_token: &g.refresh_token })
+        .collect();
     apple::queue_revocations(&mut tx, &grants).await.context("queueing Apple revocations")?;
     notifications::erase_user(&mut tx, UserType::Customer, id).await?;
     tx.commit().await.context("committing the deletion")?;

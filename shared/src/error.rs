@@ -210,7 +210,13 @@ impl IntoResponse for ApiError {
             .status(self.code.status())
             .content_type("application/json; charset=utf-8")
             .body(body.to_json_string());
-        if let Some(secs) = self.retry_after {
+        // Every 503 says when to come back (contract §4); one that named no wait of its
+        // own (the revocation fallback, a provider) gets the database's.
+        let retry_after = match self.code.status() {
+            StatusCode::SERVICE_UNAVAILABLE => Some(self.retry_after.unwrap_or(DATABASE_RETRY_AFTER_SECS)),
+            _ => self.retry_after,
+        };
+        if let Some(secs) = retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
         }
         resp
@@ -232,10 +238,12 @@ fn is_database_outage(cause: &anyhow::Error) -> bool {
             Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => {
                 true
             }
-            // Class 08: connection exception; 57P01–57P03: admin/crash shutdown, cannot connect now.
-            Some(sqlx::Error::Database(db)) => {
-                db.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
-            }
+            // Class 08: connection exception; 57P01–57P03: admin/crash shutdown, cannot
+            // connect now; 53300: too many connections; 57014: cancelled (a statement
+            // timeout: the database did not answer in time).
+            Some(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300" | "57014")),
             _ => false,
         }
     })

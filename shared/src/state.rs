@@ -12,7 +12,7 @@ use crate::providers::sms::{OtpSender, ProviderConfig};
 use crate::push::fcm::FcmSettings;
 use crate::push::WorkerSettings;
 use crate::realtime::Realtime;
-use crate::tokens::Keys;
+use crate::tokens::{Audience, Keys};
 
 /// Everything a request may need beyond its own input: the database pool, the token
 /// keys (built once), the tunables, and one client per provider the service talks to.
@@ -94,8 +94,14 @@ impl AppState {
     }
 
     /// A service's state with a full key ring (`AUTH_JWT_SECRET` and
-    /// `AUTH_JWT_PREVIOUS_SECRETS`), building the clients that service uses.
+    /// `AUTH_JWT_PREVIOUS_SECRETS`), building the clients that service uses. The ring is
+    /// bound here to the service's audience: the gateway mints and accepts only
+    /// `halo-mobile`, the control center only `halo-cc`.
     pub fn with_keys(db: PgPool, keys: Keys, settings: ServiceSettings) -> Self {
+        let keys = keys.for_audience(match settings {
+            ServiceSettings::Gateway(_) => Audience::Mobile,
+            ServiceSettings::ControlCenter(_) => Audience::ControlCenter,
+        });
         let http = http_client();
         let payments = Arc::new(PaymentClient::new(&settings.shared().payments, http.clone()));
         let service = match settings {
@@ -172,6 +178,9 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// `PLATFORM_COMMISSION_BPS`, `EARNINGS_HOLD_HOURS`, `MAX_PENDING_ORDERS_PER_CUSTOMER`.
     pub money: MoneySettings,
+    /// `REVOCATION_STALE_TRUST_SECONDS`: while the database cannot be reached at all, how
+    /// long after the last sync the revoked set alone is trusted (see `auth::scheme`).
+    pub revocation_stale_trust: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -182,6 +191,7 @@ impl Default for Settings {
             refresh_per_ip_per_minute: 120,
             payments: PaymentSettings::default(),
             money: MoneySettings::default(),
+            revocation_stale_trust: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -11,6 +11,7 @@ use super::merge::merge_customer;
 use super::AuthError;
 use crate::http::ClientInfo;
 use crate::phone::Phone;
+use crate::providers::apple::ExchangeError;
 use crate::providers::oidc::{IdProvider, VerifiedIdentity};
 use crate::sessions::{self, RevokeReason, Scope};
 use crate::state::AppState;
@@ -207,6 +208,10 @@ async fn verified_identity(
     if let Some(name) = full_name.map(str::trim).filter(|n| !n.is_empty()) {
         identity.name = Some(name.to_owned());
     }
+    // A provider's name (Google's `name` claim, Apple's `full_name`) is held to the rules
+    // of a name the user types (`users::profile::display_name`); one that breaks them is
+    // dropped rather than refusing the sign-in, and the user can set a name later.
+    identity.name = identity.name.as_deref().and_then(|name| crate::users::profile::display_name(name).ok());
     Ok(identity)
 }
 
@@ -227,9 +232,13 @@ pub async fn sign_in_with_apple(
 ) -> Result<Issued, AuthError> {
     let identity = verified_identity(state, IdProvider::Apple, id_token, raw_nonce, full_name, client).await?;
     let grant = match (authorization_code, state.gateway()?.apple_grants.as_ref()) {
-        (Some(code), Some(apple)) => match apple.exchange_code(&identity.client_id, code).await {
-            Ok(sealed) => Some(sealed),
-            Err(err) => {
+        (Some(code), Some(apple)) => match apple.exchange_code(&identity.client_id, &identity.subject, code).await {
+            Ok(grant) => Some(grant.sealed),
+            Err(ExchangeError::SubjectMismatch) => {
+                tracing::warn!("Sign in with Apple refused: the authorization code belongs to another Apple account");
+                return Err(AuthError::InvalidIdToken);
+            }
+            Err(ExchangeError::Failed(err)) => {
                 tracing::warn!(
                     error = format!("{err:#}"),
                     "Apple authorization code not exchanged; the grant cannot be revoked on deletion"

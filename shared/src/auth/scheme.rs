@@ -35,8 +35,8 @@ const FIRST_LOAD_WAIT: Duration = Duration::from_secs(2);
 ///
 /// Revocations reach every instance through the realtime listener, so normally this is
 /// no query. When the revoked set cannot be trusted (a new instance before its first
-/// load, or the listener disconnected for more than a few seconds) it fails closed: it
-/// asks the database about this session, and answers 503 if the database cannot say.
+/// load, or the listener disconnected for more than a few seconds) it asks the database
+/// about this session ([`fallback_check`]).
 pub async fn admit(state: &AppState, claims: Claims, allowed: &[UserType]) -> Result<Claims, AuthError> {
     let realtime = &state.realtime;
     let now = chrono::Utc::now();
@@ -50,7 +50,7 @@ pub async fn admit(state: &AppState, claims: Claims, allowed: &[UserType]) -> Re
     if !realtime.revocations_current(now.timestamp_millis()) {
         let loaded_now = !realtime.is_loaded() && realtime.wait_loaded(FIRST_LOAD_WAIT).await;
         if !(loaded_now && realtime.revocations_current(now_ms())) {
-            session_is_live(state, claims.session_id).await?;
+            fallback_check(state, claims.session_id).await?;
         }
         if realtime.revoked.contains(claims.session_id, chrono::Utc::now().timestamp()) {
             return Err(AuthError::SessionRevoked);
@@ -59,8 +59,52 @@ pub async fn admit(state: &AppState, claims: Claims, allowed: &[UserType]) -> Re
     Ok(claims)
 }
 
-/// The database's word on a session, for when the revoked set cannot be trusted. A
-/// session with no row is refused too.
+/// How long a fallback check may wait for the database while the revoked set is still
+/// trusted; a slower answer counts as "out of reach".
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// After a fallback check found the database out of reach, requests within this long
+/// trust the revoked set without asking again (so an outage costs one wait per second,
+/// not one per request, and a recovery is noticed within a second).
+const PROBE_EVERY_MS: i64 = 500;
+
+/// The database's word on a session, for when the listener is not current.
+///
+/// If the database cannot be reached at all, no revocation can be committed either
+/// (every one is a row update), except by instances that still reach it while this one
+/// is cut off. So for `REVOCATION_STALE_TRUST_SECONDS` after the revoked set was last in
+/// sync, an unreachable database means: trust the set as last synced. After that bound,
+/// or before the first load, it fails closed (503 `unavailable` with `Retry-After`). The
+/// trade-off is written up in docs/sessions.md.
+async fn fallback_check(state: &AppState, session_id: uuid::Uuid) -> Result<(), AuthError> {
+    let realtime = &state.realtime;
+    let trust_ms = i64::try_from(state.settings().revocation_stale_trust.as_millis()).unwrap_or(i64::MAX);
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    let trusted = || realtime.since_last_sync_ms(now_ms()).is_some_and(|ago| ago <= trust_ms);
+    if trusted() && realtime.db_recently_unreachable(now_ms(), PROBE_EVERY_MS) {
+        return Ok(());
+    }
+    let checked = match trusted() {
+        true => tokio::time::timeout(PROBE_TIMEOUT, session_is_live(state, session_id))
+            .await
+            .unwrap_or(Err(AuthError::RevocationsUnavailable)),
+        false => session_is_live(state, session_id).await,
+    };
+    match checked {
+        Err(AuthError::RevocationsUnavailable) => {
+            realtime.mark_db_unreachable(now_ms());
+            match trusted() {
+                true => Ok(()),
+                false => Err(AuthError::RevocationsUnavailable),
+            }
+        }
+        other => {
+            realtime.mark_db_reachable();
+            other
+        }
+    }
+}
+
+/// The database's word on a session. A session with no row is refused too.
 async fn session_is_live(state: &AppState, session_id: uuid::Uuid) -> Result<(), AuthError> {
     let revoked = crate::sessions::rows::is_revoked(&state.db, session_id).await.map_err(|err| {
         tracing::warn!(error = %err, "checking a session while revocations are not current failed");

@@ -25,16 +25,30 @@ fn hash(ticket: &str) -> Vec<u8> {
     digest::digest(&digest::SHA256, ticket.as_bytes()).as_ref().to_vec()
 }
 
-/// A new ticket for the socket of the session `claims` belongs to.
-pub async fn issue(db: &PgPool, claims: &Claims) -> anyhow::Result<String> {
+/// Tickets one session may buy per [`TICKET_WINDOW_SECS`]: a socket needs one per
+/// (re)connection, and a session may hold five sockets per instance.
+pub const TICKETS_PER_SESSION: u32 = 20;
+/// The window [`TICKETS_PER_SESSION`] is counted over.
+pub const TICKET_WINDOW_SECS: u32 = 60;
+
+/// A new ticket for the socket of the session `claims` belongs to, within the session's
+/// limit (`RateLimited` beyond it, nothing stored).
+pub async fn issue(db: &PgPool, claims: &Claims) -> Result<String, AuthError> {
+    let key = format!("ws-ticket:session:{}", claims.session_id);
+    AuthError::check(crate::ratelimit::hit(db, &key, TICKETS_PER_SESSION, TICKET_WINDOW_SECS).await?)?;
     let mut bytes = [0u8; 32];
     SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
     let ticket = URL_SAFE_NO_PAD.encode(bytes);
+    insert(db, claims, &ticket).await?;
+    Ok(ticket)
+}
+
+async fn insert(db: &PgPool, claims: &Claims, ticket: &str) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO ws_tickets (ticket_hash, user_type, user_id, session_id, token_iat, token_exp, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
     )
-    .bind(hash(&ticket))
+    .bind(hash(ticket))
     .bind(claims.user_type.as_str())
     .bind(claims.sub)
     .bind(claims.session_id)
@@ -43,7 +57,7 @@ pub async fn issue(db: &PgPool, claims: &Claims) -> anyhow::Result<String> {
     .bind(f64::from(TICKET_TTL_SECS))
     .execute(db)
     .await?;
-    Ok(ticket)
+    Ok(())
 }
 
 /// A redeemed ticket's row: the token it was bought with.
@@ -72,7 +86,7 @@ pub async fn redeem(state: &AppState, ticket: &str, allowed: &[UserType]) -> Res
     .await?;
     let Redeemed { user_type, user_id: sub, session_id, token_iat: iat, token_exp: exp } =
         row.ok_or(AuthError::InvalidToken)?;
-    let claims = Claims { sub, user_type, session_id, iat, exp, role: None };
+    let claims = Claims { sub, aud: state.keys.audience(), user_type, session_id, iat, exp, role: None };
     if exp <= chrono::Utc::now().timestamp() {
         return Err(AuthError::TokenExpired);
     }

@@ -139,6 +139,12 @@ pub struct CommonServeArgs {
     #[arg(long, env = "IPV6_RATE_LIMIT_PREFIX", default_value_t = EdgeConfig::default().ipv6_rate_limit_prefix,
           value_parser = clap::value_parser!(u8).range(1..=128))]
     pub ipv6_rate_limit_prefix: u8,
+    /// While the database cannot be reached at all, authenticated requests trust the
+    /// revoked sessions as last synced for this many seconds after the last sync, then
+    /// fail closed (503). 0: fail closed at once.
+    #[arg(long, env = "REVOCATION_STALE_TRUST_SECONDS",
+          default_value_t = Settings::default().revocation_stale_trust.as_secs())]
+    pub revocation_stale_trust_seconds: u64,
     #[command(flatten)]
     pub money: MoneyArgs,
 }
@@ -201,6 +207,7 @@ impl CommonServeArgs {
             refresh_per_ip_per_minute: self.refresh_per_ip_per_minute,
             payments,
             money: self.money.settings(),
+            revocation_stale_trust: std::time::Duration::from_secs(self.revocation_stale_trust_seconds),
         }
     }
 

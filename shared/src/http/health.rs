@@ -36,7 +36,12 @@ pub enum ReadyResponse {
     /// The database did not answer within a second, or (services that authenticate)
     /// this instance has not loaded the revoked sessions yet.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before asking again (every 503 carries it).
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 pub fn alive() -> HealthResponse {
@@ -47,9 +52,12 @@ pub async fn ready(db: &PgPool) -> ReadyResponse {
     if crate::db::is_ready(db, Duration::from_secs(1)).await {
         ReadyResponse::Ready(Json(HealthBody { status: HealthStatus::Ok }))
     } else {
-        ReadyResponse::Unavailable(Json(ErrorBody {
-            error: ErrorDetail { code: ErrorCode::Unavailable, message: "the database is not answering".into() },
-        }))
+        ReadyResponse::Unavailable(
+            Json(ErrorBody {
+                error: ErrorDetail { code: ErrorCode::Unavailable, message: "the database is not answering".into() },
+            }),
+            crate::error::DATABASE_RETRY_AFTER_SECS,
+        )
     }
 }
 
@@ -57,12 +65,15 @@ pub async fn ready(db: &PgPool) -> ReadyResponse {
 /// revoked sessions once, or it would accept a logged-out session's tokens.
 pub async fn ready_to_authenticate(db: &PgPool, realtime: &crate::realtime::Realtime) -> ReadyResponse {
     if !realtime.is_loaded() {
-        return ReadyResponse::Unavailable(Json(ErrorBody {
-            error: ErrorDetail {
-                code: ErrorCode::Unavailable,
-                message: "the revoked sessions are not loaded yet".into(),
-            },
-        }));
+        return ReadyResponse::Unavailable(
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code: ErrorCode::Unavailable,
+                    message: "the revoked sessions are not loaded yet".into(),
+                },
+            }),
+            crate::error::DATABASE_RETRY_AFTER_SECS,
+        );
     }
     ready(db).await
 }

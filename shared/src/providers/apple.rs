@@ -3,10 +3,24 @@
 //! (App Store rule 5.1.1(v)). Apple authenticates us with a short-lived ES256 JWT (the
 //! "client secret") signed with the team's key.
 //!
-//! The refresh token is stored encrypted (AES-256-GCM) with a key derived from
-//! `APPLE_PRIVATE_KEY`: a database leak alone yields nothing, and whoever holds the
-//! private key can mint Apple client secrets anyway. Rotating the Apple key makes grants
+//! The refresh token is stored encrypted (AES-256-GCM) with a key derived by HKDF-SHA256
+//! from the DER bytes of `APPLE_PRIVATE_KEY` (so re-wrapping or re-escaping the same PEM
+//! changes nothing): a database leak alone yields nothing, and whoever holds the private
+//! key can mint Apple client secrets anyway. Each ciphertext is bound (AES-GCM AAD) to
+//! the identity it belongs to, the app's client id and the Apple subject, so a sealed
+//! token copied onto another row does not open. Rotating the Apple key makes grants
 //! stored under the old one undecryptable; their revocations then fail and are logged.
+//!
+//! Grants sealed before this scheme (key = HMAC of the PEM text, no AAD) still open
+//! through a fallback, so a revocation queued from such a row is not lost; no new
+//! ciphertext is ever made that way, and a legacy grant is replaced by a bound one at the
+//! customer's next Sign in with Apple that sends a code. Whether any exist:
+//! `apple_revocations` rows with `subject IS NULL`, and identities signed in before this
+//! release; once there are none the fallback may be deleted.
+//!
+//! The exchanged code's own ID token must name the subject the verified ID token named;
+//! otherwise the sign-in is refused (a code from one Apple account paired with another's
+//! ID token).
 //!
 //! Revocations go through the `apple_revocations` outbox, written in the deletion's
 //! transaction and drained by a worker on each public-gateway instance with the same
@@ -48,12 +62,52 @@ pub struct AppleClient {
     settings: AppleSettings,
     signing: EncodingKey,
     sealing: LessSafeKey,
+    /// The pre-HKDF key (HMAC of the PEM text), only to open grants sealed with it.
+    legacy: LessSafeKey,
     http: reqwest::Client,
 }
 
 #[derive(Deserialize)]
 struct TokenResponse {
     refresh_token: Option<String>,
+    id_token: Option<String>,
+}
+
+/// The claim of the exchanged code's ID token that matters here.
+#[derive(Deserialize)]
+struct CodeIdentity {
+    sub: String,
+}
+
+/// A grant Apple issued for an authorization code: whose it is, and its sealed token.
+#[derive(Debug)]
+pub struct ExchangedGrant {
+    /// The `sub` of the ID token Apple returned with the grant.
+    pub subject: String,
+    /// The refresh token, sealed for the identity (`client_id`, `subject`).
+    pub sealed: Vec<u8>,
+}
+
+/// Why an exchange gave no grant.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// The code belongs to another Apple account than the ID token presented with it.
+    #[error("the authorization code belongs to another Apple account than the ID token")]
+    SubjectMismatch,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// The DER bytes of a PEM document (the base64 between its BEGIN and END lines).
+fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    let body: String = pem.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).context("APPLE_PRIVATE_KEY's PEM body is not base64")
+}
+
+/// The AES-GCM additional data that binds a sealed token to its identity.
+fn aad(client_id: &str, subject: &str) -> Vec<u8> {
+    format!("halo-bestie apple-grant v2\0{client_id}\0{subject}").into_bytes()
 }
 
 /// How one revocation went.
@@ -68,11 +122,15 @@ impl AppleClient {
         let pem = settings.private_key.expose_secret().replace("\\n", "\n");
         let signing = EncodingKey::from_ec_pem(pem.trim().as_bytes())
             .context("APPLE_PRIVATE_KEY is not an EC private key in PKCS#8 PEM form (the .p8 file's contents)")?;
+        let der = pem_der(pem.trim())?;
+        let mut key = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(b"halo-bestie apple-refresh-token"), &der)
+            .expand(b"aes-256-gcm sealing key v2", &mut key)
+            .map_err(|_| anyhow::anyhow!("HKDF output length"))?;
+        let sealing = aes_key(&key)?;
         let master = hmac::Key::new(hmac::HMAC_SHA256, pem.trim().as_bytes());
-        let derived = hmac::sign(&master, b"halo-bestie apple-refresh-token v1");
-        let unbound =
-            UnboundKey::new(&aead::AES_256_GCM, derived.as_ref()).map_err(|_| anyhow::anyhow!("AES key length"))?;
-        Ok(Self { settings, signing, sealing: LessSafeKey::new(unbound), http })
+        let legacy = aes_key(hmac::sign(&master, b"halo-bestie apple-refresh-token v1").as_ref())?;
+        Ok(Self { settings, signing, sealing, legacy, http })
     }
 
     /// The ES256 JWT Apple accepts as `client_secret` for `client_id`.
@@ -103,8 +161,16 @@ impl AppleClient {
     }
 
     /// Exchanges an authorization code (single use, five minutes) for Apple's refresh
-    /// token, returned sealed for storage.
-    pub async fn exchange_code(&self, client_id: &str, code: &str) -> anyhow::Result<Vec<u8>> {
+    /// token, returned sealed for storage under the identity (`client_id`, `subject`).
+    /// The ID token Apple returns with it must name `subject`: a code of another Apple
+    /// account is refused. That ID token comes straight from Apple's token endpoint over
+    /// TLS, answering a request signed with our key, so only its `sub` is read.
+    pub async fn exchange_code(
+        &self,
+        client_id: &str,
+        subject: &str,
+        code: &str,
+    ) -> Result<ExchangedGrant, ExchangeError> {
         let secret = self.client_secret(client_id)?;
         let form = [
             ("client_id", client_id),
@@ -114,15 +180,21 @@ impl AppleClient {
         ];
         let resp = self.post_form(&self.settings.token_url, "token", &form).await?;
         let body: TokenResponse = resp.json().await.context("Apple token response")?;
+        let id_token = body.id_token.context("Apple returned no ID token with the grant")?;
+        let code_subject = code_subject(&id_token)?;
+        if code_subject != subject {
+            return Err(ExchangeError::SubjectMismatch);
+        }
         let token = body.refresh_token.context("Apple returned no refresh token")?;
-        self.seal(token.as_bytes())
+        Ok(ExchangedGrant { sealed: self.seal(token.as_bytes(), client_id, subject)?, subject: code_subject })
     }
 
-    /// Revokes a sealed refresh token. Apple answers 200 also for a token that is already
-    /// revoked, so only a failure to get an answer (or an error status) is retried.
-    pub async fn revoke(&self, client_id: &str, sealed: &[u8]) -> RevokeOutcome {
+    /// Revokes a sealed refresh token of the identity (`client_id`, `subject`; no subject
+    /// for a legacy grant). Apple answers 200 also for a token that is already revoked,
+    /// so only a failure to get an answer (or an error status) is retried.
+    pub async fn revoke(&self, client_id: &str, subject: Option<&str>, sealed: &[u8]) -> RevokeOutcome {
         let attempt = async {
-            let token = self.open(sealed)?;
+            let token = self.open(sealed, client_id, subject)?;
             let secret = self.client_secret(client_id)?;
             let form = [
                 ("client_id", client_id),
@@ -138,38 +210,75 @@ impl AppleClient {
         }
     }
 
-    fn seal(&self, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+    /// Seals `plaintext` for the identity (`client_id`, `subject`).
+    pub fn seal(&self, plaintext: &[u8], client_id: &str, subject: &str) -> anyhow::Result<Vec<u8>> {
         let mut nonce = [0u8; aead::NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).map_err(|_| anyhow::anyhow!("the OS random source failed"))?;
         let mut sealed = plaintext.to_vec();
         self.sealing
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut sealed)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(client_id, subject)),
+                &mut sealed,
+            )
             .map_err(|_| anyhow::anyhow!("sealing failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(out)
     }
 
-    fn open(&self, sealed: &[u8]) -> anyhow::Result<String> {
+    /// Opens a token sealed for (`client_id`, `subject`); a grant sealed before tokens were
+    /// bound (no subject recorded, or a row written then) opens with the legacy key.
+    pub fn open(&self, sealed: &[u8], client_id: &str, subject: Option<&str>) -> anyhow::Result<String> {
         anyhow::ensure!(sealed.len() > aead::NONCE_LEN, "sealed token too short");
         let (nonce, rest) = sealed.split_at(aead::NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("nonce"))?;
-        let mut buf = rest.to_vec();
-        let plain = self
-            .sealing
-            .open_in_place(nonce, Aad::empty(), &mut buf)
-            .map_err(|_| anyhow::anyhow!("the stored Apple token does not open with this APPLE_PRIVATE_KEY"))?;
-        String::from_utf8(plain.to_vec()).context("stored Apple token")
+        let attempt = |key: &LessSafeKey, aad: Aad<Vec<u8>>| {
+            let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+            let mut buf = rest.to_vec();
+            let plain = key.open_in_place(nonce, aad, &mut buf).ok()?;
+            Some(plain.to_vec())
+        };
+        let plain = subject
+            .and_then(|subject| attempt(&self.sealing, Aad::from(aad(client_id, subject))))
+            .or_else(|| attempt(&self.legacy, Aad::from(Vec::new())))
+            .context("the stored Apple token does not open with this APPLE_PRIVATE_KEY for this identity")?;
+        String::from_utf8(plain).context("stored Apple token")
     }
 }
 
-/// Queues the revocation of Apple grants (the app's client id and the sealed refresh
-/// token of each), in the caller's transaction; the worker sends them after it commits.
-pub async fn queue_revocations(conn: &mut sqlx::PgConnection, grants: &[(&str, &[u8])]) -> sqlx::Result<()> {
-    for (client_id, refresh_token) in grants {
-        sqlx::query("INSERT INTO apple_revocations (client_id, refresh_token) VALUES ($1, $2)")
-            .bind(client_id)
-            .bind(refresh_token)
+/// One grant to revoke: the app's client id, the Apple subject and the sealed token.
+pub struct GrantToRevoke<'a> {
+    pub client_id: &'a str,
+    pub subject: &'a str,
+    pub refresh_token: &'a [u8],
+}
+
+fn aes_key(bytes: &[u8]) -> anyhow::Result<LessSafeKey> {
+    let unbound = UnboundKey::new(&aead::AES_256_GCM, bytes).map_err(|_| anyhow::anyhow!("AES key length"))?;
+    Ok(LessSafeKey::new(unbound))
+}
+
+/// The `sub` of the ID token that came with an exchanged code (see `exchange_code`).
+fn code_subject(id_token: &str) -> anyhow::Result<String> {
+    let mut validation = jsonwebtoken::Validation::default();
+    validation.insecure_disable_signature_validation();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let data =
+        jsonwebtoken::decode::<CodeIdentity>(id_token, &jsonwebtoken::DecodingKey::from_secret(&[]), &validation)
+            .context("Apple's ID token for the code is not a readable JWT")?;
+    Ok(data.claims.sub)
+}
+
+/// Queues the revocation of Apple grants, in the caller's transaction; the worker sends
+/// them after it commits.
+pub async fn queue_revocations(conn: &mut sqlx::PgConnection, grants: &[GrantToRevoke<'_>]) -> sqlx::Result<()> {
+    for grant in grants {
+        sqlx::query("INSERT INTO apple_revocations (client_id, subject, refresh_token) VALUES ($1, $2, $3)")
+            .bind(grant.client_id)
+            .bind(grant.subject)
+            .bind(grant.refresh_token)
             .execute(&mut *conn)
             .await?;
     }
@@ -181,6 +290,7 @@ pub async fn queue_revocations(conn: &mut sqlx::PgConnection, grants: &[(&str, &
 struct Claimed {
     id: i64,
     client_id: String,
+    subject: Option<String>,
     refresh_token: Vec<u8>,
     attempts: i32,
 }
@@ -194,14 +304,14 @@ pub async fn drain_once(db: &PgPool, apple: &AppleClient, settings: &WorkerSetti
                       WHERE status = 'pending' AND next_attempt_at <= now()
                         AND (lease_until IS NULL OR lease_until < now())
                       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-         RETURNING id, client_id, refresh_token, attempts",
+         RETURNING id, client_id, subject, refresh_token, attempts",
     )
     .bind(settings.lease.as_secs_f64())
     .bind(settings.batch)
     .fetch_all(db)
     .await?;
     for row in &rows {
-        match apple.revoke(&row.client_id, &row.refresh_token).await {
+        match apple.revoke(&row.client_id, row.subject.as_deref(), &row.refresh_token).await {
             RevokeOutcome::Revoked => {
                 sqlx::query(
                     "UPDATE apple_revocations SET status = 'revoked', done_at = now(), lease_until = NULL,
@@ -243,5 +353,49 @@ pub async fn run(db: PgPool, apple: std::sync::Arc<AppleClient>, settings: Worke
             Err(err) => tracing::warn!(error = %err, "Apple revocation worker could not reach the database"),
         }
         tokio::time::sleep(settings.poll).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEM: &str = include_str!("../../../services/public-gateway/tests/fixtures/apple-es256.p8");
+
+    fn client() -> AppleClient {
+        let settings = AppleSettings {
+            team_id: "TEAM".into(),
+            key_id: "KEY".into(),
+            private_key: PEM.to_owned().into(),
+            token_url: String::new(),
+            revoke_url: String::new(),
+        };
+        AppleClient::new(settings, reqwest::Client::new()).unwrap()
+    }
+
+    #[test]
+    fn a_grant_sealed_under_the_legacy_scheme_still_opens_and_new_ones_are_bound() {
+        let apple = client();
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        SystemRandom::new().fill(&mut nonce).unwrap();
+        let mut legacy = b"old-refresh-token".to_vec();
+        apple.legacy.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut legacy).unwrap();
+        let legacy = [nonce.as_slice(), &legacy].concat();
+        assert_eq!(apple.open(&legacy, "app", None).unwrap(), "old-refresh-token");
+        assert_eq!(apple.open(&legacy, "app", Some("sub")).unwrap(), "old-refresh-token");
+
+        let bound = apple.seal(b"new-refresh-token", "app", "sub").unwrap();
+        assert_eq!(apple.open(&bound, "app", Some("sub")).unwrap(), "new-refresh-token");
+        assert!(apple.open(&bound, "app", None).is_err(), "never opens under the legacy key");
+        assert!(apple.open(&bound, "app", Some("other")).is_err());
+    }
+
+    #[test]
+    fn the_exchanged_codes_subject_is_read_from_its_id_token() {
+        let claims = serde_json::json!({ "sub": "001234.abcd", "aud": "app", "iss": "https://appleid.apple.com" });
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"k")).unwrap();
+        assert_eq!(code_subject(&token).unwrap(), "001234.abcd");
+        assert!(code_subject("not a jwt").is_err());
     }
 }

@@ -26,8 +26,12 @@ pub struct Realtime {
     /// True once the revoked set was loaded from the database the first time.
     loaded: AtomicBool,
     loaded_notify: tokio::sync::Notify,
-    /// When the listener last lost its connection (ms since the epoch).
+    /// When the listener last lost its connection (ms since the epoch): the revoked set
+    /// was in sync until then.
     down_since_ms: AtomicI64,
+    /// When a fallback check last found the database out of reach (ms since the epoch;
+    /// 0: never), so requests in the next moment do not each wait for it again.
+    db_unreachable_at_ms: AtomicI64,
 }
 
 /// How long the revoked set is trusted after the listener's connection dropped; after
@@ -63,6 +67,32 @@ impl Realtime {
     pub fn revocations_current(&self, now_ms: i64) -> bool {
         self.is_listening()
             || (self.is_loaded() && now_ms - self.down_since_ms.load(Ordering::Acquire) < STALE_AFTER_MS)
+    }
+
+    /// How long ago (ms) the revoked set was last in sync with the database: 0 while the
+    /// listener is up, `None` before the first load.
+    pub fn since_last_sync_ms(&self, now_ms: i64) -> Option<i64> {
+        match (self.is_listening(), self.is_loaded()) {
+            (true, _) => Some(0),
+            (false, true) => Some((now_ms - self.down_since_ms.load(Ordering::Acquire)).max(0)),
+            (false, false) => None,
+        }
+    }
+
+    /// A fallback check could not reach the database at `now_ms`.
+    pub fn mark_db_unreachable(&self, now_ms: i64) {
+        self.db_unreachable_at_ms.store(now_ms, Ordering::Release);
+    }
+
+    /// A fallback check reached the database.
+    pub fn mark_db_reachable(&self) {
+        self.db_unreachable_at_ms.store(0, Ordering::Release);
+    }
+
+    /// Whether a fallback check found the database out of reach less than `within_ms` ago.
+    pub fn db_recently_unreachable(&self, now_ms: i64, within_ms: i64) -> bool {
+        let at = self.db_unreachable_at_ms.load(Ordering::Acquire);
+        at != 0 && now_ms - at < within_ms
     }
 
     /// Waits up to `within` for the first load; true when loaded.

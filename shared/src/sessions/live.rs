@@ -19,21 +19,37 @@ pub struct LiveSession {
     pub ip: Option<String>,
 }
 
-/// The caller's live sessions (not revoked, not expired), newest first.
+/// The most sessions a list shows. Nothing caps how many sessions a user may open (each
+/// sign-in is one), so the lists are bounded instead: the newest ones, and the caller's
+/// own list always includes the current one. Either list stays newest first.
+pub const MAX_LISTED_SESSIONS: i64 = 100;
+
+/// The caller's live sessions (not revoked, not expired), newest first: at most
+/// [`MAX_LISTED_SESSIONS`], the current one always among them.
 pub async fn list(db: &PgPool, claims: &Claims) -> sqlx::Result<Vec<LiveSession>> {
-    live(db, claims.user_type, claims.sub).await
+    query(db, claims.user_type, claims.sub, Some(claims.session_id)).await
 }
 
-/// A user's live sessions, newest first (staff see them on the user's detail page).
+/// A user's live sessions, newest first, at most [`MAX_LISTED_SESSIONS`] (staff see them
+/// on the user's detail page).
 pub async fn live(db: &PgPool, user_type: UserType, user_id: Uuid) -> sqlx::Result<Vec<LiveSession>> {
+    query(db, user_type, user_id, None).await
+}
+
+async fn query(db: &PgPool, user_type: UserType, user_id: Uuid, first: Option<Uuid>) -> sqlx::Result<Vec<LiveSession>> {
     sqlx::query_as(
-        "SELECT id, created_at, CASE WHEN counter > 0 THEN rotated_at END AS last_refreshed_at, user_agent, ip
-         FROM auth_sessions
-         WHERE user_type = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
+        "SELECT * FROM (
+             SELECT id, created_at, CASE WHEN counter > 0 THEN rotated_at END AS last_refreshed_at, user_agent, ip
+             FROM auth_sessions
+             WHERE user_type = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
+             ORDER BY id IS NOT DISTINCT FROM $3 DESC, created_at DESC, id
+             LIMIT $4) AS listed
          ORDER BY created_at DESC, id",
     )
     .bind(user_type)
     .bind(user_id)
+    .bind(first)
+    .bind(MAX_LISTED_SESSIONS)
     .fetch_all(db)
     .await
 }

@@ -45,8 +45,11 @@ pub enum RevokeReason {
 /// Which sessions a revocation ends; only live (not yet revoked) ones are touched.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
-    /// One session, whoever holds it (staff ending a session).
+    /// One session, whoever holds it (an admin ending a session).
     Session(Uuid),
+    /// One session, only if a customer or a mitra holds it (an agent ending a session:
+    /// staff sessions are not theirs to end).
+    AppUserSession(Uuid),
     /// One unexpired session, only if it is this user's (a sign-out, a user ending one of
     /// their own): another user's id matches nothing.
     OwnSession { user_type: UserType, user_id: Uuid, session_id: Uuid },
@@ -63,6 +66,7 @@ impl Scope {
     fn condition(self) -> &'static str {
         match self {
             Scope::Session(_) => "id = $2",
+            Scope::AppUserSession(_) => "id = $2 AND user_type IN ('customer', 'mitra')",
             Scope::OwnSession { .. } => "id = $2 AND user_type = $3 AND user_id = $4 AND expires_at > now()",
             Scope::User(..) => "user_type = $3 AND user_id = $4",
             Scope::UserExcept { .. } => "user_type = $3 AND user_id = $4 AND id <> $2",
@@ -72,7 +76,7 @@ impl Scope {
 
     fn binds(self) -> (Option<Uuid>, Option<UserType>, Option<Uuid>, Option<DateTime<Utc>>) {
         match self {
-            Scope::Session(id) => (Some(id), None, None, None),
+            Scope::Session(id) | Scope::AppUserSession(id) => (Some(id), None, None, None),
             Scope::OwnSession { user_type, user_id, session_id } => {
                 (Some(session_id), Some(user_type), Some(user_id), None)
             }

@@ -10,7 +10,7 @@ use super::{reason, StaffActor, StaffError};
 use crate::audit::{self, Target};
 use crate::notifications::{self, Delivery};
 use crate::sessions::{self, RevokeReason, Scope};
-use crate::tokens::UserType;
+use crate::tokens::{Role, UserType};
 use crate::users::{self, mitras, mitras::VerificationStatus};
 
 /// Suspends a customer or mitra: every session ends at once (the revocation trigger
@@ -50,12 +50,15 @@ pub async fn reinstate(db: &PgPool, actor: &StaffActor, user_type: UserType, id:
     Ok(())
 }
 
-/// Ends any one session (of an app user or staff member), instantly on every instance.
-pub async fn end_session(db: &PgPool, actor: &StaffActor, session_id: Uuid) -> Result<(), StaffError> {
+/// Ends one session, instantly on every instance: agents only a customer's or a mitra's
+/// (a staff session is "no such live session" to them), admins anyone's.
+pub async fn end_session(db: &PgPool, actor: &StaffActor, role: Role, session_id: Uuid) -> Result<(), StaffError> {
+    let scope = match role {
+        Role::Admin => Scope::Session(session_id),
+        Role::Agent => Scope::AppUserSession(session_id),
+    };
     let mut tx = db.begin().await?;
-    let ended = sessions::revoke(&mut *tx, Scope::Session(session_id), RevokeReason::Staff)
-        .await
-        .context("ending the session")?;
+    let ended = sessions::revoke(&mut *tx, scope, RevokeReason::Staff).await.context("ending the session")?;
     let (Some(user_type), Some(user_id)) = (ended.user_type, ended.user_id) else {
         return Err(StaffError::NotFound("no such live session"));
     };

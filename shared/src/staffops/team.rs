@@ -1,6 +1,6 @@
 //! Staff management (admins only): create staff, change a role, rename, disable.
-//! Disabling ends the member's sessions at once; a role change reaches their token at
-//! its next refresh. The control center can never be left without an active admin, and
+//! Disabling or changing the role ends the member's sessions at once (their tokens name
+//! the role). The control center can never be left without an active admin, and
 //! admins cannot demote or disable themselves.
 
 use anyhow::Context;
@@ -16,7 +16,9 @@ use crate::users::staff::{self, CreateError, Staff};
 impl From<CreateError> for StaffError {
     fn from(err: CreateError) -> Self {
         match err {
-            CreateError::InvalidEmail(_) | CreateError::PasswordTooShort => StaffError::Invalid(err.to_string()),
+            CreateError::InvalidEmail(_) | CreateError::PasswordTooShort | CreateError::InvalidDisplayName(_) => {
+                StaffError::Invalid(err.to_string())
+            }
             CreateError::DuplicateEmail(_) => StaffError::Conflict(err.to_string()),
             CreateError::Unexpected(cause) => StaffError::Unexpected(cause),
         }
@@ -38,9 +40,10 @@ pub async fn create(
     bcrypt_cost: u32,
 ) -> Result<Staff, StaffError> {
     let email = staff::checked_email(new.email)?;
+    let display_name = staff::checked_display_name(new.display_name)?;
     let hash = staff::password_hash(new.password, bcrypt_cost).await?;
     let mut tx = db.begin().await?;
-    let id = staff::insert(&mut tx, &email, new.role, new.display_name, &hash).await?;
+    let id = staff::insert(&mut tx, &email, new.role, display_name.as_deref(), &hash).await?;
     let details = serde_json::json!({ "email": email, "role": new.role.as_str() });
     audit::append(&mut tx, actor, "staff.create", Some(Target { kind: "cc_user", id: id.to_string() }), details)
         .await?;
@@ -57,10 +60,12 @@ pub struct StaffChange<'a> {
 }
 
 pub async fn change(db: &PgPool, actor: &StaffActor, id: Uuid, change: &StaffChange<'_>) -> Result<Staff, StaffError> {
-    let name = change.display_name.map(str::trim);
-    if name.is_some_and(|n| n.is_empty() || n.chars().count() > 80 || n.chars().any(char::is_control)) {
-        return Err(StaffError::Invalid("display_name must be 1 to 80 characters, no control characters".into()));
-    }
+    let name = change
+        .display_name
+        .map(crate::users::profile::display_name)
+        .transpose()
+        .map_err(|e| StaffError::Invalid(e.to_string()))?;
+    let name = name.as_deref();
     let mut tx = db.begin().await?;
     // Lock every active admin first: two admins demoting each other at once must not
     // both succeed and leave none.
@@ -79,14 +84,23 @@ pub async fn change(db: &PgPool, actor: &StaffActor, id: Uuid, change: &StaffCha
     }
     let update = staff::Change { role: change.role, disabled: change.disabled, display_name: name };
     staff::update(&mut tx, id, &update).await.context("updating the member")?;
-    let ended = match disabling {
-        true => {
-            sessions::revoke(&mut *tx, Scope::User(UserType::Staff, id), RevokeReason::Disabled)
+    // Tokens carry the role, so any change of it (up or down) ends the member's sessions
+    // in this transaction, as disabling does: no token outlives the role it names, and
+    // every instance refuses them within a second (the revocation trigger).
+    let role_changed = change.role.is_some_and(|r| r != current.role);
+    let reason = match (disabling, role_changed) {
+        (true, _) => Some(RevokeReason::Disabled),
+        (false, true) => Some(RevokeReason::RoleChanged),
+        (false, false) => None,
+    };
+    let ended = match reason {
+        Some(reason) => {
+            sessions::revoke(&mut *tx, Scope::User(UserType::Staff, id), reason)
                 .await
                 .context("ending the member's sessions")?
                 .count
         }
-        false => 0,
+        None => 0,
     };
     let details = serde_json::json!({
         "role": change.role.map(Role::as_str), "disabled": change.disabled, "display_name": name,

@@ -11,6 +11,12 @@
 //! Refresh-token and OTP secrets are HMACs under keys derived from these secrets too:
 //! new ones always use the current key, and checks accept any configured key (what
 //! happens once a refresh token's key is gone is in `auth::refresh`).
+//!
+//! Audiences: every token names the service that minted it in `aud` (`halo-mobile` from
+//! the public gateway, `halo-cc` from the control center) and each service refuses the
+//! other's, so even a shared secret could not turn a mobile token into a staff one. The
+//! ring is bound to its service's audience when the service's state is built
+//! (`AppState::with_keys`); in `deploy/` each service also has its own secret.
 
 pub mod hashing;
 
@@ -66,16 +72,37 @@ impl UserType {
     }
 }
 
-/// What an access token says. Every field is required.
+/// Which service a token is for (`aud`): the mobile apps' gateway or the control center.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Audience {
+    #[serde(rename = "halo-mobile")]
+    Mobile,
+    #[serde(rename = "halo-cc")]
+    ControlCenter,
+}
+
+impl Audience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Mobile => "halo-mobile",
+            Audience::ControlCenter => "halo-cc",
+        }
+    }
+}
+
+/// What an access token says. Every field is required (`role` only for staff).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: Uuid,
+    /// The service the token is for; a token for the other one is invalid here.
+    pub aud: Audience,
     pub user_type: UserType,
     pub session_id: Uuid,
     pub iat: i64,
     pub exp: i64,
     /// A staff member's role, so role checks need no query; absent for app users. A
-    /// role change reaches the token at its next refresh.
+    /// role change ends the member's sessions (`staffops::team::change`), so a token
+    /// never outlives the role it names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
 }
@@ -151,6 +178,8 @@ fn key_id(secret: &[u8]) -> String {
 pub struct Keys {
     current: SecretKey,
     previous: Vec<SecretKey>,
+    /// What this ring mints and the only audience it accepts.
+    audience: Audience,
     validation: Validation,
 }
 
@@ -160,18 +189,37 @@ impl Keys {
         Self::with_previous(secret, &[] as &[&[u8]])
     }
 
-    /// The current secret and the earlier ones that still verify.
+    /// The current secret and the earlier ones that still verify, for the mobile
+    /// audience until [`Keys::for_audience`] says otherwise.
     pub fn with_previous<S: AsRef<[u8]>>(current: &[u8], previous: &[S]) -> Self {
+        Self {
+            current: SecretKey::new(current),
+            previous: previous.iter().map(|s| SecretKey::new(s.as_ref())).collect(),
+            audience: Audience::Mobile,
+            validation: Self::validation(Audience::Mobile),
+        }
+    }
+
+    /// The same ring, minting for and accepting only `audience`.
+    pub fn for_audience(mut self, audience: Audience) -> Self {
+        self.audience = audience;
+        self.validation = Self::validation(audience);
+        self
+    }
+
+    /// The audience this ring mints for.
+    pub fn audience(&self) -> Audience {
+        self.audience
+    }
+
+    fn validation(audience: Audience) -> Validation {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS as u64;
         // `exp` is required below and compared with the caller's clock in `verify`.
         validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
-        Self {
-            current: SecretKey::new(current),
-            previous: previous.iter().map(|s| SecretKey::new(s.as_ref())).collect(),
-            validation,
-        }
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "aud"]);
+        validation.set_audience(&[audience.as_str()]);
+        validation
     }
 
     /// The `kid` new tokens carry.
@@ -197,7 +245,15 @@ impl Keys {
         role: Option<Role>,
         now: i64,
     ) -> (String, i64) {
-        let claims = Claims { sub: user_id, user_type, session_id, iat: now, exp: now + ACCESS_TOKEN_TTL_SECS, role };
+        let claims = Claims {
+            sub: user_id,
+            aud: self.audience,
+            user_type,
+            session_id,
+            iat: now,
+            exp: now + ACCESS_TOKEN_TTL_SECS,
+            role,
+        };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.current.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.current.encoding)
@@ -215,6 +271,9 @@ impl Keys {
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?
             .claims;
+        if claims.aud != self.audience {
+            return Err(TokenError::Invalid);
+        }
         if kid.is_none()
             && (claims.iat >= UNKEYED_TOKENS_ISSUED_BEFORE || claims.exp - claims.iat > ACCESS_TOKEN_TTL_SECS)
         {
@@ -285,6 +344,7 @@ mod tests {
             claims,
             Claims {
                 sub: user,
+                aud: Audience::Mobile,
                 user_type: UserType::Mitra,
                 session_id: session,
                 iat: 1_000_000_000_000,
@@ -303,6 +363,27 @@ mod tests {
         let other = Keys::new(b"another-secret-another-secret-xx");
         let (token, _) = other.mint(Uuid::new_v4(), UserType::Customer, Uuid::new_v4(), now);
         assert_eq!(keys.verify(&token, now), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_for_the_other_audience_or_for_none_is_invalid() {
+        let now = 1_000_000;
+        let mobile = Keys::new(SECRET);
+        let cc = Keys::new(SECRET).for_audience(Audience::ControlCenter);
+        let (staff, _) = cc.mint_with_role(Uuid::new_v4(), UserType::Staff, Uuid::new_v4(), Some(Role::Admin), now);
+        let (app, _) = mobile.mint(Uuid::new_v4(), UserType::Customer, Uuid::new_v4(), now);
+        assert_eq!(cc.verify(&staff, now).unwrap().aud, Audience::ControlCenter);
+        assert_eq!(mobile.verify(&staff, now), Err(TokenError::Invalid));
+        assert_eq!(cc.verify(&app, now), Err(TokenError::Invalid));
+        let claims = serde_json::json!({
+            "sub": Uuid::new_v4(), "user_type": "cc_user", "session_id": Uuid::new_v4(),
+            "role": "admin", "iat": now, "exp": now + 60,
+        });
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(cc.current_kid().to_owned());
+        let unaudienced = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+        assert_eq!(cc.verify(&unaudienced, now), Err(TokenError::Invalid));
+        assert_eq!(mobile.verify(&unaudienced, now), Err(TokenError::Invalid));
     }
 
     #[test]
@@ -326,6 +407,7 @@ mod tests {
     fn signed(secret: &[u8], kid: Option<&str>, iat: i64) -> String {
         let claims = Claims {
             sub: Uuid::new_v4(),
+            aud: Audience::Mobile,
             user_type: UserType::Customer,
             session_id: Uuid::new_v4(),
             role: None,

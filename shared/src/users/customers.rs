@@ -226,6 +226,8 @@ pub async fn lock_live(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> 
 #[derive(Debug, sqlx::FromRow)]
 pub struct AppleGrant {
     pub client_id: String,
+    /// The Apple subject, to which the sealed token is bound.
+    pub subject: String,
     pub refresh_token: Vec<u8>,
 }
 
@@ -241,8 +243,8 @@ pub struct Erased {
 /// the records that outlive the account). The same phone or identity later signs up as
 /// a new customer.
 pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Erased> {
-    let apple: Vec<(Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
-        "SELECT provider_client_id, provider_refresh_token FROM customer_identities
+    let apple: Vec<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT subject, provider_client_id, provider_refresh_token FROM customer_identities
          WHERE customer_id = $1 AND provider = 'apple'",
     )
     .bind(id)
@@ -251,7 +253,9 @@ pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Erased> {
     let total = apple.len();
     let apple_grants: Vec<AppleGrant> = apple
         .into_iter()
-        .filter_map(|(client_id, token)| Some(AppleGrant { client_id: client_id?, refresh_token: token? }))
+        .filter_map(|(subject, client_id, token)| {
+            Some(AppleGrant { client_id: client_id?, subject, refresh_token: token? })
+        })
         .collect();
     sqlx::query("DELETE FROM customer_identities WHERE customer_id = $1").bind(id).execute(&mut *conn).await?;
     sqlx::query(

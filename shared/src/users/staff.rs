@@ -63,6 +63,8 @@ pub enum CreateError {
     PasswordTooShort,
     #[error("a control-center user with email {0} already exists")]
     DuplicateEmail(String),
+    #[error("{0}")]
+    InvalidDisplayName(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -77,9 +79,23 @@ pub async fn create(
     bcrypt_cost: u32,
 ) -> Result<Uuid, CreateError> {
     let email = checked_email(email)?;
+    let display_name = checked_display_name(display_name)?;
     let hash = password_hash(password, bcrypt_cost).await?;
     let mut conn = db.acquire().await.context("connecting")?;
-    insert(&mut conn, &email, role, display_name, &hash).await
+    insert(&mut conn, &email, role, display_name.as_deref(), &hash).await
+}
+
+/// A new member's optional display name under the app users' rules (1–80 characters
+/// after trimming, no control characters); blank means none.
+pub fn checked_display_name(name: Option<&str>) -> Result<Option<String>, CreateError> {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => {
+            let name = crate::users::profile::display_name(name)
+                .map_err(|e| CreateError::InvalidDisplayName(e.to_string()))?;
+            Ok(Some(name))
+        }
+        None => Ok(None),
+    }
 }
 
 /// A normalised email that looks like one.

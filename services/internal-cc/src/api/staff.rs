@@ -90,7 +90,8 @@ pub struct AuditEntry {
     pub target_type: Option<String>,
     #[oai(nullable)]
     pub target_id: Option<String>,
-    /// What changed, as text (never a secret).
+    /// What changed, as text (never a secret). A field stored as null (a decision
+    /// without a note, a change that left a field alone) is left out, never `"null"`.
     pub details: std::collections::BTreeMap<String, String>,
     #[oai(nullable)]
     pub ip: Option<String>,
@@ -230,15 +231,16 @@ impl StaffApi {
     }
 }
 
-/// An entry's details as string pairs: strings as they are, other values as JSON text
-/// (`null` for a field a change left alone).
+/// An entry's details as string pairs: strings as they are, other values as JSON text,
+/// and JSON null (stored for an absent value) left out rather than shown as `"null"`.
 fn details_text(details: serde_json::Value) -> std::collections::BTreeMap<String, String> {
     let serde_json::Value::Object(fields) = details else { return Default::default() };
     fields
         .into_iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => (k, s),
-            other => (k, other.to_string()),
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, s)),
+            serde_json::Value::Null => None,
+            other => Some((k, other.to_string())),
         })
         .collect()
 }

@@ -10,7 +10,7 @@ use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::pagination::Page;
 use halo_shared::sessions::live::{self as live, SessionView};
 use halo_shared::staffops::app_users;
-use halo_shared::tokens::UserType;
+use halo_shared::tokens::{Role, UserType};
 use halo_shared::users::customers;
 use halo_shared::users::directory::{self, CustomerItem, MitraItem, Search};
 use halo_shared::users::mitras::VerificationStatus;
@@ -394,10 +394,11 @@ impl UsersApi {
         Ok(MitraResponse::Ok(Json(mitra(&state, id.0).await?)))
     }
 
-    /// Ends one session of anyone, instantly on every instance.
+    /// Ends one session, instantly on every instance.
     ///
-    /// Works for customers, mitra and staff; 404 when the session is unknown or already
-    /// ended.
+    /// Agents may end customers' and mitra's sessions, admins also staff sessions; 404
+    /// when the session is unknown, already ended, or a staff session and the caller an
+    /// agent.
     #[oai(path = "/internal/sessions/:id", method = "delete", operation_id = "ccSessionsRevoke")]
     async fn end_session(
         &self,
@@ -406,7 +407,8 @@ impl UsersApi {
         auth: StaffAuth,
         id: Path<Uuid>,
     ) -> Result<SessionEndedResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
-        app_users::end_session(&state.db, &actor(req, &auth), id.0).await?;
+        let role = auth.0.role.unwrap_or(Role::Agent);
+        app_users::end_session(&state.db, &actor(req, &auth), role, id.0).await?;
         Ok(SessionEndedResponse::Ended)
     }
 }

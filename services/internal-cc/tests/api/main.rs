@@ -13,6 +13,7 @@ mod key_rotation;
 mod money;
 mod notifications;
 mod revoke_sessions;
+mod session_authority;
 mod staff_abuse;
 mod staff_auth;
 mod staff_ops;

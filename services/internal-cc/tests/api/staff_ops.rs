@@ -344,7 +344,8 @@ async fn admins_manage_staff_but_never_leave_the_control_center_without_an_admin
         app.call("PATCH", &format!("/internal/staff/{admin_id}"), &admin, Some(json!({ "disabled": true }))).await;
     assert_eq!(self_disable.status, StatusCode::CONFLICT);
 
-    // Dewi is promoted; her next refresh carries the new role.
+    // Dewi is promoted: her session (whose tokens say `agent`) ends, and her next sign-in
+    // carries the new role.
     let dewi = created.str("id");
     let dewi_login = app.login("dewi@halobestie.id", "a long passphrase").await;
     let dewi_token = dewi_login.str("access_token");
@@ -362,6 +363,9 @@ async fn admins_manage_staff_but_never_leave_the_control_center_without_an_admin
         (Some("admin"), Some("Dewi A."))
     );
     let refreshed = app.refresh_with_cookie(&crate::helpers::refresh_cookie(&dewi_login)).await;
+    assert_eq!((refreshed.status, refreshed.error_code()), (StatusCode::UNAUTHORIZED, "session_revoked"));
+    let relogin = app.login("dewi@halobestie.id", "a long passphrase").await;
+    let refreshed = app.refresh_with_cookie(&crate::helpers::refresh_cookie(&relogin)).await;
     assert_eq!(app.get_with("/internal/staff", &refreshed.str("access_token")).await.status, StatusCode::OK);
 
     // Dewi (now the other admin) disables the first admin: their sessions end at once.

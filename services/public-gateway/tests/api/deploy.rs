@@ -89,6 +89,42 @@ fn the_public_gateway_is_open_to_the_internet_and_sources_its_secrets() {
     check_service("public-gateway.yaml", "public-gateway", "all");
 }
 
+/// The Secret Manager entry a container's env var `name` comes from.
+fn secret_of(container: &Yaml, name: &str) -> String {
+    let entry = container["env"].as_vec().unwrap().iter().find(|e| e["name"].as_str() == Some(name));
+    let entry = entry.unwrap_or_else(|| panic!("{name} is not set"));
+    entry["valueFrom"]["secretKeyRef"]["name"].as_str().expect("a secret").to_owned()
+}
+
+#[test]
+fn each_service_signs_with_its_own_secret_and_only_migrations_run_as_the_schema_owner() {
+    let gateway = load("public-gateway.yaml");
+    let staff = load("internal-cc.yaml");
+    let (gateway, staff) = (at(&gateway, SERVICE_CONTAINER), at(&staff, SERVICE_CONTAINER));
+    assert_eq!(secret_of(gateway, "AUTH_JWT_SECRET"), "halo-gateway-jwt-secret");
+    assert_eq!(secret_of(staff, "AUTH_JWT_SECRET"), "halo-cc-jwt-secret");
+
+    let migrate = load("migrate-job.yaml");
+    assert_eq!(secret_of(at(&migrate, JOB_CONTAINER), "DATABASE_URL"), "halo-owner-database-url");
+    assert!(text(&migrate, &["spec", "template", "spec", "template", "spec", "serviceAccountName"])
+        .starts_with("halo-migrate@"));
+    for file in ["create-cc-user-job.yaml", "reconcile-payments-job.yaml", "release-earnings-job.yaml"] {
+        let job = load(file);
+        assert_eq!(secret_of(at(&job, JOB_CONTAINER), "DATABASE_URL"), "halo-database-url", "{file}");
+    }
+    for container in [gateway, staff] {
+        assert_eq!(secret_of(container, "DATABASE_URL"), "halo-database-url");
+        let env = env_names(container);
+        assert!(env.contains("REVOCATION_STALE_TRUST_SECONDS"));
+        let run = container["env"].as_vec().unwrap().iter().find(|e| e["name"].as_str() == Some("RUN_MIGRATIONS"));
+        assert_eq!(run.and_then(|e| e["value"].as_str()), Some("false"), "the runtime user cannot migrate");
+    }
+    let guide = std::fs::read_to_string(format!("{ROOT}/deploy/README.md")).unwrap();
+    for needed in ["GRANT halo_app TO halo_runtime", "halo-owner-database-url", "halo-cc-jwt-secret"] {
+        assert!(guide.contains(needed), "deploy/README.md does not say {needed}");
+    }
+}
+
 #[test]
 fn no_deploy_file_ships_a_stub_provider_or_the_opt_in_that_would_let_one_start() {
     let mut files = 0;

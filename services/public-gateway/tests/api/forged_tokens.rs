@@ -16,7 +16,8 @@ fn now() -> i64 {
 }
 
 fn claims(user_type: &str) -> Value {
-    json!({ "sub": Uuid::new_v4(), "user_type": user_type, "session_id": Uuid::new_v4(), "iat": now(), "exp": now() + 3600 })
+    json!({ "sub": Uuid::new_v4(), "aud": "halo-mobile", "user_type": user_type, "session_id": Uuid::new_v4(),
+            "iat": now(), "exp": now() + 3600 })
 }
 
 /// Signs as a key holder would, naming the key in `kid` like every token we mint.

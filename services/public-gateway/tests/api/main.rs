@@ -25,6 +25,7 @@ mod realtime;
 mod refresh_abuse;
 mod revocation;
 mod self_service;
+mod session_hardening;
 mod sessions;
 mod social;
 mod social_replay;

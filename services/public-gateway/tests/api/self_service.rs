@@ -1,7 +1,7 @@
 //! Account self-service (contract §7): the user's sessions, profile edits, and account
 //! deletion with the Apple grant revoked at a fake Apple.
 
-use halo_shared::providers::apple::{self, AppleSettings};
+use halo_shared::providers::apple::{self, AppleClient, AppleSettings};
 use halo_shared::providers::oidc::OidcSettings;
 use halo_shared::push::WorkerSettings;
 use halo_shared::testing;
@@ -246,7 +246,9 @@ struct FakeApple {
 }
 
 impl FakeApple {
-    async fn start(revoke_status: u16) -> Self {
+    /// A fake Apple whose token endpoint exchanges any code for a grant of Apple account
+    /// `code_sub` (the `sub` of the ID token it returns with the grant).
+    async fn start(revoke_status: u16, code_sub: &str) -> Self {
         let server = MockServer::start().await;
         let jwks: Value =
             serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/rsa-public-jwks.json")).unwrap())
@@ -262,7 +264,7 @@ impl FakeApple {
             .and(path("/auth/token"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "access_token": "apple-at", "token_type": "Bearer", "expires_in": 3600,
-                "refresh_token": "apple-refresh-token-1", "id_token": "ignored"
+                "refresh_token": "apple-refresh-token-1", "id_token": apple_id_token(code_sub)
             })))
             .mount(&server)
             .await;
@@ -378,7 +380,7 @@ async fn revocation(app: &TestApp) -> (String, i32, Option<String>) {
 
 #[tokio::test]
 async fn deleting_an_apple_customer_revokes_the_grant_at_apple() {
-    let fake = FakeApple::start(200).await;
+    let fake = FakeApple::start(200, "apple-sub-1").await;
     let app = apple_app(&fake, true).await;
     let token = apple_sign_in(&app, "apple-sub-1", Some("code-from-the-app")).await;
 
@@ -416,7 +418,7 @@ async fn deleting_an_apple_customer_revokes_the_grant_at_apple() {
 
 #[tokio::test]
 async fn apple_being_down_does_not_block_deletion_and_the_revocation_is_retried() {
-    let fake = FakeApple::start(503).await;
+    let fake = FakeApple::start(503, "apple-sub-2").await;
     let app = apple_app(&fake, true).await;
     let token = apple_sign_in(&app, "apple-sub-2", Some("code-2")).await;
     let apple = app.state.gateway().unwrap().apple_grants.clone().unwrap();
@@ -438,7 +440,7 @@ async fn apple_being_down_does_not_block_deletion_and_the_revocation_is_retried(
 
 #[tokio::test]
 async fn without_apple_credentials_deletion_succeeds_and_logs_that_the_grant_was_not_revoked() {
-    let fake = FakeApple::start(200).await;
+    let fake = FakeApple::start(200, "apple-sub-3").await;
     let app = apple_app(&fake, false).await;
     let token = apple_sign_in(&app, "apple-sub-3", Some("code-3")).await;
     assert!(fake.forms("/auth/token").await.is_empty(), "no credentials, no exchange");
@@ -456,4 +458,52 @@ async fn without_apple_credentials_deletion_succeeds_and_logs_that_the_grant_was
     let queued: i64 =
         sqlx::query_scalar("SELECT count(*) FROM apple_revocations").fetch_one(&app.db.pool).await.unwrap();
     assert_eq!(queued, 0);
+}
+
+#[tokio::test]
+async fn an_authorization_code_of_another_apple_account_is_refused_and_nothing_is_stored() {
+    // The code the attacker sends belongs to Apple account "victim-sub"; the ID token is
+    // their own.
+    let fake = FakeApple::start(200, "victim-sub").await;
+    let app = apple_app(&fake, true).await;
+    let body = json!({ "id_token": apple_id_token("attacker-sub"), "authorization_code": "victims-code" });
+    let reply = send(app.client.post("/api/client/auth/apple").body_json(&body)).await;
+    assert_eq!((reply.status, reply.error_code()), (StatusCode::UNAUTHORIZED, "invalid_id_token"), "{}", reply.body);
+    assert_eq!(fake.forms("/auth/token").await.len(), 1, "the code was exchanged and then refused");
+    let (identities, sessions): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM customer_identities), (SELECT count(*) FROM auth_sessions)")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((identities, sessions), (0, 0), "no customer, no session, no grant");
+}
+
+#[tokio::test]
+async fn a_sealed_apple_grant_opens_only_for_its_own_identity_and_under_a_rewrapped_key() {
+    let fake = FakeApple::start(200, "apple-sub-4").await;
+    let app = apple_app(&fake, true).await;
+    apple_sign_in(&app, "apple-sub-4", Some("code-4")).await;
+    let (subject, sealed): (String, Vec<u8>) =
+        sqlx::query_as("SELECT subject, provider_refresh_token FROM customer_identities WHERE provider = 'apple'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    let apple = app.state.gateway().unwrap().apple_grants.clone().unwrap();
+    assert_eq!(apple.open(&sealed, APPLE_AUD, Some(&subject)).unwrap(), "apple-refresh-token-1");
+    // The attack: the ciphertext copied onto another identity's row, or another app's.
+    assert!(apple.open(&sealed, APPLE_AUD, Some("someone-else")).is_err());
+    assert!(apple.open(&sealed, "com.other.app", Some(&subject)).is_err());
+
+    // The same key with its base64 wrapped at another width and CRLF line ends: a
+    // different PEM text, the same DER bytes, so the same sealing key.
+    let pem = std::fs::read_to_string(format!("{FIXTURES}/apple-es256.p8")).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let lines: Vec<String> = body.as_bytes().chunks(40).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+    let rewrapped_pem =
+        format!("-----BEGIN PRIVATE KEY-----\r\n{}\r\n-----END PRIVATE KEY-----\r\n", lines.join("\r\n"));
+    assert_ne!(rewrapped_pem.trim(), pem.trim());
+    let mut settings = apple_settings(&fake);
+    settings.private_key = rewrapped_pem.into();
+    let rewrapped = AppleClient::new(settings, halo_shared::state::http_client()).unwrap();
+    assert_eq!(rewrapped.open(&sealed, APPLE_AUD, Some(&subject)).unwrap(), "apple-refresh-token-1");
 }
