@@ -34,9 +34,10 @@ pub struct Realtime {
     db_unreachable_at_ms: AtomicI64,
 }
 
-/// How long the revoked set is trusted after the listener's connection dropped; after
-/// that, authentication asks the database (see `auth::scheme`).
-pub const STALE_AFTER_MS: i64 = 3000;
+/// How long the revoked set is trusted after the listener's connection dropped (the
+/// contract's "refused on every instance within one second"); after that,
+/// authentication asks the database (see `auth::scheme`).
+pub const STALE_AFTER_MS: i64 = 1000;
 
 impl Realtime {
     pub fn is_listening(&self) -> bool {
