@@ -67,6 +67,9 @@ struct ServeArgs {
     /// Google and Apple sign-ins allowed per client IP per hour (0: no limit).
     #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = GatewaySettings::default().id_token_signins_per_ip_per_hour)]
     id_token_signins_per_ip_per_hour: u32,
+    /// Service creates and edits allowed per mitra per hour (0: no limit).
+    #[arg(long, env = "SERVICE_WRITES_PER_MITRA_PER_HOUR", default_value_t = GatewaySettings::default().service_writes_per_mitra_per_hour)]
+    service_writes_per_mitra_per_hour: u32,
 }
 
 #[tokio::main]
@@ -98,6 +101,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shared: args.common.shared_settings(args.payments.settings(&stubs)?),
         anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
         id_token_signins_per_ip_per_hour: args.id_token_signins_per_ip_per_hour,
+        service_writes_per_mitra_per_hour: args.service_writes_per_mitra_per_hour,
         otp: args.otp.settings()?,
         google: args.oidc.google(),
         apple: args.oidc.apple(),
