@@ -183,8 +183,11 @@ pub async fn lock_live(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> 
 
 /// Erases mitra `id`'s personal data in the caller's transaction and marks the row
 /// deleted (it stays, anonymised, for the orders that point at it). The same phone later
-/// signs up as a new mitra.
-pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+/// signs up as a new mitra. Returns the phone it had, for the owners of what is keyed by
+/// it to forget.
+pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<String>> {
+    let phone: Option<String> =
+        sqlx::query_scalar("SELECT phone FROM mitras WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
     sqlx::query(
         "UPDATE mitras SET phone = NULL, display_name = NULL, listed_name = NULL, bio = '', is_online = false,
                            verification_note = NULL, suspended_reason = NULL, deleted_at = now(), updated_at = now()
@@ -193,5 +196,5 @@ pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
     .bind(id)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(phone)
 }
