@@ -27,6 +27,10 @@ enum Command {
     /// Check the ledger's invariants: print one summary line and exit 0, or every
     /// violation and exit 1.
     LedgerCheck(DatabaseArgs),
+    /// Delete expired data (old OTP codes and sends, sessions ended 30 days ago, events
+    /// and finished pushes older than 7 days, expired tickets and ID-token records);
+    /// print `table=count` per table.
+    Purge(DatabaseArgs),
 }
 
 #[derive(clap::Args)]
@@ -87,6 +91,7 @@ async fn main() -> ExitCode {
         Command::ReconcilePayments(args) => reconcile(args).await,
         Command::ReleaseEarnings(db) => release_earnings(&db).await,
         Command::LedgerCheck(db) => return ledger_check(&db).await,
+        Command::Purge(db) => cli::purge(&db).await,
         Command::Serve(args) => serve(*args).await,
     };
     cli::exit_code(result)
