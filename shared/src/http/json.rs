@@ -70,20 +70,34 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     }
 }
 
-/// The message without poem-openapi's `(occurred while parsing "T")` tail.
-fn without_context(message: &str) -> &str {
-    match message.rfind(" (occurred while parsing ") {
-        Some(at) if message.ends_with("\")") => &message[..at],
-        _ => message,
+/// The message without poem-openapi's `(occurred while parsing "T")` notes, which name
+/// types, not fields.
+fn without_context(message: &str) -> String {
+    const NOTE: &str = " (occurred while parsing \"";
+    let mut rest = message;
+    let mut out = String::with_capacity(message.len());
+    while let Some(at) = rest.find(NOTE) {
+        out.push_str(&rest[..at]);
+        match rest[at + NOTE.len()..].find("\")") {
+            Some(end) => rest = &rest[at + NOTE.len() + end + 2..],
+            None => {
+                rest = &rest[at..];
+                break;
+            }
+        }
     }
+    out.push_str(rest);
+    out
 }
 
 /// The top-level field of the object `value` that made parsing `T` fail with `message`,
 /// when the message does not already name one (validators do: "field `x` verification
 /// failed"). An object parses its fields in declaration order and stops at the first
-/// failure, so the culprit is the first field whose value, with every later field
-/// removed, fails with the same message; a missing required field is the first one
-/// absent. `None` for anything but an object, or a failure no field explains.
+/// failure. A missing or null required field (the two fail alike: "found null") is the
+/// first required one absent or null; otherwise the culprit is the first field whose
+/// value, with every later field removed, fails with the same message (a later field
+/// missing fails with "found null", never the same). `None` for anything but an object,
+/// or a failure no field explains.
 fn culprit<T: ParseFromJSON>(value: &Value, message: &str) -> Option<String> {
     let object = value.as_object()?;
     if message.contains("field `") || message.contains("unknown field") {
@@ -92,9 +106,14 @@ fn culprit<T: ParseFromJSON>(value: &Value, message: &str) -> Option<String> {
     let mut registry = Registry::new();
     T::register(&mut registry);
     let schema = registry.schemas.get(&*T::name())?;
-    if message.contains("expects an input value") {
-        let missing = schema.required.iter().find(|name| !object.contains_key(**name))?;
-        return Some((*missing).to_owned());
+    if message.contains("expects an input value") || message.contains("found null") {
+        let missing = schema
+            .properties
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| schema.required.contains(name))
+            .find(|name| object.get(*name).is_none_or(Value::is_null))?;
+        return Some(missing.to_owned());
     }
     let mut prefix = serde_json::Map::new();
     for (name, _) in &schema.properties {

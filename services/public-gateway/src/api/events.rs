@@ -109,7 +109,9 @@ impl Type for ServerEvent {
                 .collect();
             MetaSchema {
                 rust_typename: Some(std::any::type_name::<Self>()),
-                description: Some("Every message the server sends on `/api/shared/ws`, as JSON text; `type` says which."),
+                description: Some(
+                    "Every message the server sends on `/api/shared/ws`, as JSON text; `type` says which.",
+                ),
                 one_of: kinds().into_iter().map(|(_, schema)| schema).collect(),
                 discriminator: Some(MetaDiscriminatorObject { property_name: "type", mapping }),
                 ..MetaSchema::new("object")
