@@ -9,15 +9,31 @@
 //!
 //! A customer who signed in with Apple also has the Apple grant revoked: the stored
 //! refresh token moves to the `apple_revocations` outbox in the same transaction (see
-//! `providers::apple`).
+//! `providers::apple`), and is dropped from there once Apple confirms.
+//!
+//! No personal data stays behind (security review L-4). Besides the account row, each
+//! owner erases its copies: the sessions' addresses and user agents (`sessions`), the
+//! phone's codes, send log and limiter counters (`auth::otp`), the user's events
+//! (`realtime`) and notifications (`notifications`); for a customer also the notes on
+//! its orders (`marketplace`), the note inside the mitra's copies of those orders
+//! (`realtime`), and the payer's details in the stored payment callbacks (`payments`).
+//! Per-address limiter counters are not the account's and expire within their hour.
+//!
+//! A customer with an order paid but not yet accepted cannot delete the account (409
+//! `invalid_state`): only the customer may cancel that order for its full refund, and
+//! would lose the way to. Refusing is simpler than cancelling and refunding inside the
+//! deletion, and leaves the choice (cancel, or wait for the mitra) with the customer.
 
 use anyhow::Context;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::auth::otp;
 use crate::marketplace::orders;
 use crate::notifications;
+use crate::payments::records;
 use crate::providers::apple;
+use crate::realtime;
 use crate::sessions::{self, RevokeReason, Scope};
 use crate::tokens::UserType;
 use crate::users::{customers, mitras};
@@ -30,6 +46,10 @@ pub enum DeleteError {
     /// A mitra with an order that is paid or accepted must finish or decline it first.
     #[error("finish or decline your paid and accepted orders before deleting the account")]
     OpenOrders,
+    /// A customer with an order paid but not yet accepted must cancel it (a full refund)
+    /// or wait for the mitra first.
+    #[error("an order of yours is paid and waiting for the mitra: cancel it (you are refunded in full) or wait for the mitra to accept it before deleting the account")]
+    PaidOrders,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -47,6 +67,9 @@ pub async fn delete_customer(db: &PgPool, id: Uuid, apple_configured: bool) -> R
     if !customers::lock_live(&mut tx, id).await.context("locking the customer")? {
         return Err(DeleteError::Gone);
     }
+    if orders::customer_has_unaccepted_paid_orders(&mut tx, id).await.context("looking for paid orders")? {
+        return Err(DeleteError::PaidOrders);
+    }
     sessions::revoke(&mut *tx, Scope::User(UserType::Customer, id), RevokeReason::Deleted)
         .await
         .context("ending sessions")?;
@@ -57,7 +80,10 @@ pub async fn delete_customer(db: &PgPool, id: Uuid, apple_configured: bool) -> R
         .map(|g| apple::GrantToRevoke { client_id: &g.client_id, subject: &g.subject, refresh_token: &g.refresh_token })
         .collect();
     apple::queue_revocations(&mut tx, &grants).await.context("queueing Apple revocations")?;
-    notifications::erase_user(&mut tx, UserType::Customer, id).await?;
+    erase_traces(&mut tx, UserType::Customer, id, erased.phone.as_deref()).await?;
+    let order_ids = orders::redact_customer_notes(&mut tx, id).await.context("erasing order notes")?;
+    realtime::redact_order_notes(&mut tx, &order_ids).await.context("erasing notes in events")?;
+    records::redact_callbacks(&mut tx, &order_ids).await.context("erasing payer details")?;
     tx.commit().await.context("committing the deletion")?;
 
     let (unrevocable, queued) = (erased.unrevocable_apple, grants.len());
@@ -90,10 +116,27 @@ pub async fn delete_mitra(db: &PgPool, id: Uuid) -> Result<(), DeleteError> {
     sessions::revoke(&mut *tx, Scope::User(UserType::Mitra, id), RevokeReason::Deleted)
         .await
         .context("ending sessions")?;
-    notifications::erase_user(&mut tx, UserType::Mitra, id).await?;
-    mitras::erase(&mut tx, id).await.context("erasing the mitra")?;
+    let phone = mitras::erase(&mut tx, id).await.context("erasing the mitra")?;
+    erase_traces(&mut tx, UserType::Mitra, id, phone.as_deref()).await?;
     tx.commit().await.context("committing the deletion")?;
     tracing::info!("mitra deleted their account");
+    Ok(())
+}
+
+/// What both kinds of account leave outside their own row: sessions' client details,
+/// the phone's codes and counters, devices, notifications and events.
+async fn erase_traces(
+    tx: &mut PgConnection,
+    user_type: UserType,
+    id: Uuid,
+    phone: Option<&str>,
+) -> Result<(), DeleteError> {
+    sessions::erase_client_details(&mut *tx, user_type, id).await.context("erasing session details")?;
+    if let Some(phone) = phone {
+        otp::erase_phone(&mut *tx, user_type, phone).await?;
+    }
+    notifications::erase_user(&mut *tx, user_type, id).await?;
+    realtime::erase_user_events(&mut *tx, user_type, id).await.context("erasing events")?;
     Ok(())
 }
 
@@ -101,7 +144,9 @@ impl From<DeleteError> for crate::ApiError {
     fn from(err: DeleteError) -> Self {
         match err {
             DeleteError::Gone => crate::ApiError::new(crate::ErrorCode::NotFound, err.to_string()),
-            DeleteError::OpenOrders => crate::ApiError::new(crate::ErrorCode::InvalidState, err.to_string()),
+            DeleteError::OpenOrders | DeleteError::PaidOrders => {
+                crate::ApiError::new(crate::ErrorCode::InvalidState, err.to_string())
+            }
             DeleteError::Unexpected(cause) => crate::ApiError::internal(&cause),
         }
     }

@@ -104,6 +104,48 @@ pub async fn revoke_sessions(args: &RevokeSessionsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What one `purge` run deleted, per table, in the order it ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged(pub Vec<(&'static str, u64)>);
+
+impl std::fmt::Display for Purged {
+    /// `table=count` pairs on one line, for the job's log and for scripts.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pairs: Vec<String> = self.0.iter().map(|(table, n)| format!("{table}={n}")).collect();
+        f.write_str(&pairs.join(" "))
+    }
+}
+
+/// Deletes what no one needs any more, each table by its owner and in batches of
+/// `db::PURGE_BATCH` rows (each its own short transaction, so no hot table is locked for
+/// long): OTP codes a day past expiry and sends past the daily cap's 24 hours, sessions
+/// ended or expired more than 30 days ago (with their devices and tickets), events and
+/// finished pushes older than 7 days, expired WebSocket tickets, ID-token records and
+/// limiter counters. Money records (orders, callbacks, refunds, the ledger) and the
+/// audit log are kept; README.md's retention table lists every table.
+pub async fn purge_expired_data(pool: &sqlx::PgPool) -> anyhow::Result<Purged> {
+    use crate::{auth, notifications, ratelimit, realtime};
+    Ok(Purged(vec![
+        ("otp_challenges", auth::otp::purge_expired(pool).await.context("purging OTP codes")?),
+        ("otp_phone_sends", auth::otp::purge_sends(pool).await.context("purging OTP sends")?),
+        ("auth_sessions", sessions::purge_ended(pool).await.context("purging sessions")?),
+        ("user_events", realtime::purge_delivered(pool).await.context("purging events")?),
+        ("push_outbox", notifications::purge_finished_pushes(pool).await.context("purging pushes")?),
+        ("ws_tickets", auth::ticket::purge_expired(pool).await.context("purging tickets")?),
+        ("id_token_uses", auth::replay::purge_expired(pool).await.context("purging ID-token records")?),
+        ("rate_limits", ratelimit::purge_expired(pool).await.context("purging limiter counters")?),
+    ]))
+}
+
+/// `purge`: [`purge_expired_data`] on `DATABASE_URL`; prints what it deleted per table.
+pub async fn purge(args: &DatabaseArgs) -> anyhow::Result<()> {
+    let pool = db::lazy_pool(&args.settings()?)?;
+    let purged = purge_expired_data(&pool).await?;
+    println!("{purged}");
+    tracing::info!(purged = %purged, "expired data purged");
+    Ok(())
+}
+
 /// `serve`'s first half: the database pool, the key ring (`AUTH_JWT_SECRET` and
 /// `AUTH_JWT_PREVIOUS_SECRETS`, checked here) and the migrations when `RUN_MIGRATIONS`
 /// asks for them; the service's builder does the rest.

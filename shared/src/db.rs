@@ -101,6 +101,24 @@ pub async fn is_ready(pool: &PgPool, within: Duration) -> bool {
     matches!(tokio::time::timeout(within, probe).await, Ok(Ok(1)))
 }
 
+/// Rows one purge statement deletes at most: each batch is its own short transaction, so
+/// a purge never holds a hot table's locks (or a long snapshot) for more than a moment.
+pub const PURGE_BATCH: i64 = 1000;
+
+/// Runs `delete` (a `DELETE` whose `$1` is the batch size, picking at most that many rows
+/// by `ctid`) until a batch deletes fewer than [`PURGE_BATCH`]; returns the total. The
+/// owning module writes the statement, so each table's rows are deleted by its owner.
+pub async fn delete_in_batches(pool: &PgPool, delete: &str) -> anyhow::Result<u64> {
+    let mut total = 0;
+    loop {
+        let deleted = sqlx::query(delete).bind(PURGE_BATCH).execute(pool).await?.rows_affected();
+        total += deleted;
+        if deleted < PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -347,6 +347,7 @@ pub const OWNERS: &[(&str, &str)] = &[
     ("push_outbox", "notifications"),
     ("devices", "notifications"),
     ("mitra_services", "marketplace"),
+    ("mitra_service_changes", "marketplace"),
     ("orders", "marketplace"),
     ("order_events", "marketplace"),
     ("payment_callbacks", "payments"),

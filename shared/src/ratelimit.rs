@@ -65,9 +65,21 @@ pub async fn give_back<'e>(db: impl PgExecutor<'e>, key: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Drops counters whose window has passed; run now and then so the table stays small.
+/// Drops counters whose window has passed, a batch at a time; run now and then so the
+/// table stays small.
 pub async fn purge_expired(db: &PgPool) -> anyhow::Result<u64> {
-    Ok(sqlx::query("DELETE FROM rate_limits WHERE window_end <= now()").execute(db).await?.rows_affected())
+    crate::db::delete_in_batches(
+        db,
+        "DELETE FROM rate_limits WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM rate_limits WHERE window_end <= now() LIMIT $1))",
+    )
+    .await
+}
+
+/// Drops the counters of `keys` (they name something erased), in the caller's transaction.
+pub async fn forget<'e>(db: impl PgExecutor<'e>, keys: &[String]) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM rate_limits WHERE key = ANY($1)").bind(keys).execute(db).await?;
+    Ok(())
 }
 
 fn judge(count: i32, max: u32, remaining_secs: f64) -> Verdict {

@@ -222,6 +222,8 @@ pub struct GatewaySettings {
     pub anon_signins_per_ip_per_hour: u32,
     /// `ID_TOKEN_SIGNINS_PER_IP_PER_HOUR`: Google and Apple sign-ins per client address.
     pub id_token_signins_per_ip_per_hour: u32,
+    /// `SERVICE_WRITES_PER_MITRA_PER_HOUR`: service creates and edits per mitra.
+    pub service_writes_per_mitra_per_hour: u32,
     pub otp: OtpSettings,
     pub google: OidcSettings,
     pub apple: OidcSettings,
@@ -245,6 +247,7 @@ impl Default for GatewaySettings {
             shared: Settings::default(),
             anon_signins_per_ip_per_hour: 30,
             id_token_signins_per_ip_per_hour: 60,
+            service_writes_per_mitra_per_hour: 120,
             otp: OtpSettings::default(),
             google: OidcSettings { client_ids: Vec::new(), jwks_url: GOOGLE_JWKS_URL.into() },
             apple: OidcSettings { client_ids: Vec::new(), jwks_url: APPLE_JWKS_URL.into() },

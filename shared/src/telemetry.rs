@@ -563,6 +563,59 @@ where
     }
 }
 
+/// A log line written at most once per interval for each key (a route, say), for events
+/// anyone on the internet can cause at no cost (unauthenticated webhook posts): the
+/// first occurrence is logged, the rest of the interval only counted, and the next line
+/// says how many were left out.
+pub struct SampledLog {
+    every: Duration,
+    seen: Mutex<std::collections::HashMap<&'static str, (std::time::Instant, u64)>>,
+}
+
+impl SampledLog {
+    pub fn new(every: Duration) -> Self {
+        Self { every, seen: Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    /// `Some(n)` when this occurrence of `key` should be logged, `n` being how many were
+    /// suppressed since the last line; `None` to suppress it.
+    pub fn admit(&self, key: &'static str) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match seen.get_mut(key) {
+            Some((last, suppressed)) if now.duration_since(*last) < self.every => {
+                *suppressed += 1;
+                None
+            }
+            Some((last, suppressed)) => {
+                *last = now;
+                Some(std::mem::take(suppressed))
+            }
+            None => {
+                seen.insert(key, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod sampled_log_tests {
+    use super::*;
+
+    #[test]
+    fn a_sampled_line_is_written_once_per_interval_per_key_and_then_counts_what_it_left_out() {
+        let log = SampledLog::new(Duration::from_millis(200));
+        assert_eq!(log.admit("invoice"), Some(0));
+        assert_eq!(log.admit("invoice"), None);
+        assert_eq!(log.admit("invoice"), None);
+        assert_eq!(log.admit("refund"), Some(0), "each key has its own interval");
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(log.admit("invoice"), Some(2));
+        assert_eq!(log.admit("invoice"), None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,10 @@ enum Command {
     /// Check the ledger's invariants: print one summary line and exit 0, or every
     /// violation and exit 1.
     LedgerCheck(DatabaseArgs),
+    /// Delete expired data (old OTP codes and sends, sessions ended 30 days ago, events
+    /// and finished pushes older than 7 days, expired tickets and ID-token records);
+    /// print `table=count` per table.
+    Purge(DatabaseArgs),
 }
 
 #[derive(clap::Args)]
@@ -67,6 +71,9 @@ struct ServeArgs {
     /// Google and Apple sign-ins allowed per client IP per hour (0: no limit).
     #[arg(long, env = "ID_TOKEN_SIGNINS_PER_IP_PER_HOUR", default_value_t = GatewaySettings::default().id_token_signins_per_ip_per_hour)]
     id_token_signins_per_ip_per_hour: u32,
+    /// Service creates and edits allowed per mitra per hour (0: no limit).
+    #[arg(long, env = "SERVICE_WRITES_PER_MITRA_PER_HOUR", default_value_t = GatewaySettings::default().service_writes_per_mitra_per_hour)]
+    service_writes_per_mitra_per_hour: u32,
 }
 
 #[tokio::main]
@@ -84,6 +91,7 @@ async fn main() -> ExitCode {
         Command::ReconcilePayments(args) => reconcile(args).await,
         Command::ReleaseEarnings(db) => release_earnings(&db).await,
         Command::LedgerCheck(db) => return ledger_check(&db).await,
+        Command::Purge(db) => cli::purge(&db).await,
         Command::Serve(args) => serve(*args).await,
     };
     cli::exit_code(result)
@@ -98,6 +106,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shared: args.common.shared_settings(args.payments.settings(&stubs)?),
         anon_signins_per_ip_per_hour: args.anon_signins_per_ip_per_hour,
         id_token_signins_per_ip_per_hour: args.id_token_signins_per_ip_per_hour,
+        service_writes_per_mitra_per_hour: args.service_writes_per_mitra_per_hour,
         otp: args.otp.settings()?,
         google: args.oidc.google(),
         apple: args.oidc.apple(),

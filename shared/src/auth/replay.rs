@@ -37,7 +37,13 @@ pub async fn first_use(db: &PgPool, token: &str, identity: &VerifiedIdentity) ->
     Ok(())
 }
 
-/// Drops the records of tokens that have expired anyway.
+/// Drops the records of tokens that have expired anyway (a replay of one fails its own
+/// expiry check), a batch at a time.
 pub async fn purge_expired(db: &PgPool) -> anyhow::Result<u64> {
-    Ok(sqlx::query("DELETE FROM id_token_uses WHERE expires_at <= now()").execute(db).await?.rows_affected())
+    crate::db::delete_in_batches(
+        db,
+        "DELETE FROM id_token_uses WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM id_token_uses WHERE expires_at <= now() LIMIT $1))",
+    )
+    .await
 }

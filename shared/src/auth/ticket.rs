@@ -93,7 +93,13 @@ pub async fn redeem(state: &AppState, ticket: &str, allowed: &[UserType]) -> Res
     admit(state, claims, allowed).await
 }
 
-/// Drops tickets nobody used; run now and then.
+/// Drops tickets nobody used (a used one is deleted as it is redeemed), a batch at a
+/// time; run now and then.
 pub async fn purge_expired(db: &PgPool) -> anyhow::Result<u64> {
-    Ok(sqlx::query("DELETE FROM ws_tickets WHERE expires_at <= now()").execute(db).await?.rows_affected())
+    crate::db::delete_in_batches(
+        db,
+        "DELETE FROM ws_tickets WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM ws_tickets WHERE expires_at <= now() LIMIT $1))",
+    )
+    .await
 }

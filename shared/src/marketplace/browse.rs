@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::services::Service;
+use super::services::{Service, MAX_ACTIVE};
 use crate::pagination::{Cursor, Page};
-use crate::users::mitras::SERVING;
+use crate::users::mitras::{LISTED_NAME, SERVING};
 
 /// The condition on `mitras m` for being shown to customers: serving (the users
 /// module's rule) and with at least one active service.
@@ -31,7 +31,8 @@ struct Row {
 }
 
 /// The mitra columns of [`Row`] for the mitra `picked` by a CTE, and their active
-/// services, in the page's order.
+/// services (at most [`MAX_ACTIVE`] each, oldest first, whatever the table holds), in
+/// the page's order. The name shown is the one staff approved (`LISTED_NAME`).
 ///
 /// Written for PostgreSQL's plan cache: a prepared statement is re-planned on every
 /// execution until a generic plan looks no worse than the custom ones, and planning this
@@ -47,6 +48,7 @@ fn listing_query(picked: &str) -> String {
                 s.duration_minutes, s.active, s.created_at
          FROM picked p CROSS JOIN LATERAL (
              SELECT s.* FROM mitra_services s WHERE s.mitra_id = p.id AND s.active
+             ORDER BY s.created_at, s.id LIMIT {MAX_ACTIVE}
          ) s
          ORDER BY p.created_at, p.id, s.created_at, s.id"
     )
@@ -75,7 +77,7 @@ pub async fn page(db: &PgPool, page: Page, online: Option<bool>) -> sqlx::Result
     }
     // `fetch` is a bounded integer from `Page::parse`: safe to write into the text.
     let query = listing_query(&format!(
-        "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m
+        "SELECT m.id, {LISTED_NAME} AS display_name, m.bio, m.is_online, m.created_at FROM mitras m
          WHERE {listable}{conditions} ORDER BY m.created_at, m.id LIMIT {}",
         page.fetch(),
         listable = *LISTABLE
@@ -97,7 +99,8 @@ pub async fn page(db: &PgPool, page: Page, online: Option<bool>) -> sqlx::Result
 pub async fn one(db: &PgPool, id: Uuid) -> sqlx::Result<Option<ListedMitra>> {
     static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         listing_query(&format!(
-            "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at FROM mitras m WHERE m.id = $1 AND {}",
+            "SELECT m.id, {LISTED_NAME} AS display_name, m.bio, m.is_online, m.created_at FROM mitras m
+             WHERE m.id = $1 AND {}",
             *LISTABLE
         ))
     });

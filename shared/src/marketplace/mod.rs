@@ -29,6 +29,9 @@ pub enum MarketError {
     Conflict(String),
     #[error("this Idempotency-Key was used before for a different request")]
     KeyReused,
+    /// Too many writes; retry after this many seconds.
+    #[error("too many requests; try again later")]
+    RateLimited(u64),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -48,6 +51,7 @@ impl From<MarketError> for ApiError {
             MarketError::UpgradeRequired => ApiError::new(ErrorCode::UpgradeRequired, err.to_string()),
             MarketError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             MarketError::KeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, err.to_string()),
+            MarketError::RateLimited(retry_after_secs) => ApiError::rate_limited(retry_after_secs),
             MarketError::Unexpected(cause) => ApiError::internal(&cause),
         }
     }

@@ -727,6 +727,30 @@ pub async fn move_customer(conn: &mut PgConnection, from: Uuid, into: Uuid) -> s
     Ok(())
 }
 
+/// Whether customer `id` has an order paid but not yet accepted, locked in the caller's
+/// transaction (a mitra's accept or decline waits for the deletion to decide). Such an
+/// order can still be cancelled for a full refund, which only the customer can ask for:
+/// deletion waits until it is decided.
+pub async fn customer_has_unaccepted_paid_orders(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<bool> {
+    let paid: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM orders WHERE customer_id = $1 AND status = 'paid' FOR UPDATE")
+            .bind(customer_id)
+            .fetch_all(conn)
+            .await?;
+    Ok(!paid.is_empty())
+}
+
+/// Erases the notes a deleted customer wrote on its orders (the orders stay, for
+/// accounting), in the caller's transaction; returns every order of the customer, for
+/// the owners of copies (events, payment callbacks) to redact theirs.
+pub async fn redact_customer_notes(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query("UPDATE orders SET note = NULL WHERE customer_id = $1 AND note IS NOT NULL")
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("SELECT id FROM orders WHERE customer_id = $1").bind(customer_id).fetch_all(conn).await
+}
+
 /// Whether mitra `id` has an order a customer is waiting on (paid or accepted), read in
 /// the caller's transaction.
 pub async fn mitra_has_open_orders(conn: &mut PgConnection, mitra_id: Uuid) -> sqlx::Result<bool> {

@@ -209,14 +209,43 @@ pub async fn move_customer(conn: &mut PgConnection, from: Uuid, into: Uuid) -> s
     Ok(())
 }
 
-/// Forgets a deleted user's devices, in the caller's transaction: nothing is pushed to
-/// them again.
+/// Forgets a deleted user's devices and notifications (and the pushes queued for them),
+/// in the caller's transaction: nothing is pushed to them again. Staff sends stay in the
+/// audit log.
 pub async fn erase_user(conn: &mut PgConnection, user_type: UserType, user_id: Uuid) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM devices WHERE user_type = $1 AND user_id = $2")
         .bind(user_type)
         .bind(user_id)
-        .execute(conn)
+        .execute(&mut *conn)
         .await
         .context("erasing devices")?;
+    // The user's inbox, and the pushes (with their device tokens) still queued for it.
+    sqlx::query(
+        "DELETE FROM push_outbox WHERE notification_id IN
+             (SELECT id FROM notifications WHERE user_type = $1 AND user_id = $2)",
+    )
+    .bind(user_type)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await
+    .context("erasing queued pushes")?;
+    sqlx::query("DELETE FROM notifications WHERE user_type = $1 AND user_id = $2")
+        .bind(user_type)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .context("erasing notifications")?;
     Ok(())
+}
+
+/// Deletes finished pushes (sent, failed, dead token, seen) older than 7 days, a batch
+/// at a time. The notifications themselves stay (staff's record of what was sent).
+pub async fn purge_finished_pushes(db: &PgPool) -> anyhow::Result<u64> {
+    crate::db::delete_in_batches(
+        db,
+        "DELETE FROM push_outbox WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM push_outbox WHERE status <> 'pending' AND created_at < now() - interval '7 days'
+             LIMIT $1))",
+    )
+    .await
 }

@@ -201,11 +201,20 @@ async fn store(db: &PgPool, kind: &str, body: &[u8], order_id: Option<Uuid>, out
 }
 
 impl Payments {
-    fn authenticate(&self, token: Option<&str>, kind: &str) -> Result<(), CallbackError> {
+    /// Anyone can post here at no cost, so the WARN for a refusal is sampled: at most one
+    /// line per route per `REFUSED_LOG_EVERY`, carrying how many it left out.
+    fn authenticate(&self, token: Option<&str>, kind: &'static str) -> Result<(), CallbackError> {
         if token.is_some_and(|t| self.client.callback_token_matches(t)) {
             return Ok(());
         }
-        tracing::warn!(kind, "payment callback refused: missing or wrong x-callback-token");
+        if let Some(suppressed) = self.client.refused_log.admit(kind) {
+            tracing::warn!(
+                kind,
+                suppressed,
+                "payment callback refused: missing or wrong x-callback-token (one line per route per 10 s; \
+                 `suppressed` counts the refusals not logged since the last line)"
+            );
+        }
         Err(CallbackError::Unauthenticated)
     }
 

@@ -192,6 +192,77 @@ pub async fn store_callback(
     Ok(())
 }
 
+/// The fields of a stored callback that are about the money, not the payer: what a
+/// deleted customer's callbacks keep (the payer's email, account or phone number,
+/// description and the rest go). Nested objects (a refund callback's `data`) are
+/// filtered the same way.
+const CALLBACK_MONEY_FIELDS: &[&str] = &[
+    "id",
+    "external_id",
+    "status",
+    "amount",
+    "paid_amount",
+    "paid_at",
+    "currency",
+    "payment_method",
+    "payment_channel",
+    "payment_method_type",
+    "channel_code",
+    "payment_id",
+    "invoice_id",
+    "reference_id",
+    "failure_code",
+    "refund_fee_amount",
+    "fees_paid_amount",
+    "adjusted_received_amount",
+    "event",
+    "business_id",
+    "created",
+    "updated",
+    "data",
+];
+
+fn money_fields_only(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .filter(|(key, _)| CALLBACK_MONEY_FIELDS.contains(&key.as_str()))
+                .map(|(key, value)| (key, money_fields_only(value)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// A stored callback body with the payer's details taken out (marked `"redacted": true`;
+/// a body that is not JSON keeps only that mark).
+pub fn redacted_callback(body: &str) -> String {
+    let mut kept = match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(value @ serde_json::Value::Object(_)) => money_fields_only(value),
+        _ => serde_json::json!({}),
+    };
+    kept["redacted"] = serde_json::Value::Bool(true);
+    kept.to_string()
+}
+
+/// Takes the payer's details out of the stored callbacks of these orders (a deleted
+/// customer's), in the caller's transaction; the amounts, ids and outcomes stay.
+pub async fn redact_callbacks(conn: &mut sqlx::PgConnection, order_ids: &[Uuid]) -> sqlx::Result<()> {
+    let stored: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, body FROM payment_callbacks WHERE order_id = ANY($1) FOR UPDATE")
+            .bind(order_ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    for (id, body) in stored {
+        sqlx::query("UPDATE payment_callbacks SET body = $2 WHERE id = $1")
+            .bind(id)
+            .bind(redacted_callback(&body))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Every callback received for an order, as it came.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PaymentEvent {

@@ -301,7 +301,7 @@ pub async fn drain_once(db: &PgPool, apple: &AppleClient, settings: &WorkerSetti
     let rows: Vec<Claimed> = sqlx::query_as(
         "UPDATE apple_revocations SET lease_until = now() + make_interval(secs => $1), attempts = attempts + 1
          WHERE id IN (SELECT id FROM apple_revocations
-                      WHERE status = 'pending' AND next_attempt_at <= now()
+                      WHERE status = 'pending' AND next_attempt_at <= now() AND refresh_token IS NOT NULL
                         AND (lease_until IS NULL OR lease_until < now())
                       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING id, client_id, subject, refresh_token, attempts",
@@ -314,8 +314,9 @@ pub async fn drain_once(db: &PgPool, apple: &AppleClient, settings: &WorkerSetti
         match apple.revoke(&row.client_id, row.subject.as_deref(), &row.refresh_token).await {
             RevokeOutcome::Revoked => {
                 sqlx::query(
+                    // A revoked grant is worth nothing to keep: its sealed token goes.
                     "UPDATE apple_revocations SET status = 'revoked', done_at = now(), lease_until = NULL,
-                            last_error = NULL WHERE id = $1",
+                            last_error = NULL, refresh_token = NULL WHERE id = $1",
                 )
                 .bind(row.id)
                 .execute(db)

@@ -46,7 +46,12 @@ pub struct PaymentClient {
     pub(crate) backend: Backend,
     pub(crate) callback_token: SecretString,
     pub(crate) invoice_duration_secs: u32,
+    /// The WARN for refused (unauthenticated) callbacks: one line per route per 10 s.
+    pub(crate) refused_log: crate::telemetry::SampledLog,
 }
+
+/// How often a refused callback's WARN may be written per route.
+pub const REFUSED_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PaymentClient {
     pub fn new(settings: &PaymentSettings, http: reqwest::Client) -> Self {
@@ -60,7 +65,12 @@ impl PaymentClient {
             (PaymentProvider::Xendit { .. }, Some(token)) => token.clone(),
             _ => SecretString::from(Uuid::new_v4().simple().to_string()),
         };
-        Self { backend, callback_token, invoice_duration_secs: settings.invoice_duration_secs }
+        Self {
+            backend,
+            callback_token,
+            invoice_duration_secs: settings.invoice_duration_secs,
+            refused_log: crate::telemetry::SampledLog::new(REFUSED_LOG_EVERY),
+        }
     }
 
     pub fn is_stub(&self) -> bool {

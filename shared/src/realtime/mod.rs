@@ -148,3 +148,43 @@ pub async fn move_customer_events(conn: &mut sqlx::PgConnection, from: Uuid, int
         .await?;
     Ok(())
 }
+
+/// Erases a deleted user's events, in the caller's transaction (a notification that
+/// pointed at one keeps its row, with no event).
+pub async fn erase_user_events(conn: &mut sqlx::PgConnection, user_type: UserType, user_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM user_events WHERE user_type = $1 AND user_id = $2")
+        .bind(user_type.as_str())
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Blanks the `note` in the copies of these orders that events carry (the other party's
+/// `order.updated` events), in the caller's transaction. Events live 7 days (the purge),
+/// so the scan this needs stays small.
+pub async fn redact_order_notes(conn: &mut sqlx::PgConnection, order_ids: &[Uuid]) -> sqlx::Result<()> {
+    if order_ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = order_ids.iter().map(Uuid::to_string).collect();
+    sqlx::query(
+        "UPDATE user_events SET data = jsonb_set(data, '{note}', 'null')
+         WHERE data ? 'note' AND data->'note' <> 'null' AND data->>'id' = ANY($1)",
+    )
+    .bind(&ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes events older than 7 days, a batch at a time: long delivered (a socket gets
+/// its events live; the listener replays only a reconnect's gap of seconds).
+pub async fn purge_delivered(db: &sqlx::PgPool) -> anyhow::Result<u64> {
+    crate::db::delete_in_batches(
+        db,
+        "DELETE FROM user_events WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM user_events WHERE created_at < now() - interval '7 days' LIMIT $1))",
+    )
+    .await
+}

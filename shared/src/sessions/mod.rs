@@ -116,3 +116,32 @@ pub async fn revoke<'e>(db: impl PgExecutor<'e>, scope: Scope, reason: RevokeRea
     .fetch_one(db)
     .await
 }
+
+/// Forgets where a deleted user's sessions came from (address and user agent), in the
+/// caller's transaction; the rows stay, ended, until the purge.
+pub async fn erase_client_details<'e>(db: impl PgExecutor<'e>, user_type: UserType, user_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE auth_sessions SET ip = NULL, user_agent = NULL WHERE user_type = $1 AND user_id = $2")
+        .bind(user_type.as_str())
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes sessions that ended (revoked or expired) more than 30 days ago, a batch at a
+/// time; their devices and tickets go with them (`ON DELETE CASCADE`).
+pub async fn purge_ended(db: &sqlx::PgPool) -> anyhow::Result<u64> {
+    let mut total = crate::db::delete_in_batches(
+        db,
+        "DELETE FROM auth_sessions WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM auth_sessions WHERE revoked_at < now() - interval '30 days' LIMIT $1))",
+    )
+    .await?;
+    total += crate::db::delete_in_batches(
+        db,
+        "DELETE FROM auth_sessions WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM auth_sessions WHERE expires_at < now() - interval '30 days' LIMIT $1))",
+    )
+    .await?;
+    Ok(total)
+}

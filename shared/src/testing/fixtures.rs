@@ -341,12 +341,21 @@ impl<'a, E: Endpoint> Fixtures<'a, E> {
     /// `POST /api/webhooks/xendit/invoice` on the gateway, `Payments::invoice_callback`
     /// elsewhere. Returns the callback's body, as stored.
     pub async fn pay(&self, order_id: Uuid) -> String {
+        self.pay_with(order_id, json!({})).await
+    }
+
+    /// [`Self::pay`] with more fields in the callback's body (the payer's details Xendit
+    /// sends, say).
+    pub async fn pay_with(&self, order_id: Uuid, extra: serde_json::Value) -> String {
         let order = orders::get_any(&self.state.db, order_id).await.expect("reading the order").expect("the order");
         let payment = crate::payments::records::payment_state(&self.state.db, order_id).await.expect("reading it");
         let invoice = payment.and_then(|p| p.invoice_id).expect("the order's invoice");
-        let body = json!({ "id": invoice, "external_id": order_id, "status": "PAID", "currency": "IDR",
-                           "amount": order.amount, "paid_amount": order.amount })
-        .to_string();
+        let mut body = json!({ "id": invoice, "external_id": order_id, "status": "PAID", "currency": "IDR",
+                               "amount": order.amount, "paid_amount": order.amount });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let body = body.to_string();
         let token = &self.state.payments.callback_token;
         if self.is_gateway() {
             let reply = send(

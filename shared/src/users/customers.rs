@@ -236,6 +236,8 @@ pub struct AppleGrant {
 pub struct Erased {
     pub apple_grants: Vec<AppleGrant>,
     pub unrevocable_apple: usize,
+    /// The phone the customer had, for the owners of what is keyed by it to forget.
+    pub phone: Option<String>,
 }
 
 /// Erases customer `id`'s personal data in the caller's transaction: the phone, email,
@@ -258,12 +260,15 @@ pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Erased> {
         })
         .collect();
     sqlx::query("DELETE FROM customer_identities WHERE customer_id = $1").bind(id).execute(&mut *conn).await?;
+    let phone: Option<String> =
+        sqlx::query_scalar("SELECT phone FROM customers WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
     sqlx::query(
-        "UPDATE customers SET phone = NULL, email = NULL, display_name = NULL, deleted_at = now(), updated_at = now()
+        "UPDATE customers SET phone = NULL, email = NULL, display_name = NULL, suspended_reason = NULL,
+                              deleted_at = now(), updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
     .execute(conn)
     .await?;
-    Ok(Erased { unrevocable_apple: total - apple_grants.len(), apple_grants })
+    Ok(Erased { unrevocable_apple: total - apple_grants.len(), apple_grants, phone })
 }

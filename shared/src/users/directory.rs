@@ -89,6 +89,8 @@ pub struct MitraItem {
     pub id: Uuid,
     pub phone: Option<String>,
     pub display_name: Option<String>,
+    /// The name customers see: the last one staff approved.
+    pub listed_name: Option<String>,
     pub status: String,
     pub verification_status: VerificationStatus,
     pub is_online: bool,
@@ -96,7 +98,8 @@ pub struct MitraItem {
 }
 
 const CUSTOMER_COLUMNS: &str = "u.id, u.phone, u.email, u.display_name, u.is_anonymous, u.created_at";
-const MITRA_COLUMNS: &str = "u.id, u.phone, u.display_name, u.verification_status, u.is_online, u.created_at";
+const MITRA_COLUMNS: &str =
+    "u.id, u.phone, u.display_name, u.listed_name, u.verification_status, u.is_online, u.created_at";
 
 /// The rows of `table` a search matches, newest first after the cursor (`$2`, `$3`),
 /// `$4` of them. A search with a condition picks its candidates through that

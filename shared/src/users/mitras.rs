@@ -31,9 +31,19 @@ impl VerificationStatus {
     }
 }
 
-/// The condition on `mitras m` for a mitra who may serve customers: approved by staff,
-/// not suspended, not deleted. Marketplace adds "and has an active service".
-pub const SERVING: &str = "m.verification_status = 'approved' AND m.suspended_at IS NULL AND m.deleted_at IS NULL";
+/// The condition on `mitras m` for a mitra who may serve customers: holding a name staff
+/// approved, not suspended, not deleted. Marketplace adds "and has an active service".
+///
+/// Re-review after a rename (security review L-7): an approved mitra that changes its
+/// display name goes back to `pending`, and stays listed under the name staff approved
+/// ([`LISTED_NAME`]) until they decide: approving lists the new name, rejecting unlists
+/// the mitra (its customers should not meet a name staff refused, nor lose a mitra to a
+/// typo: the mitra may rename and submit again). So `listed_name` is set exactly while
+/// the mitra is approved, or pending with an earlier approval.
+pub const SERVING: &str = "m.listed_name IS NOT NULL AND m.suspended_at IS NULL AND m.deleted_at IS NULL";
+
+/// The column of `mitras m` customers see as the mitra's name: the last one staff approved.
+pub const LISTED_NAME: &str = "m.listed_name";
 
 /// The mitra profile both apps see (contract §8).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -78,7 +88,9 @@ pub async fn exists<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<bool>
         .await
 }
 
-/// Changes what is given of a mitra's display name and bio; returns the profile.
+/// Changes what is given of a mitra's display name and bio; returns the profile. A new
+/// display name of an approved mitra sends it back to `pending` (see [`SERVING`]: it
+/// stays listed under the approved name meanwhile); the same name again changes nothing.
 pub async fn edit(
     db: &PgPool,
     id: Uuid,
@@ -88,7 +100,11 @@ pub async fn edit(
     let name = name.map(display_name).transpose()?;
     let new_bio = new_bio.map(bio).transpose()?;
     sqlx::query_as(&format!(
-        "UPDATE mitras SET display_name = COALESCE($2, display_name), bio = COALESCE($3, bio), updated_at = now()
+        "UPDATE mitras SET display_name = COALESCE($2, display_name), bio = COALESCE($3, bio),
+                verification_status = CASE
+                    WHEN verification_status = 'approved' AND $2 IS NOT NULL AND $2 IS DISTINCT FROM display_name
+                    THEN 'pending' ELSE verification_status END,
+                updated_at = now()
          WHERE id = $1 AND deleted_at IS NULL RETURNING {MITRA_COLUMNS}"
     ))
     .bind(id)
@@ -126,7 +142,8 @@ pub async fn set_online(db: &PgPool, id: Uuid, online: bool) -> sqlx::Result<Opt
 }
 
 /// Staff's decision on a pending mitra, with the note the mitra sees, in the caller's
-/// transaction; false when the mitra is not pending (or gone).
+/// transaction; false when the mitra is not pending (or gone). Approval lists the mitra
+/// under its current display name; rejection unlists it.
 pub async fn decide_verification(
     conn: &mut PgConnection,
     id: Uuid,
@@ -134,7 +151,8 @@ pub async fn decide_verification(
     note: Option<&str>,
 ) -> sqlx::Result<bool> {
     let decided = sqlx::query(
-        "UPDATE mitras SET verification_status = $2, verification_note = $3, updated_at = now()
+        "UPDATE mitras SET verification_status = $2, verification_note = $3,
+                listed_name = CASE WHEN $2 = 'approved' THEN display_name END, updated_at = now()
          WHERE id = $1 AND verification_status = 'pending' AND deleted_at IS NULL",
     )
     .bind(id)
@@ -165,15 +183,18 @@ pub async fn lock_live(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> 
 
 /// Erases mitra `id`'s personal data in the caller's transaction and marks the row
 /// deleted (it stays, anonymised, for the orders that point at it). The same phone later
-/// signs up as a new mitra.
-pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+/// signs up as a new mitra. Returns the phone it had, for the owners of what is keyed by
+/// it to forget.
+pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<String>> {
+    let phone: Option<String> =
+        sqlx::query_scalar("SELECT phone FROM mitras WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
     sqlx::query(
-        "UPDATE mitras SET phone = NULL, display_name = NULL, bio = '', is_online = false, deleted_at = now(),
-                           updated_at = now()
+        "UPDATE mitras SET phone = NULL, display_name = NULL, listed_name = NULL, bio = '', is_online = false,
+                           verification_note = NULL, suspended_reason = NULL, deleted_at = now(), updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(phone)
 }

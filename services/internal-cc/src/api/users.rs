@@ -7,6 +7,7 @@ use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
+use halo_shared::marketplace::services;
 use halo_shared::pagination::Page;
 use halo_shared::sessions::live::{self as live, SessionView};
 use halo_shared::staffops::app_users;
@@ -81,6 +82,11 @@ pub struct Mitra {
     pub phone: Option<String>,
     #[oai(nullable)]
     pub display_name: Option<String>,
+    /// The name customers see: the last display name staff approved. While a renamed
+    /// mitra waits in `pending`, it differs from `display_name` (the proposed name); null
+    /// while the mitra is not listed.
+    #[oai(nullable)]
+    pub listed_name: Option<String>,
     pub status: AccountStatus,
     pub verification_status: VerificationStatus,
     pub is_online: bool,
@@ -93,6 +99,7 @@ impl From<MitraItem> for Mitra {
             id: m.id,
             phone: m.phone,
             display_name: m.display_name,
+            listed_name: m.listed_name,
             status: status(&m.status),
             verification_status: m.verification_status,
             is_online: m.is_online,
@@ -119,13 +126,50 @@ pub struct CustomerDetail {
     pub identities: Vec<Identity>,
 }
 
-/// A mitra with live sessions.
+/// A mitra with live sessions and the latest edits of its services.
 #[derive(Debug, Object)]
 pub struct MitraDetail {
     #[oai(flatten)]
     pub mitra: Mitra,
     pub sessions: Vec<SessionView>,
+    /// The latest 50 changes of its services' titles, descriptions and prices, newest first.
+    pub service_changes: Vec<ServiceChange>,
 }
+
+/// A field of a mitra's service that the mitra changed.
+#[derive(Debug, Object)]
+pub struct ServiceChange {
+    pub service_id: Uuid,
+    pub field: ServiceField,
+    /// The value before, as text (price in whole rupiah).
+    pub before: String,
+    /// The value after, as text.
+    pub after: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Which field of a service changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ServiceField {
+    Title,
+    Description,
+    Price,
+}
+
+impl From<services::ServiceChange> for ServiceChange {
+    fn from(c: services::ServiceChange) -> Self {
+        let field = match c.field.as_str() {
+            "title" => ServiceField::Title,
+            "description" => ServiceField::Description,
+            _ => ServiceField::Price,
+        };
+        Self { service_id: c.service_id, field, before: c.before, after: c.after, changed_at: c.changed_at }
+    }
+}
+
+/// How many service changes the mitra detail shows.
+const SERVICE_CHANGES_SHOWN: i64 = 50;
 
 #[derive(Debug, Object)]
 pub struct CustomerPage {
@@ -301,9 +345,11 @@ impl UsersApi {
     ) -> Result<MitraDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
         let mitra = mitra(&state, id.0).await?;
         let sessions = live::live(&state.db, UserType::Mitra, id.0).await?;
+        let changes = services::recent_changes(&state.db, id.0, SERVICE_CHANGES_SHOWN).await?;
         Ok(MitraDetailResponse::Ok(Json(MitraDetail {
             mitra,
             sessions: sessions.into_iter().map(|s| s.view(None)).collect(),
+            service_changes: changes.into_iter().map(ServiceChange::from).collect(),
         })))
     }
 

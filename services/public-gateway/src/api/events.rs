@@ -1,50 +1,161 @@
 //! The messages of the realtime socket (`GET /api/shared/ws`), as spec schemas. The
 //! socket itself sends the JSON that `halo_shared::realtime::event_json` makes; these
-//! types only describe it to client generators (registered by `ws::RealtimeSchemas`).
+//! types describe it to client generators (registered by `ws::RealtimeSchemas`), and the
+//! tests parse real messages with them to hold the two together.
+//!
+//! `ServerEvent` is a `oneOf` with a `discriminator` on `type`: one named schema per kind
+//! of event, each with its own typed `data`. The union is written by hand because
+//! poem-openapi's derived discriminator adds `type` as an inline one-value enum to an
+//! `allOf` per variant, which generators name after the property (a Swift `Type`, a
+//! Kotlin `Type`); here each kind's `type` is a named one-value enum (`…Kind`).
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object, Union};
+use poem_openapi::registry::{MetaDiscriminatorObject, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::{Enum, Object};
+use serde_json::Value;
 use uuid::Uuid;
 
-/// Every message the server sends on `/api/shared/ws`, as JSON text.
-#[derive(Debug, Clone, Object)]
-pub struct ServerEvent {
-    #[oai(rename = "type")]
-    pub event_type: ServerEventType,
-    /// Unique per event; `connection.ready` uses `0`.
-    pub id: String,
-    /// When the event was raised (RFC 3339).
-    pub at: DateTime<Utc>,
-    pub data: ServerEventData,
+/// Defines one kind of event: its `type` value as a one-value enum, and its message.
+macro_rules! event_kind {
+    ($(#[$doc:meta])* $message:ident, $kind:ident, $variant:ident, $name:literal, $data:ty) => {
+        #[doc = concat!("Always `", $name, "`.")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+        pub enum $kind {
+            #[oai(rename = $name)]
+            $variant,
+        }
+
+        $(#[$doc])*
+        #[derive(Debug, Clone, Object)]
+        pub struct $message {
+            #[oai(rename = "type")]
+            pub kind: $kind,
+            /// Unique per event; `connection.ready` uses `0`.
+            pub id: String,
+            /// When the event was raised (RFC 3339).
+            pub at: DateTime<Utc>,
+            pub data: $data,
+        }
+    };
 }
 
-/// What happened: `connection.ready` (the socket is subscribed; sent first; `data` is a
-/// `ConnectionReady`), `notification` (a message from staff; `data` is a
-/// `NotificationEvent`), `order.updated` (an order of the user moved; `data` is the
-/// `Order`), `mitra.verification` (staff decided the mitra's verification; `data` is a
-/// `MitraVerificationEvent`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum ServerEventType {
-    #[oai(rename = "connection.ready")]
-    ConnectionReady,
-    #[oai(rename = "notification")]
-    Notification,
-    #[oai(rename = "order.updated")]
-    OrderUpdated,
-    #[oai(rename = "mitra.verification")]
-    MitraVerification,
-}
+event_kind!(
+    /// `connection.ready`: the socket is subscribed; always the first message.
+    ConnectionReadyMessage, ConnectionReadyKind, ConnectionReady, "connection.ready", ConnectionReady
+);
+event_kind!(
+    /// `notification`: a message from staff (also pushed to devices).
+    NotificationMessage, NotificationKind, Notification, "notification", NotificationEvent
+);
+event_kind!(
+    /// `order.updated`: an order of the user moved; `data` is the order as the order
+    /// endpoints return it.
+    OrderUpdatedMessage, OrderUpdatedKind, OrderUpdated, "order.updated", halo_shared::marketplace::orders::Order
+);
+event_kind!(
+    /// `mitra.verification`: staff decided the mitra's verification.
+    MitraVerificationMessage, MitraVerificationKind, MitraVerification, "mitra.verification", MitraVerificationEvent
+);
 
-/// The event's payload, shaped by `type`.
-#[derive(Debug, Clone, Union)]
-#[oai(one_of)]
-// Only the spec's description of the events: never built per message.
+/// Every message the server sends on `/api/shared/ws`, as JSON text; `type` says which.
+#[derive(Debug, Clone)]
+// Only the spec's description of the events and the tests' parser: never built per message.
 #[allow(clippy::large_enum_variant)]
-pub enum ServerEventData {
-    ConnectionReady(ConnectionReady),
-    Notification(NotificationEvent),
-    Order(halo_shared::marketplace::orders::Order),
-    MitraVerification(MitraVerificationEvent),
+pub enum ServerEvent {
+    ConnectionReady(ConnectionReadyMessage),
+    Notification(NotificationMessage),
+    OrderUpdated(OrderUpdatedMessage),
+    MitraVerification(MitraVerificationMessage),
+}
+
+/// `(type value, schema)` of each kind, in the spec's order.
+fn kinds() -> [(&'static str, MetaSchemaRef); 4] {
+    [
+        ("connection.ready", ConnectionReadyMessage::schema_ref()),
+        ("notification", NotificationMessage::schema_ref()),
+        ("order.updated", OrderUpdatedMessage::schema_ref()),
+        ("mitra.verification", MitraVerificationMessage::schema_ref()),
+    ]
+}
+
+impl Type for ServerEvent {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "ServerEvent".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::name().into_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::name().into_owned(), |registry| {
+            ConnectionReadyMessage::register(registry);
+            NotificationMessage::register(registry);
+            OrderUpdatedMessage::register(registry);
+            MitraVerificationMessage::register(registry);
+            let mapping = kinds()
+                .into_iter()
+                .map(|(kind, schema)| match schema {
+                    MetaSchemaRef::Reference(name) => (kind.to_owned(), format!("#/components/schemas/{name}")),
+                    MetaSchemaRef::Inline(_) => unreachable!("every message is a named object"),
+                })
+                .collect();
+            MetaSchema {
+                rust_typename: Some(std::any::type_name::<Self>()),
+                description: Some(
+                    "Every message the server sends on `/api/shared/ws`, as JSON text; `type` says which.",
+                ),
+                one_of: kinds().into_iter().map(|(_, schema)| schema).collect(),
+                discriminator: Some(MetaDiscriminatorObject { property_name: "type", mapping }),
+                ..MetaSchema::new("object")
+            }
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for ServerEvent {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        let value = value.unwrap_or_default();
+        let kind = value.get("type").and_then(Value::as_str).map(str::to_owned);
+        match kind.as_deref() {
+            Some("connection.ready") => parse_as(value, Self::ConnectionReady),
+            Some("notification") => parse_as(value, Self::Notification),
+            Some("order.updated") => parse_as(value, Self::OrderUpdated),
+            Some("mitra.verification") => parse_as(value, Self::MitraVerification),
+            _ => Err(ParseError::custom(format!("unknown event type {kind:?}"))),
+        }
+    }
+}
+
+/// One kind's message, its parse error propagated to the union.
+fn parse_as<T: ParseFromJSON>(value: Value, wrap: fn(T) -> ServerEvent) -> ParseResult<ServerEvent> {
+    T::parse_from_json(Some(value)).map(wrap).map_err(ParseError::propagate)
+}
+
+impl ToJSON for ServerEvent {
+    fn to_json(&self) -> Option<Value> {
+        match self {
+            Self::ConnectionReady(message) => message.to_json(),
+            Self::Notification(message) => message.to_json(),
+            Self::OrderUpdated(message) => message.to_json(),
+            Self::MitraVerification(message) => message.to_json(),
+        }
+    }
 }
 
 /// `data` of a `mitra.verification` event.

@@ -7,9 +7,11 @@ use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::marketplace;
 use halo_shared::marketplace::orders::Currency;
 use halo_shared::marketplace::services::{self, ServiceInput};
+use halo_shared::marketplace::MarketError;
+use halo_shared::pagination::Page;
 use halo_shared::AppState;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
@@ -80,10 +82,13 @@ pub struct ServiceUpdate {
     pub active: Option<bool>,
 }
 
-/// The mitra's services, oldest first.
+/// One page of the mitra's services, oldest first.
 #[derive(Debug, Object)]
 pub struct ServiceList {
     pub items: Vec<Service>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -137,14 +142,16 @@ impl MitraMarketApi {
     /// Adds a service.
     ///
     /// Price in whole rupiah (1,000–100,000,000), duration 5–1440 minutes; 400 names the
-    /// field out of range.
+    /// field out of range. At most 50 active services per mitra (409 `conflict` for one
+    /// more); service writes are rate-limited per mitra (429 with `Retry-After`).
     #[oai(path = "/api/mitra/services", method = "post", operation_id = "mitraServicesCreate")]
     async fn create(
         &self,
         state: Data<&AppState>,
         auth: MitraAuth,
         body: JsonBody<ServiceCreate>,
-    ) -> Result<ServiceCreated, ApiErrors<{ WITH_BODY | BEARER }>> {
+    ) -> Result<ServiceCreated, ApiErrors<{ WITH_BODY | BEARER | E409 | E429 }>> {
+        services::count_write(&state.db, auth.0.sub, write_limit(&state)?).await?;
         let input = ServiceInput {
             title: Some(&body.title),
             description: body.description.as_ref().map(|s| s.as_str()),
@@ -158,20 +165,29 @@ impl MitraMarketApi {
 
     /// The mitra's own services, active or not.
     ///
-    /// Oldest first, including deactivated ones.
+    /// Oldest first, including deactivated ones; paged with `cursor`, 1–100 per page
+    /// (`limit`, default 20).
     #[oai(path = "/api/mitra/services", method = "get", operation_id = "mitraServicesList")]
     async fn list(
         &self,
         state: Data<&AppState>,
         auth: MitraAuth,
-    ) -> Result<ServiceListResponse, ApiErrors<{ EDGE | BEARER }>> {
-        let items = services::list_own(&state.db, auth.0.sub).await?;
-        Ok(ServiceListResponse::Ok(Json(ServiceList { items: items.into_iter().map(Service::from).collect() })))
+        /// 1–100, default 20.
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<ServiceListResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
+        let page = Page::parse(limit.0, cursor.0.as_deref())?;
+        let (items, next_cursor) = services::list_own(&state.db, auth.0.sub, page).await.map_err(MarketError::from)?;
+        let items = items.into_iter().map(Service::from).collect();
+        Ok(ServiceListResponse::Ok(Json(ServiceList { items, next_cursor })))
     }
 
     /// Edits or (with `active: false`) deactivates one of the mitra's services.
     ///
-    /// 404 for another mitra's service.
+    /// 404 for another mitra's service; 409 `conflict` when reactivating one would pass 50
+    /// active services; 429 when the mitra writes services too often. Changes of title,
+    /// description and price are recorded for staff.
     #[oai(path = "/api/mitra/services/:id", method = "patch", operation_id = "mitraServicesUpdate")]
     async fn edit(
         &self,
@@ -179,7 +195,8 @@ impl MitraMarketApi {
         auth: MitraAuth,
         id: Path<Uuid>,
         body: JsonBody<ServiceUpdate>,
-    ) -> Result<ServiceResponse, ApiErrors<{ WITH_BODY | BEARER | E404 }>> {
+    ) -> Result<ServiceResponse, ApiErrors<{ WITH_BODY | BEARER | E404 | E409 | E429 }>> {
+        services::count_write(&state.db, auth.0.sub, write_limit(&state)?).await?;
         let input = ServiceInput {
             title: body.title.as_ref().map(|s| s.as_str()),
             description: body.description.as_ref().map(|s| s.as_str()),
@@ -190,4 +207,9 @@ impl MitraMarketApi {
         let service = services::edit(&state.db, auth.0.sub, id.0, &input).await?;
         Ok(ServiceResponse::Ok(Json(service.into())))
     }
+}
+
+/// `SERVICE_WRITES_PER_MITRA_PER_HOUR`.
+fn write_limit(state: &AppState) -> anyhow::Result<u32> {
+    Ok(state.gateway()?.settings.service_writes_per_mitra_per_hour)
 }

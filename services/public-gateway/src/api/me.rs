@@ -154,12 +154,15 @@ impl MeApi {
     /// phone, email, name, linked Google/Apple identities and push devices are erased.
     /// The same phone or Google/Apple account can later sign up as a new customer. A
     /// Sign in with Apple grant is revoked at Apple. Anonymous customers can delete too.
+    /// Orders stay, anonymised (their notes and the payer's details erased). 409
+    /// `invalid_state` while an order is paid but not yet accepted: cancel it (a full
+    /// refund) or wait for the mitra first.
     #[oai(path = "/api/client/me", method = "delete", operation_id = "customerMeDelete", tag = "Tag::Client")]
     async fn client_me_delete(
         &self,
         state: Data<&AppState>,
         auth: CustomerAuth,
-    ) -> Result<DeletedResponse, ApiErrors<{ EDGE | BEARER | E404 }>> {
+    ) -> Result<DeletedResponse, ApiErrors<{ EDGE | BEARER | E404 | E409 }>> {
         accounts::delete_customer(&state.db, auth.0.sub, state.gateway()?.apple_grants.is_some()).await?;
         Ok(DeletedResponse::Deleted)
     }

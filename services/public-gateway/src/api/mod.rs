@@ -3,7 +3,7 @@
 mod browse;
 mod devices;
 mod earnings;
-mod events;
+pub mod events;
 mod health;
 mod marketplace;
 mod me;

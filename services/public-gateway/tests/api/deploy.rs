@@ -216,6 +216,23 @@ fn earnings_are_released_by_a_job_that_needs_only_the_database() {
 }
 
 #[test]
+fn expired_data_is_purged_daily_by_a_job_that_needs_only_the_database() {
+    let job = load("purge-job.yaml");
+    let container = at(&job, JOB_CONTAINER);
+    let args: Vec<&str> = container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
+    assert_eq!(args, ["purge"]);
+    let env = env_names(container);
+    assert!(env.contains("DATABASE_URL"), "the job reads the database URL");
+    assert!(!env.contains("XENDIT_SECRET_KEY"), "it calls no third party, so it holds no Xendit key");
+    assert_eq!(
+        at(&job, &["spec", "template", "metadata", "annotations", "run.googleapis.com/cloudsql-instances"]).as_str(),
+        Some("${SQL_INSTANCE}")
+    );
+    let guide = std::fs::read_to_string(format!("{ROOT}/deploy/README.md")).unwrap();
+    assert!(guide.contains("halo-purge:run"), "deploy/README.md schedules it");
+}
+
+#[test]
 fn the_staff_bootstrap_job_reads_the_password_from_a_secret() {
     let doc = load("create-cc-user-job.yaml");
     let container = at(&doc, JOB_CONTAINER);

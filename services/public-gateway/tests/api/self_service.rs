@@ -411,6 +411,9 @@ async fn deleting_an_apple_customer_revokes_the_grant_at_apple() {
     assert_eq!(revoked[0]["client_id"], APPLE_AUD);
     assert_client_secret(&revoked[0]["client_secret"]);
     assert_eq!(revocation(&app).await.0, "revoked");
+    let kept: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT refresh_token FROM apple_revocations").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(kept, None, "a revoked grant keeps no sealed token");
 
     let again = apple_sign_in(&app, "apple-sub-1", None).await;
     assert_ne!(app.claims(&again).sub, app.claims(&token).sub, "the Apple account signs up as a new customer");

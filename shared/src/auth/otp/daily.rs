@@ -43,3 +43,19 @@ pub async fn hit(tx: &mut PgConnection, phone: &Phone, max: u32) -> anyhow::Resu
     sqlx::query("INSERT INTO otp_phone_sends (phone) VALUES ($1)").bind(phone.as_str()).execute(&mut *tx).await?;
     Ok(Verdict::Allowed)
 }
+
+/// Forgets every send to `phone` (its account was deleted), in the caller's transaction.
+pub async fn erase(conn: &mut PgConnection, phone: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM otp_phone_sends WHERE phone = $1").bind(phone).execute(conn).await?;
+    Ok(())
+}
+
+/// Deletes the sends that no longer count (older than 24 hours), a batch at a time.
+pub async fn purge(db: &sqlx::PgPool) -> anyhow::Result<u64> {
+    crate::db::delete_in_batches(
+        db,
+        "DELETE FROM otp_phone_sends WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM otp_phone_sends WHERE sent_at <= now() - interval '1 day' LIMIT $1))",
+    )
+    .await
+}

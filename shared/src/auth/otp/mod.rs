@@ -84,10 +84,11 @@ pub async fn request(
         return Err(OtpError::CountryNotAllowed);
     }
     let ip = client.rate_limit_key();
+    let [cooldown, phone_hour] = phone_keys(user_type, phone.as_str());
     let limits = [
         (format!("otp:ip-hour:{ip}"), s.sends_per_ip_per_hour, HOUR),
-        (format!("otp:cooldown:{}:{phone}", user_type.as_str()), 1, s.resend_secs),
-        (format!("otp:phone-hour:{phone}"), s.sends_per_phone_per_hour, HOUR),
+        (cooldown, 1, s.resend_secs),
+        (phone_hour, s.sends_per_phone_per_hour, HOUR),
     ];
     let code = random_code()?;
     let mut tx = state.db.begin().await.context("starting the code request")?;
@@ -220,6 +221,42 @@ fn random_code() -> anyhow::Result<String> {
             return Ok(format!("{:06}", n % 1_000_000));
         }
     }
+}
+
+/// The limiter keys that name a phone: the per-app resend cooldown and the hourly cap.
+fn phone_keys(user_type: UserType, phone: &str) -> [String; 2] {
+    [format!("otp:cooldown:{}:{phone}", user_type.as_str()), format!("otp:phone-hour:{phone}")]
+}
+
+/// Forgets the deleted account's phone in the caller's transaction: its codes for that
+/// app, its send log, and the limiter counters keyed by it. The counters it held were
+/// the account owner's own number's; the per-address limits still stand.
+pub async fn erase_phone(conn: &mut sqlx::PgConnection, user_type: UserType, phone: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM otp_challenges WHERE user_type = $1 AND phone = $2")
+        .bind(user_type.as_str())
+        .bind(phone)
+        .execute(&mut *conn)
+        .await
+        .context("erasing the phone's codes")?;
+    daily::erase(&mut *conn, phone).await.context("erasing the phone's send log")?;
+    ratelimit::forget(&mut *conn, &phone_keys(user_type, phone)).await.context("erasing the phone's counters")?;
+    Ok(())
+}
+
+/// Deletes codes a day past their expiry (long unusable: a day keeps `otp_expired`
+/// answers for recent ones), a batch at a time; returns how many.
+pub async fn purge_expired(db: &sqlx::PgPool) -> anyhow::Result<u64> {
+    crate::db::delete_in_batches(
+        db,
+        "DELETE FROM otp_challenges WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM otp_challenges WHERE expires_at < now() - interval '1 day' LIMIT $1))",
+    )
+    .await
+}
+
+/// Deletes sends older than the daily cap's 24 hours, a batch at a time.
+pub async fn purge_sends(db: &sqlx::PgPool) -> anyhow::Result<u64> {
+    daily::purge(db).await
 }
 
 #[cfg(test)]
