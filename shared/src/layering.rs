@@ -347,6 +347,8 @@ pub const OWNERS: &[(&str, &str)] = &[
     ("push_outbox", "notifications"),
     ("devices", "notifications"),
     ("mitra_services", "marketplace"),
+    ("mitra_schedules", "marketplace"),
+    ("mitra_service_areas", "marketplace"),
     ("orders", "marketplace"),
     ("order_events", "marketplace"),
     ("payment_callbacks", "payments"),

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod booking;
 mod client_address;
 mod contract;
 mod database_url;
