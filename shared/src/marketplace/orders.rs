@@ -209,8 +209,9 @@ pub struct Order {
     pub decline_reason: Option<String>,
 }
 
-/// Where the service happens, as the customer gave it; absent when the mitra serves at
-/// its own place or online.
+/// Where the service happens, as the customer gave it: required (and inside the area)
+/// when ordering from a mitra with a service area; absent from an order when the mitra
+/// serves at its own place or online.
 #[derive(Debug, Clone, Object, serde::Deserialize)]
 pub struct OrderAddress {
     /// The address as written, 1–500 characters.

@@ -31,8 +31,8 @@ pub struct OrderCreate {
     pub note: Option<JsonString>,
     /// One of the free slots (`GET /api/client/mitras/{id}/slots`), RFC 3339.
     pub starts_at: RequiredTime<StartsAt>,
-    /// Where the service happens: required, and inside the area, when the mitra has a
-    /// service area.
+    // Described on `OrderAddress` (a described `$ref` becomes `allOf`): required, and
+    // inside the area, when the mitra has a service area.
     pub address: Option<OrderAddress>,
 }
 
