@@ -131,7 +131,7 @@ async fn apply_invoice(db: &PgPool, update: &InvoiceUpdate<'_>) -> anyhow::Resul
                 orders::transition(&mut tx, id, OrderStatus::Paid, Actor::System).await?;
                 money::paid(&mut tx, &state, update.invoice_id, paid).await?;
                 done(CallbackOutcome::Changed)
-            } else if ours && state.status == OrderStatus::PendingPayment {
+            } else if ours && state.status == OrderStatus::PendingPayment && !(late && paid == state.amount) {
                 // The wrong amount: the order expires, the money waits for staff.
                 orders::transition(&mut tx, id, OrderStatus::Expired, Actor::System).await?;
                 money::unmatched(&mut tx, &state, update.invoice_id, paid).await?;

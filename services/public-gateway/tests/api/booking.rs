@@ -553,3 +553,29 @@ async fn near_me_browse_walks_the_gist_index_on_the_snapped_centres() {
     assert!(!distances.is_empty() && distances.iter().all(|d| *d <= 10.0), "{distances:?}");
     assert!(distances.windows(2).all(|w| w[0] <= w[1]), "nearest first");
 }
+
+#[tokio::test]
+async fn a_payment_that_arrives_after_the_start_is_unmatched_and_refunded_in_full() {
+    let app = spawn_app_with(relaxed()).await;
+    let mitra = app.fixtures().listed_mitra("Sari").await;
+    let customer = app.fixtures().verified_customer().await.access_token;
+    let id = app.booked(&customer, &mitra, local(day(2), 9, 0)).await;
+    app.fixtures().time_passes(id.parse().unwrap()).await;
+    app.fixtures().pay(id.parse().unwrap()).await;
+
+    let order: (String, Option<String>, i64) = sqlx::query_as(
+        "SELECT status, payment_issue, (SELECT coalesce(sum(amount), 0)::bigint FROM refunds WHERE order_id = $1)
+         FROM orders WHERE id = $1",
+    )
+    .bind(Uuid::parse_str(&id).unwrap())
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(order, ("expired".to_owned(), Some("paid_after_start".to_owned()), 150_000));
+    let kinds: Vec<String> = app.postings_of(&id).await.into_iter().map(|p| format!("{}:{}", p.0, p.1)).collect();
+    assert!(
+        kinds.contains(&"unmatched:unmatched".to_owned()) && !kinds.iter().any(|k| k.contains("escrow")),
+        "{kinds:?}"
+    );
+    app.ledger_holds().await;
+}
