@@ -61,6 +61,24 @@ start_local_cluster() {
   answers "$DATABASE_URL" || { echo "error: the local cluster does not answer; see $dir/server.log" >&2; exit 1; }
 }
 
+# The migrations CREATE EXTENSION btree_gist, cube and earthdistance (booking). On Debian
+# they ship in the server package (postgresql-NN, its contrib part); a server that lacks
+# them gets postgresql-contrib when this machine can install it, else a clear error.
+BOOKING_EXTENSIONS="'btree_gist', 'cube', 'earthdistance'"
+ensure_extensions() {
+  local have
+  have=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM pg_available_extensions WHERE name IN ($BOOKING_EXTENSIONS)")
+  [ "$have" = 3 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing postgresql-contrib (btree_gist, cube, earthdistance)"
+    apt-get update -qq && apt-get install -y -qq postgresql-contrib >/dev/null
+    have=$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM pg_available_extensions WHERE name IN ($BOOKING_EXTENSIONS)")
+    [ "$have" = 3 ] && return 0
+  fi
+  echo "error: the PostgreSQL server lacks btree_gist, cube or earthdistance; install its contrib package (Debian: apt-get install postgresql-contrib) on the server" >&2
+  exit 1
+}
+
 # Replaces the database name in a Postgres URL: with_database URL NAME.
 with_database() {
   local url=$1 name=$2 query=""

@@ -29,7 +29,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::auth::otp;
-use crate::marketplace::orders;
+use crate::marketplace::{areas, orders};
 use crate::notifications;
 use crate::payments::records;
 use crate::providers::apple;
@@ -117,6 +117,7 @@ pub async fn delete_mitra(db: &PgPool, id: Uuid) -> Result<(), DeleteError> {
         .await
         .context("ending sessions")?;
     let phone = mitras::erase(&mut tx, id).await.context("erasing the mitra")?;
+    areas::delete(&mut *tx, id).await.context("erasing the service area")?;
     erase_traces(&mut tx, UserType::Mitra, id, phone.as_deref()).await?;
     tx.commit().await.context("committing the deletion")?;
     tracing::info!("mitra deleted their account");

@@ -93,6 +93,10 @@ pub enum ErrorCode {
     PaymentUnavailable,
     /// 422: an `Idempotency-Key` seen before with a different request body.
     IdempotencyKeyReused,
+    /// 409: the requested start is not a free slot of the mitra (or was just booked).
+    SlotUnavailable,
+    /// 409: the address lies outside the mitra's service area.
+    OutsideServiceArea,
 }
 
 impl ErrorCode {
@@ -108,7 +112,7 @@ impl ErrorCode {
             Forbidden | AccountDisabled | AccountSuspended | UpgradeRequired => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Conflict | InvalidState => StatusCode::CONFLICT,
+            Conflict | InvalidState | SlotUnavailable | OutsideServiceArea => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,

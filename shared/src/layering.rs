@@ -348,6 +348,8 @@ pub const OWNERS: &[(&str, &str)] = &[
     ("devices", "notifications"),
     ("mitra_services", "marketplace"),
     ("mitra_service_changes", "marketplace"),
+    ("mitra_schedules", "marketplace"),
+    ("mitra_service_areas", "marketplace"),
     ("orders", "marketplace"),
     ("order_events", "marketplace"),
     ("payment_callbacks", "payments"),

@@ -181,6 +181,9 @@ pub struct Settings {
     /// `REVOCATION_STALE_TRUST_SECONDS`: while the database cannot be reached at all, how
     /// long after the last sync the revoked set alone is trusted (see `auth::scheme`).
     pub revocation_stale_trust: std::time::Duration,
+    /// `SLOT_STEP_MINUTES`, `BOOKING_*`, `ACCEPT_TIMEOUT_SECONDS`, `SWEEP_INTERVAL_SECONDS`,
+    /// `CANCEL_*`, `LATE_CANCEL_REFUND_PERCENT`, `REMINDER_MINUTES` (contract §13).
+    pub booking: BookingSettings,
 }
 
 impl Default for Settings {
@@ -192,6 +195,7 @@ impl Default for Settings {
             payments: PaymentSettings::default(),
             money: MoneySettings::default(),
             revocation_stale_trust: std::time::Duration::from_secs(60),
+            booking: BookingSettings::default(),
         }
     }
 }
@@ -211,6 +215,47 @@ pub struct MoneySettings {
 impl Default for MoneySettings {
     fn default() -> Self {
         Self { commission_bps: 2000, earnings_hold_hours: 72, max_pending_orders_per_customer: 5 }
+    }
+}
+
+/// What booking is tuned by (contract §13, §16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookingSettings {
+    /// `SLOT_STEP_MINUTES`: slots start on this grid from local midnight (divides 1440).
+    pub slot_step_minutes: u32,
+    /// `BOOKING_LEAD_MINUTES`: the earliest bookable start, from now.
+    pub lead_minutes: u32,
+    /// `BOOKING_HORIZON_DAYS`: the latest bookable local date, from today's.
+    pub horizon_days: u32,
+    /// `ACCEPT_TIMEOUT_SECONDS`: a paid order not accepted this long after payment (or by
+    /// its start, if sooner) is declined and refunded.
+    pub accept_timeout_secs: u32,
+    /// `SWEEP_INTERVAL_SECONDS`: how often each gateway instance runs the timed moves
+    /// (0: not in this instance; `sweep-orders` still runs them).
+    pub sweep_interval_secs: u32,
+    /// `CANCEL_FREE_HOURS`: cancelling is free until this long before the start.
+    pub cancel_free_hours: u32,
+    /// `CANCEL_GRACE_MINUTES`: once accepted, free at least this long after acceptance.
+    pub cancel_grace_minutes: u32,
+    /// `LATE_CANCEL_REFUND_PERCENT`: what a late cancellation refunds.
+    pub late_cancel_refund_percent: u32,
+    /// `REMINDER_MINUTES`: the reminder push goes out this long before the start.
+    pub reminder_minutes: u32,
+}
+
+impl Default for BookingSettings {
+    fn default() -> Self {
+        Self {
+            slot_step_minutes: 30,
+            lead_minutes: 60,
+            horizon_days: 30,
+            accept_timeout_secs: 1800,
+            sweep_interval_secs: 15,
+            cancel_free_hours: 24,
+            cancel_grace_minutes: 60,
+            late_cancel_refund_percent: 50,
+            reminder_minutes: 60,
+        }
     }
 }
 

@@ -175,6 +175,8 @@ pub const CALLBACK_TOKEN: &str = "test-callback-token";
 pub fn settings() -> crate::Settings {
     let mut settings = crate::Settings { refresh_token_bcrypt_cost: 4, ..crate::Settings::default() };
     settings.payments.callback_token = Some(CALLBACK_TOKEN.to_owned().into());
+    // No sweep loop in tests unless one asks for it: it would move other tests' orders.
+    settings.booking.sweep_interval_secs = 0;
     settings
 }
 

@@ -60,22 +60,33 @@ async fn main() -> anyhow::Result<()> {
     type Call = (String, reqwest::Method, String, Option<serde_json::Value>);
     let (name, calls): (&str, Vec<Vec<Call>>) = match args.scenario {
         Scenario::Create => {
-            let service: Uuid = sqlx::query_scalar("SELECT id FROM mitra_services LIMIT 1").fetch_one(&db).await?;
+            // Each create books a slot of its own (§13): customer i takes the seeded
+            // around-the-clock services in turn, two-hourly from tomorrow's local midnight.
+            let services: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT s.id FROM mitra_services s JOIN mitra_schedules sc ON sc.mitra_id = s.mitra_id ORDER BY s.id",
+            )
+            .fetch_all(&db)
+            .await?;
+            anyhow::ensure!(!services.is_empty(), "no service with a schedule seeded");
             let customers: Vec<Uuid> =
                 sqlx::query_scalar("SELECT id FROM customers WHERE NOT is_anonymous").fetch_all(&db).await?;
-            let body = serde_json::json!({ "service_id": service });
+            let jakarta = halo_shared::marketplace::schedule::jakarta();
+            let tomorrow = chrono::Utc::now().with_timezone(&jakarta).date_naive() + chrono::Duration::days(1);
+            let midnight = tomorrow.and_hms_opt(0, 0, 0).context("midnight")?.and_local_timezone(jakarta).single();
+            let midnight = midnight.context("one local midnight")?.with_timezone(&chrono::Utc);
             let url = format!("{}/api/client/orders", args.base);
-            let calls = customers
-                .chunks(customers.len().div_ceil(args.connections).max(1))
-                .map(|chunk| {
-                    chunk
-                        .iter()
-                        .map(|c| {
-                            (token(*c, UserType::Customer), reqwest::Method::POST, url.clone(), Some(body.clone()))
-                        })
-                        .collect()
+            let per_call: Vec<Call> = customers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let starts_at = midnight + chrono::Duration::hours(2 * ((i / services.len()) % 300) as i64);
+                    let body =
+                        serde_json::json!({ "service_id": services[i % services.len()], "starts_at": starts_at });
+                    (token(*c, UserType::Customer), reqwest::Method::POST, url.clone(), Some(body))
                 })
                 .collect();
+            let calls =
+                per_call.chunks(per_call.len().div_ceil(args.connections).max(1)).map(<[Call]>::to_vec).collect();
             ("orders.create", calls)
         }
         Scenario::Complete => {

@@ -14,7 +14,7 @@ use halo_shared::users::staff::{self, Role};
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply migrations to DATABASE_URL, then exit.
     Migrate(DatabaseArgs),
     /// Print this service's OpenAPI document as JSON.
@@ -84,7 +84,7 @@ async fn main() -> ExitCode {
         Command::Migrate(db) => cli::migrate(&db).await,
         Command::CreateCcUser(args) => create_cc_user(args).await,
         Command::RevokeSessions(args) => cli::revoke_sessions(&args).await,
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
     };
     cli::exit_code(result)
 }

@@ -80,6 +80,12 @@ pub async fn build(startup: Startup) -> anyhow::Result<Application> {
                  shows; never run this in production"
             );
         }
+        let interval = state.settings().booking.sweep_interval_secs;
+        if interval > 0 {
+            let payments = halo_shared::payments::Payments::of(state);
+            let every = std::time::Duration::from_secs(u64::from(interval));
+            tasks.spawn("order sweep", halo_shared::payments::sweep::run_every(payments, every));
+        }
         if let Some(client) = gateway.apple_grants.clone() {
             tasks.spawn("apple revocations", apple::run(state.db.clone(), client, workers.clone()));
         }

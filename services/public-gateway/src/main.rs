@@ -3,7 +3,9 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use halo_shared::cli::{self, Cli};
 use halo_shared::config::stubs::StubPolicy;
-use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, OtpProviderKind, PaymentArgs, PushArgs};
+use halo_shared::config::{
+    BookingArgs, CommonServeArgs, DatabaseArgs, MoneyArgs, OidcArgs, OtpArgs, OtpProviderKind, PaymentArgs, PushArgs,
+};
 use halo_shared::providers::payments::PaymentClient;
 use halo_shared::state::GatewaySettings;
 use halo_shared::telemetry;
@@ -31,6 +33,21 @@ enum Command {
     /// and finished pushes older than 7 days, expired tickets and ID-token records);
     /// print `table=count` per table.
     Purge(DatabaseArgs),
+    /// Run the timed order moves once (stale creating orders, expired invoices, accept
+    /// timeouts with their refunds, start reminders); print how many orders moved.
+    SweepOrders(SweepArgs),
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    payments: PaymentArgs,
+    #[command(flatten)]
+    money: MoneyArgs,
+    #[command(flatten)]
+    booking: BookingArgs,
 }
 
 #[derive(clap::Args)]
@@ -92,6 +109,7 @@ async fn main() -> ExitCode {
         Command::ReleaseEarnings(db) => release_earnings(&db).await,
         Command::LedgerCheck(db) => return ledger_check(&db).await,
         Command::Purge(db) => cli::purge(&db).await,
+        Command::SweepOrders(args) => sweep_orders(args).await,
         Command::Serve(args) => serve(*args).await,
     };
     cli::exit_code(result)
@@ -129,10 +147,23 @@ async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
     let http = halo_shared::state::http_client();
     let client = PaymentClient::new(&args.payments.reconcile_settings()?, http);
     let money = halo_shared::state::MoneySettings::default();
-    let payments = halo_shared::payments::Payments::new(pool, std::sync::Arc::new(client), money);
+    let booking = halo_shared::state::BookingSettings::default();
+    let payments = halo_shared::payments::Payments::new(pool, std::sync::Arc::new(client), money, booking);
     let changed = halo_shared::payments::reconcile::run(&payments).await?;
     println!("{changed}");
     tracing::info!(changed, "payments reconciled");
+    Ok(())
+}
+
+async fn sweep_orders(args: SweepArgs) -> anyhow::Result<()> {
+    let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
+    let http = halo_shared::state::http_client();
+    let client = PaymentClient::new(&args.payments.reconcile_settings()?, http);
+    let (money, booking) = (args.money.settings(), args.booking.settings());
+    let payments = halo_shared::payments::Payments::new(pool, std::sync::Arc::new(client), money, booking);
+    let swept = payments.sweep().await?;
+    println!("{}", swept.total());
+    tracing::info!(?swept, "orders swept");
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use crate::providers::sms::ProviderConfig;
 use crate::push::fcm::{Credentials, FcmSettings};
 use crate::push::WorkerSettings;
 use crate::state::OtpSettings;
-use crate::state::{MoneySettings, Settings};
+use crate::state::{BookingSettings, MoneySettings, Settings};
 
 /// Why the process refuses to start. Each message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +147,67 @@ pub struct CommonServeArgs {
     pub revocation_stale_trust_seconds: u64,
     #[command(flatten)]
     pub money: MoneyArgs,
+    #[command(flatten)]
+    pub booking: BookingArgs,
+}
+
+/// The booking rules (contract §13).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct BookingArgs {
+    /// Slots start on this grid of minutes from local midnight (must divide 1440).
+    #[arg(long, env = "SLOT_STEP_MINUTES", default_value_t = BookingSettings::default().slot_step_minutes,
+          value_parser = slot_step)]
+    pub slot_step_minutes: u32,
+    /// The earliest bookable start, in minutes from now.
+    #[arg(long, env = "BOOKING_LEAD_MINUTES", default_value_t = BookingSettings::default().lead_minutes)]
+    pub booking_lead_minutes: u32,
+    /// The latest bookable local date, in days from today (Asia/Jakarta).
+    #[arg(long, env = "BOOKING_HORIZON_DAYS", default_value_t = BookingSettings::default().horizon_days,
+          value_parser = clap::value_parser!(u32).range(0..=366))]
+    pub booking_horizon_days: u32,
+    /// A paid order not accepted this many seconds after payment (or by its start) is
+    /// declined and refunded.
+    #[arg(long, env = "ACCEPT_TIMEOUT_SECONDS", default_value_t = BookingSettings::default().accept_timeout_secs)]
+    pub accept_timeout_seconds: u32,
+    /// Seconds between this instance's runs of the timed moves (0: never in this instance).
+    #[arg(long, env = "SWEEP_INTERVAL_SECONDS", default_value_t = BookingSettings::default().sweep_interval_secs)]
+    pub sweep_interval_seconds: u32,
+    /// Cancelling is free until this many hours before the start (snapshotted per order).
+    #[arg(long, env = "CANCEL_FREE_HOURS", default_value_t = BookingSettings::default().cancel_free_hours)]
+    pub cancel_free_hours: u32,
+    /// Once accepted, cancelling stays free at least this many minutes after acceptance.
+    #[arg(long, env = "CANCEL_GRACE_MINUTES", default_value_t = BookingSettings::default().cancel_grace_minutes)]
+    pub cancel_grace_minutes: u32,
+    /// The percentage of the amount a late cancellation refunds (the rest is the mitra's).
+    #[arg(long, env = "LATE_CANCEL_REFUND_PERCENT", default_value_t = BookingSettings::default().late_cancel_refund_percent,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub late_cancel_refund_percent: u32,
+    /// Minutes before the start when both parties get a reminder push.
+    #[arg(long, env = "REMINDER_MINUTES", default_value_t = BookingSettings::default().reminder_minutes)]
+    pub reminder_minutes: u32,
+}
+
+fn slot_step(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(step) if step > 0 && 1440 % step == 0 => Ok(step),
+        _ => Err("must be a number of minutes that divides 1440 (e.g. 15, 30, 60)".into()),
+    }
+}
+
+impl BookingArgs {
+    pub fn settings(&self) -> BookingSettings {
+        BookingSettings {
+            slot_step_minutes: self.slot_step_minutes,
+            lead_minutes: self.booking_lead_minutes,
+            horizon_days: self.booking_horizon_days,
+            accept_timeout_secs: self.accept_timeout_seconds,
+            sweep_interval_secs: self.sweep_interval_seconds,
+            cancel_free_hours: self.cancel_free_hours,
+            cancel_grace_minutes: self.cancel_grace_minutes,
+            late_cancel_refund_percent: self.late_cancel_refund_percent,
+            reminder_minutes: self.reminder_minutes,
+        }
+    }
 }
 
 /// The money rules (contract §11).
@@ -208,6 +269,7 @@ impl CommonServeArgs {
             payments,
             money: self.money.settings(),
             revocation_stale_trust: std::time::Duration::from_secs(self.revocation_stale_trust_seconds),
+            booking: self.booking.settings(),
         }
     }
 

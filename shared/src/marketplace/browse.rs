@@ -26,6 +26,7 @@ struct Row {
     m_bio: String,
     m_is_online: bool,
     m_created_at: DateTime<Utc>,
+    m_decikm: Option<i64>,
     #[sqlx(flatten)]
     service: Service,
 }
@@ -41,16 +42,21 @@ struct Row {
 /// `LIMIT $n` returns 10 % of the table and would join every service): after five
 /// executions every shape runs on a cached plan that walks the index and stops.
 fn listing_query(picked: &str) -> String {
+    ordered_listing_query(picked, "NULL::bigint", "p.created_at, p.id")
+}
+
+/// [`listing_query`] with the mitra's distance column and order of a near page.
+fn ordered_listing_query(picked: &str, decikm: &str, order: &str) -> String {
     format!(
         "WITH picked AS ({picked})
          SELECT p.display_name AS m_display_name, p.bio AS m_bio, p.is_online AS m_is_online,
-                p.created_at AS m_created_at, s.id, s.mitra_id, s.title, s.description, s.price,
-                s.duration_minutes, s.active, s.created_at
+                p.created_at AS m_created_at, {decikm} AS m_decikm, s.id, s.mitra_id, s.title, s.description,
+                s.price, s.duration_minutes, s.active, s.created_at
          FROM picked p CROSS JOIN LATERAL (
              SELECT s.* FROM mitra_services s WHERE s.mitra_id = p.id AND s.active
              ORDER BY s.created_at, s.id LIMIT {MAX_ACTIVE}
          ) s
-         ORDER BY p.created_at, p.id, s.created_at, s.id"
+         ORDER BY {order}, s.created_at, s.id"
     )
 }
 
@@ -62,7 +68,10 @@ pub struct ListedMitra {
     pub bio: String,
     pub is_online: bool,
     pub services: Vec<Service>,
+    /// With `near`: km from the point to the area's snapped centre, one decimal.
+    pub distance_km: Option<f64>,
     created_at: DateTime<Utc>,
+    decikm: Option<i64>,
 }
 
 /// One page of listed mitra (optionally only those online) and the next page's cursor.
@@ -95,6 +104,115 @@ pub async fn page(db: &PgPool, page: Page, online: Option<bool>) -> sqlx::Result
     Ok((listed, next))
 }
 
+/// The largest service radius, metres: the box the index walks around a point.
+const MAX_RADIUS_M: i32 = 50_000;
+
+/// The statement of a near page: listed mitra whose area (from its snapped centre) covers
+/// the point `($1, $2)`, ordered by (distance in 0.1 km, id), after `($3, $4)` when
+/// `after`, online only when `online` (the next parameter). The `earth_box` condition is
+/// what the GiST index on `ll_to_earth(snapped_lat, snapped_lng)` answers; the exact
+/// radius is checked on the few rows it returns.
+fn near_sql(after: bool, online: bool, fetch: i64) -> String {
+    let mut conditions = String::new();
+    if after {
+        conditions.push_str(" AND (d.decikm, m.id) > ($3, $4)");
+    }
+    if online {
+        conditions.push_str(&format!(" AND m.is_online = ${}", if after { 5 } else { 3 }));
+    }
+    ordered_listing_query(
+        &format!(
+            "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at, d.decikm
+             FROM mitra_service_areas a
+             CROSS JOIN LATERAL (SELECT earth_distance(ll_to_earth(a.snapped_lat, a.snapped_lng),
+                                                       ll_to_earth($1, $2)) AS metres) e
+             CROSS JOIN LATERAL (SELECT round(e.metres / 100)::bigint AS decikm) d
+             JOIN mitras m ON m.id = a.mitra_id
+             WHERE earth_box(ll_to_earth($1, $2), {MAX_RADIUS_M}) @> ll_to_earth(a.snapped_lat, a.snapped_lng)
+               AND e.metres <= a.radius_km * 1000 AND {listable}{conditions}
+             ORDER BY d.decikm, m.id LIMIT {fetch}",
+            listable = *LISTABLE
+        ),
+        "p.decikm",
+        "p.decikm, p.id",
+    )
+}
+
+/// A near page's position: the point it is bound to, and the last (distance, id).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NearCursor {
+    pub lat: f64,
+    pub lng: f64,
+    pub decikm: i64,
+    pub id: Uuid,
+}
+
+impl NearCursor {
+    fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "near:{}:{}:{}:{}",
+            self.lat,
+            self.lng,
+            self.decikm,
+            self.id.simple()
+        ))
+    }
+
+    /// A cursor this API returned for the same `near` point; anything else is refused.
+    pub fn decode(cursor: &str, lat: f64, lng: f64) -> Result<Self, super::MarketError> {
+        use base64::Engine;
+        let bad = || super::MarketError::Invalid("cursor is not one this API returned for this near point".into());
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let parts: Vec<&str> = text.split(':').collect();
+        let [tag, at_lat, at_lng, decikm, id] = parts[..] else { return Err(bad()) };
+        if tag != "near" || at_lat != lat.to_string() || at_lng != lng.to_string() {
+            return Err(bad());
+        }
+        let id = Uuid::try_parse(id).map_err(|_| bad())?;
+        let decikm: i64 = decikm.parse().map_err(|_| bad())?;
+        Ok(Self { lat, lng, decikm, id })
+    }
+}
+
+/// One page of listed mitra whose service area covers `(lat, lng)`, nearest first, each
+/// with `distance_km`, and the next page's cursor (bound to the point).
+pub async fn near_page(
+    db: &PgPool,
+    (lat, lng): (f64, f64),
+    limit: u32,
+    after: Option<NearCursor>,
+    online: Option<bool>,
+) -> sqlx::Result<(Vec<ListedMitra>, Option<String>)> {
+    let fetch = i64::from(limit) + 1;
+    let sql = near_sql(after.is_some(), online.is_some(), fetch);
+    let mut query = sqlx::query_as::<_, Row>(&sql).bind(lat).bind(lng);
+    if let Some(after) = after {
+        query = query.bind(after.decikm).bind(after.id);
+    }
+    if let Some(online) = online {
+        query = query.bind(online);
+    }
+    let mut listed = grouped(query.fetch_all(db).await?);
+    let mut next = None;
+    if listed.len() > limit as usize {
+        listed.truncate(limit as usize);
+        next = listed.last().map(|m| NearCursor { lat, lng, decikm: m.decikm.unwrap_or_default(), id: m.id }.encode());
+    }
+    Ok((listed, next))
+}
+
+/// The plan of a first near page, for the test that holds it to the GiST index.
+pub async fn explain_near(conn: &mut sqlx::PgConnection, (lat, lng): (f64, f64)) -> sqlx::Result<String> {
+    let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", near_sql(false, false, 21)))
+        .bind(lat)
+        .bind(lng)
+        .fetch_all(conn)
+        .await?;
+    Ok(lines.join("\n"))
+}
+
 /// One listed mitra; `None` when it is not shown to customers.
 pub async fn one(db: &PgPool, id: Uuid) -> sqlx::Result<Option<ListedMitra>> {
     static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -120,6 +238,8 @@ fn grouped(rows: Vec<Row>) -> Vec<ListedMitra> {
                 bio: row.m_bio,
                 is_online: row.m_is_online,
                 created_at: row.m_created_at,
+                distance_km: row.m_decikm.map(|d| d as f64 / 10.0),
+                decikm: row.m_decikm,
                 services: vec![row.service],
             }),
         }

@@ -3,9 +3,11 @@
 //! module: when an order is created (an invoice is opened for it) and when a payment is
 //! confirmed (`orders::confirm_payment`); the payments module owns both.
 
+pub mod areas;
 pub mod browse;
 pub mod orders;
 pub mod profile;
+pub mod schedule;
 pub mod services;
 
 use crate::{ApiError, ErrorCode};
@@ -32,6 +34,12 @@ pub enum MarketError {
     /// Too many writes; retry after this many seconds.
     #[error("too many requests; try again later")]
     RateLimited(u64),
+    /// The start is not a free slot (or was just taken).
+    #[error("{0}")]
+    SlotUnavailable(String),
+    /// The address lies outside the mitra's service area.
+    #[error("{0}")]
+    OutsideServiceArea(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -52,6 +60,8 @@ impl From<MarketError> for ApiError {
             MarketError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             MarketError::KeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, err.to_string()),
             MarketError::RateLimited(retry_after_secs) => ApiError::rate_limited(retry_after_secs),
+            MarketError::SlotUnavailable(message) => ApiError::new(ErrorCode::SlotUnavailable, message),
+            MarketError::OutsideServiceArea(message) => ApiError::new(ErrorCode::OutsideServiceArea, message),
             MarketError::Unexpected(cause) => ApiError::internal(&cause),
         }
     }

@@ -22,13 +22,16 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::browse::LISTABLE;
+use super::schedule::{self, Hours, WeeklyHours};
 use super::{text, MarketError};
 use crate::notifications::{self, Delivery};
 use crate::pagination::{Cursor, Page};
+use crate::state::BookingSettings;
 use crate::tokens::UserType;
 use crate::users::customers;
 
 const MAX_NOTE: usize = 1000;
+const MAX_ADDRESS: usize = 500;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Enum)]
@@ -109,8 +112,13 @@ pub fn allowed(to: OrderStatus, actor: Actor) -> &'static [OrderStatus] {
     use OrderStatus::*;
     match (to, actor) {
         (Paid | Expired, Actor::System) => &[PendingPayment],
-        (Cancelled, Actor::Customer(_)) => &[PendingPayment, Paid],
+        // Before the start (checked by `transition`); an accepted one with the policy's fee.
+        (Cancelled, Actor::Customer(_)) => &[PendingPayment, Paid, Accepted],
+        // A mitra cancels an accepted order before its start: refunded in full.
+        (Cancelled, Actor::Mitra(_)) => &[Accepted],
         (Accepted | Declined, Actor::Mitra(_)) => &[Paid],
+        // The sweep: not accepted in time.
+        (Declined, Actor::System) => &[Paid],
         (Completed, Actor::Mitra(_)) => &[Accepted],
         (RefundPending, Actor::System) => &[Declined, Cancelled],
         // A full refund by an admin (also a dispute resolved as one).
@@ -182,6 +190,51 @@ pub struct Order {
     /// staff's views only.
     #[oai(skip_serializing_if_is_none)]
     pub mitra_earnings: Option<i64>,
+    /// The booked start (RFC 3339); null only for orders made before booking existed.
+    #[oai(nullable)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// The booked end: `starts_at` plus the service's duration.
+    #[oai(nullable)]
+    pub ends_at: Option<DateTime<Utc>>,
+    // Described on `OrderAddress` (absent rather than null: a nullable `$ref` is an
+    // `allOf` that generators refuse, as for `dispute`).
+    #[oai(skip_serializing_if_is_none)]
+    pub address: Option<OrderAddress>,
+    // Described on `OrderCancellation`; absent likewise.
+    #[oai(skip_serializing_if_is_none)]
+    pub cancellation: Option<OrderCancellation>,
+    /// Why a declined order was declined: `mitra` (the mitra declined) or `timeout` (not
+    /// accepted in time); null otherwise.
+    #[oai(nullable)]
+    pub decline_reason: Option<String>,
+}
+
+/// Where the service happens, as the customer gave it: required (and inside the area)
+/// when ordering from a mitra with a service area; absent from an order when the mitra
+/// serves at its own place or online.
+#[derive(Debug, Clone, Object, serde::Deserialize)]
+pub struct OrderAddress {
+    /// The address as written, 1–500 characters.
+    pub text: String,
+    /// Degrees, −90 to 90.
+    pub lat: f64,
+    /// Degrees, −180 to 180.
+    pub lng: f64,
+    /// Directions for the mitra, up to 500 characters.
+    #[oai(skip_serializing_if_is_none)]
+    pub notes: Option<String>,
+}
+
+/// The cancellation policy snapshotted when the order was made; absent for orders made
+/// before booking existed (cancelling them is free).
+#[derive(Debug, Clone, Object)]
+pub struct OrderCancellation {
+    /// Cancelling before this refunds everything: `starts_at` − `CANCEL_FREE_HOURS`, and
+    /// once accepted at least the acceptance + `CANCEL_GRACE_MINUTES`.
+    pub free_until: DateTime<Utc>,
+    /// What a customer's later cancellation (before the start) refunds, in percent of the
+    /// amount; the rest is the mitra's as if completed.
+    pub late_refund_percent: i32,
 }
 
 /// Where a refund stands.
@@ -266,6 +319,30 @@ pub(crate) struct Row {
     updated_at: DateTime<Utc>,
     payment_issue: Option<String>,
     refunded_amount: i64,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    address_text: Option<String>,
+    address_lat: Option<f64>,
+    address_lng: Option<f64>,
+    address_notes: Option<String>,
+    cancel_free_until: Option<DateTime<Utc>>,
+    cancel_grace_minutes: Option<i32>,
+    late_refund_percent: Option<i32>,
+    accepted_at: Option<DateTime<Utc>>,
+    decline_reason: Option<String>,
+}
+
+/// When cancelling stops being free (§16): the snapshot's `starts_at` − free hours, and
+/// once accepted at least the acceptance + the grace minutes.
+pub fn free_until(
+    base: DateTime<Utc>,
+    accepted_at: Option<DateTime<Utc>>,
+    grace_minutes: Option<i32>,
+) -> DateTime<Utc> {
+    match accepted_at {
+        Some(at) => base.max(at + chrono::Duration::minutes(i64::from(grace_minutes.unwrap_or(0)))),
+        None => base,
+    }
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -276,7 +353,9 @@ struct Moved {
 }
 
 pub(crate) const COLUMNS: &str = "id, status, customer_id, mitra_id, service_id, service_title, duration_minutes, \
-     amount, note, invoice_url, invoice_expires_at, paid_at, created_at, updated_at, payment_issue, refunded_amount";
+     amount, note, invoice_url, invoice_expires_at, paid_at, created_at, updated_at, payment_issue, refunded_amount, \
+     starts_at, ends_at, address_text, address_lat, address_lng, address_notes, cancel_free_until, \
+     cancel_grace_minutes, late_refund_percent, accepted_at, decline_reason";
 
 impl From<Row> for Order {
     fn from(r: Row) -> Self {
@@ -297,6 +376,20 @@ impl From<Row> for Order {
             refunds: Vec::new(),
             dispute: None,
             mitra_earnings: None,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            address: match (r.address_text, r.address_lat, r.address_lng) {
+                (Some(text), Some(lat), Some(lng)) => Some(OrderAddress { text, lat, lng, notes: r.address_notes }),
+                _ => None,
+            },
+            cancellation: match (r.cancel_free_until, r.late_refund_percent) {
+                (Some(base), Some(late_refund_percent)) => Some(OrderCancellation {
+                    free_until: free_until(base, r.accepted_at, r.cancel_grace_minutes),
+                    late_refund_percent,
+                }),
+                _ => None,
+            },
+            decline_reason: r.decline_reason,
         }
     }
 }
@@ -312,6 +405,12 @@ pub struct NewOrder<'a> {
     /// `MAX_PENDING_ORDERS_PER_CUSTOMER`: unpaid orders (creating or pending payment) one
     /// customer may hold.
     pub max_pending: u32,
+    /// The booked start: one of the mitra's free slots for the service.
+    pub starts_at: DateTime<Utc>,
+    /// Where: required (and inside) when the mitra has a service area.
+    pub address: Option<&'a OrderAddress>,
+    /// The slot rules and the cancellation policy snapshotted on the order.
+    pub booking: BookingSettings,
 }
 
 /// What writing a new order found.
@@ -339,9 +438,14 @@ fn order_id(customer_id: Uuid, key: Option<&str>) -> Uuid {
 }
 
 /// What a keyed request asked for, so a reuse of its key for something else is caught.
-fn fingerprint(service_id: Uuid, note: Option<&str>) -> String {
-    let mut input = service_id.as_bytes().to_vec();
+fn fingerprint(new: &NewOrder<'_>, note: Option<&str>) -> String {
+    let mut input = new.service_id.as_bytes().to_vec();
     input.extend_from_slice(note.unwrap_or_default().as_bytes());
+    input.extend_from_slice(&new.starts_at.timestamp_micros().to_be_bytes());
+    if let Some(a) = new.address {
+        let address = format!("\0{}\0{}\0{}\0{}", a.text, a.lat, a.lng, a.notes.as_deref().unwrap_or_default());
+        input.extend_from_slice(address.as_bytes());
+    }
     let digest = ring::digest::digest(&ring::digest::SHA256, &input);
     digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -363,7 +467,62 @@ fn check(new: &NewOrder<'_>) -> Result<(Option<String>, Option<String>), MarketE
             "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
         )));
     }
+    if let Some(address) = new.address {
+        text("address.text", &address.text, 1, MAX_ADDRESS)?;
+        if let Some(notes) = &address.notes {
+            text("address.notes", notes, 0, MAX_ADDRESS)?;
+        }
+        super::areas::check_point("address", address.lat, address.lng)?;
+    }
     Ok((note, key.map(str::to_owned)))
+}
+
+/// What ordering a service needs to know first: its mitra's hours and area, and whether
+/// the address is inside that area (from its snapped centre, as near-me browse measures).
+#[derive(Debug, sqlx::FromRow)]
+struct Bookable {
+    duration_minutes: i32,
+    weekly: Option<sqlx::types::Json<Vec<WeeklyHours>>>,
+    closed_dates: Option<Vec<chrono::NaiveDate>>,
+    has_area: bool,
+    inside: Option<bool>,
+}
+
+/// Checks the start and the place against the service's mitra: `NotFound` when the
+/// service is not orderable (the insert's own condition says so too).
+async fn check_booking(conn: &mut PgConnection, new: &NewOrder<'_>) -> Result<(), MarketError> {
+    let found: Option<Bookable> = sqlx::query_as(
+        "SELECT s.duration_minutes, sc.weekly, sc.closed_dates, a.mitra_id IS NOT NULL AS has_area,
+                earth_distance(ll_to_earth(a.snapped_lat, a.snapped_lng), ll_to_earth($2, $3)) <= a.radius_km * 1000
+                    AS inside
+         FROM mitra_services s
+         LEFT JOIN mitra_schedules sc ON sc.mitra_id = s.mitra_id
+         LEFT JOIN mitra_service_areas a ON a.mitra_id = s.mitra_id
+         WHERE s.id = $1 AND s.active",
+    )
+    .bind(new.service_id)
+    .bind(new.address.map(|a| a.lat))
+    .bind(new.address.map(|a| a.lng))
+    .fetch_optional(&mut *conn)
+    .await
+    .context("reading the service's schedule")?;
+    let Some(found) = found else { return Err(MarketError::NotFound("no such service, or it is not available")) };
+    let hours = Hours::new(found.weekly.map(|w| w.0).unwrap_or_default(), found.closed_dates.unwrap_or_default());
+    let duration = u32::try_from(found.duration_minutes).unwrap_or(0);
+    if !schedule::is_start(&hours, new.starts_at, duration, &new.booking) {
+        return Err(MarketError::SlotUnavailable(
+            "starts_at is not one of the free slots of this service (GET /api/client/mitras/{id}/slots)".into(),
+        ));
+    }
+    if found.has_area {
+        if new.address.is_none() {
+            return Err(MarketError::Invalid("address is required: this mitra comes to the customer".into()));
+        }
+        if found.inside != Some(true) {
+            return Err(MarketError::OutsideServiceArea("the address is outside this mitra's service area".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Writes a new order in the hidden `creating` status for a listed mitra's active
@@ -376,7 +535,7 @@ fn check(new: &NewOrder<'_>) -> Result<(Option<String>, Option<String>), MarketE
 #[tracing::instrument(skip_all, fields(customer_id = %customer_id))]
 pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_>) -> Result<Placed, MarketError> {
     let (note, key) = check(new)?;
-    let fingerprint = fingerprint(new.service_id, note.as_deref());
+    let fingerprint = fingerprint(new, note.as_deref());
     if let Some(key) = &key {
         if let Some(existing) = by_key(&mut *conn, customer_id, key).await.context("looking up the key")? {
             return same_request(existing, &fingerprint);
@@ -393,15 +552,24 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
         Some(true) => return Err(MarketError::UpgradeRequired),
         Some(false) => {}
     }
+    check_booking(&mut *conn, new).await?;
     let id = order_id(customer_id, key.as_deref());
-    let created: Option<Row> = sqlx::query_as(&format!(
+    let booking = &new.booking;
+    let free_until = new.starts_at - chrono::Duration::hours(i64::from(booking.cancel_free_hours));
+    let address = new.address;
+    // The exclusion constraint refuses a time another order holds; the conflict clause
+    // names only the idempotency key, so a racing keyed retry finds its order instead.
+    let created: Result<Option<Row>, sqlx::Error> = sqlx::query_as(&format!(
         "INSERT INTO orders (id, customer_id, mitra_id, service_id, service_title, duration_minutes, amount, note,
-                             idempotency_key, status, commission_bps, request_fingerprint)
-         SELECT $1, $2, s.mitra_id, s.id, s.title, s.duration_minutes, s.price, $4, $5, 'creating', $6, $7
+                             idempotency_key, status, commission_bps, request_fingerprint, starts_at, ends_at,
+                             address_text, address_lat, address_lng, address_notes, cancel_free_until,
+                             cancel_grace_minutes, late_refund_percent)
+         SELECT $1, $2, s.mitra_id, s.id, s.title, s.duration_minutes, s.price, $4, $5, 'creating', $6, $7,
+                $9, $9 + make_interval(mins => s.duration_minutes), $10, $11, $12, $13, $14, $15, $16
          FROM mitra_services s JOIN mitras m ON m.id = s.mitra_id
          WHERE s.id = $3 AND s.active AND {listable}
            AND (SELECT count(*) FROM orders WHERE customer_id = $2 AND status IN ('creating', 'pending_payment')) < $8
-         ON CONFLICT DO NOTHING
+         ON CONFLICT (customer_id, idempotency_key) DO NOTHING
          RETURNING {COLUMNS}",
         listable = *LISTABLE
     ))
@@ -413,9 +581,22 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
     .bind(i32::try_from(new.commission_bps.min(10_000)).unwrap_or(0))
     .bind(&fingerprint)
     .bind(i64::from(new.max_pending))
+    .bind(new.starts_at)
+    .bind(address.map(|a| a.text.trim().to_owned()))
+    .bind(address.map(|a| a.lat))
+    .bind(address.map(|a| a.lng))
+    .bind(address.and_then(|a| a.notes.as_deref()).map(str::trim).filter(|n| !n.is_empty()))
+    .bind(free_until)
+    .bind(i32::try_from(booking.cancel_grace_minutes).unwrap_or(i32::MAX))
+    .bind(i32::try_from(booking.late_cancel_refund_percent.min(100)).unwrap_or(100))
     .fetch_optional(&mut *conn)
-    .await
-    .context("inserting the order")?;
+    .await;
+    let created = match created {
+        Err(sqlx::Error::Database(err)) if err.constraint() == Some("orders_no_double_booking") => {
+            return Err(MarketError::SlotUnavailable("this time was just booked by someone else".into()));
+        }
+        other => other.context("inserting the order")?,
+    };
     let Some(row) = created else {
         // Either the service is not orderable, or a concurrent retry with the same key won
         // (the insert waited for it to commit).
@@ -600,6 +781,20 @@ pub async fn transition(
         Actor::Staff(_) | Actor::System => None,
     };
     let owner_check = party.map_or(String::new(), |(column, _)| format!(" AND {column} = $4"));
+    // §13: a booked order completes only from its start on, and is cancelled by a party
+    // only before it (orders without a start may do either at any time).
+    let time_rule = match (to, actor) {
+        (OrderStatus::Completed, _) => " AND (starts_at IS NULL OR starts_at <= now())",
+        (OrderStatus::Cancelled, Actor::Customer(_) | Actor::Mitra(_)) => {
+            " AND (starts_at IS NULL OR now() < starts_at)"
+        }
+        _ => "",
+    };
+    let decline_reason = match (to, actor) {
+        (OrderStatus::Declined, Actor::System) => Some("timeout"),
+        (OrderStatus::Declined, _) => Some("mitra"),
+        _ => None,
+    };
     let from_names: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     // `prev` locks the row and reads the status being left; the outer condition is
     // re-checked against the latest row version, so a racing move that got there first
@@ -608,21 +803,24 @@ pub async fn transition(
         "UPDATE orders SET status = $2, updated_at = now(),
                 paid_at = CASE WHEN $2 = 'paid' THEN now() ELSE paid_at END,
                 ended_at = CASE WHEN $2 IN ('completed', 'cancelled', 'declined', 'expired', 'refunded')
-                                THEN coalesce(ended_at, now()) ELSE ended_at END
+                                THEN coalesce(ended_at, now()) ELSE ended_at END,
+                accepted_at = CASE WHEN $2 = 'accepted' THEN now() ELSE accepted_at END,
+                decline_reason = coalesce($5, decline_reason)
          FROM (SELECT status AS previous FROM orders WHERE id = $1 FOR UPDATE) prev
-         WHERE id = $1 AND status = ANY($3){owner_check}
+         WHERE id = $1 AND status = ANY($3){owner_check}{time_rule}
          RETURNING prev.previous, {COLUMNS}"
     ))
     .bind(id)
     .bind(to.as_str())
     .bind(&from_names)
     .bind(party.map(|(_, owner)| owner))
+    .bind(decline_reason)
     .fetch_optional(&mut *conn)
     .await
     .context("moving the order")?;
     let Some(Moved { previous, row }) = moved else {
-        let visible: Option<OrderStatus> = sqlx::query_scalar(&format!(
-            "SELECT status FROM orders WHERE id = $1{}",
+        let visible: Option<(OrderStatus, Option<DateTime<Utc>>)> = sqlx::query_as(&format!(
+            "SELECT status, starts_at FROM orders WHERE id = $1{}",
             party.map_or(String::new(), |(column, _)| format!(" AND {column} = $2"))
         ))
         .bind(id)
@@ -632,7 +830,15 @@ pub async fn transition(
         .context("reading the order")?;
         return Err(match visible {
             None => MarketError::NotFound("no such order"),
-            Some(current) => MarketError::InvalidState(format!(
+            Some((current, Some(starts_at))) if from.contains(&current) && !time_rule.is_empty() => {
+                let when = if to == OrderStatus::Completed { "before" } else { "after" };
+                MarketError::InvalidState(format!(
+                    "an order cannot become {} {when} its start ({})",
+                    to.as_str(),
+                    starts_at.to_rfc3339()
+                ))
+            }
+            Some((current, _)) => MarketError::InvalidState(format!(
                 "an order that is {} cannot become {}",
                 current.as_str(),
                 to.as_str()
@@ -758,4 +964,77 @@ pub async fn mitra_has_open_orders(conn: &mut PgConnection, mitra_id: Uuid) -> s
         .bind(mitra_id)
         .fetch_one(conn)
         .await
+}
+
+/// `creating` orders older than two minutes (§16): their invoice step died. The sweep
+/// expires any invoice Xendit made for them, then [`discard`]s them.
+pub async fn stale_creating(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status = 'creating' AND created_at < now() - interval '2 minutes'
+         ORDER BY created_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Expires up to `limit` unpaid orders past their invoice's expiry, in the caller's
+/// transaction (their time is free again); rows another sweep holds are skipped. Returns
+/// how many it expired.
+pub async fn expire_overdue(conn: &mut PgConnection, limit: i64) -> Result<u64, MarketError> {
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status = 'pending_payment' AND invoice_expires_at < now()
+         ORDER BY invoice_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in &due {
+        transition(&mut *conn, *id, OrderStatus::Expired, Actor::System).await?;
+    }
+    Ok(due.len() as u64)
+}
+
+/// Sends the start reminder of up to `limit` accepted orders starting within `minutes`,
+/// once per order (`reminded_at`), to both parties as a push and a `notification` event,
+/// in the caller's transaction; rows another sweep holds are skipped. Returns how many
+/// orders it reminded.
+pub async fn remind_due(conn: &mut PgConnection, minutes: u32, limit: i64) -> sqlx::Result<u64> {
+    let due: Vec<Row> = sqlx::query_as(&format!(
+        "UPDATE orders SET reminded_at = now()
+         WHERE id IN (SELECT id FROM orders
+                      WHERE status = 'accepted' AND reminded_at IS NULL AND starts_at > now()
+                        AND starts_at <= now() + make_interval(mins => $1)
+                      ORDER BY starts_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(i32::try_from(minutes).unwrap_or(i32::MAX))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &due {
+        let when = row.starts_at.map(|s| s.with_timezone(&schedule::jakarta()).format("%H:%M").to_string());
+        let body = format!("Pesanan {} mulai pukul {} WIB.", row.service_title, when.unwrap_or_default());
+        let data = serde_json::json!({ "order_id": row.id.to_string(), "kind": "order_reminder" });
+        for (user_type, user_id) in [(UserType::Customer, row.customer_id), (UserType::Mitra, row.mitra_id)] {
+            let notification_id = Uuid::new_v4();
+            let event = serde_json::json!({
+                "notification_id": notification_id, "title": "Pengingat pesanan", "body": body, "data": data,
+            });
+            let delivery = Delivery {
+                notification_id,
+                user_type,
+                user_id,
+                event_type: "notification",
+                event: &event,
+                title: "Pengingat pesanan",
+                body: &body,
+                data: &data,
+                created_by: None,
+                push_unless_seen: false,
+            };
+            notifications::deliver(&mut *conn, &delivery).await?;
+        }
+    }
+    Ok(due.len() as u64)
 }

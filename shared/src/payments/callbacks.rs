@@ -116,6 +116,8 @@ async fn apply_invoice(db: &PgPool, update: &InvoiceUpdate<'_>) -> anyhow::Resul
     let done = |outcome| Applied { order_id: Some(id), outcome, refund: None };
     let ours = state.invoice_id.as_deref() == Some(update.invoice_id);
     let paid = update.paid_amount.or(update.amount);
+    // A booked order takes no payment from its start on (§16): that money is unmatched.
+    let late = state.starts_at.is_some_and(|s| chrono::Utc::now() >= s);
     let applied = match update.status {
         "PAID" | "SETTLED" => {
             let Some(paid) = paid.filter(|p| *p > 0) else { return Ok(done(CallbackOutcome::Unchanged)) };
@@ -125,19 +127,24 @@ async fn apply_invoice(db: &PgPool, update: &InvoiceUpdate<'_>) -> anyhow::Resul
             } else if ours && state.paid_at.is_some() {
                 // The payment that paid this order, again.
                 done(CallbackOutcome::Unchanged)
-            } else if ours && state.status == OrderStatus::PendingPayment && paid == state.amount {
+            } else if ours && state.status == OrderStatus::PendingPayment && paid == state.amount && !late {
                 orders::transition(&mut tx, id, OrderStatus::Paid, Actor::System).await?;
                 money::paid(&mut tx, &state, update.invoice_id, paid).await?;
                 done(CallbackOutcome::Changed)
-            } else if ours && state.status == OrderStatus::PendingPayment {
+            } else if ours && state.status == OrderStatus::PendingPayment && !(late && paid == state.amount) {
                 // The wrong amount: the order expires, the money waits for staff.
                 orders::transition(&mut tx, id, OrderStatus::Expired, Actor::System).await?;
                 money::unmatched(&mut tx, &state, update.invoice_id, paid).await?;
                 records::flag(&mut tx, id, "amount_mismatch").await?;
                 done(CallbackOutcome::Flagged)
             } else if money::unmatched(&mut tx, &state, update.invoice_id, paid).await? {
-                // Paid after the order stopped taking money, or a second invoice paid.
+                // Paid after the order stopped taking money (or after its start: §16, the
+                // order expires and its time is free again), or a second invoice paid.
+                if ours && state.status == OrderStatus::PendingPayment && late {
+                    orders::transition(&mut tx, id, OrderStatus::Expired, Actor::System).await?;
+                }
                 let issue = match (ours, state.status) {
+                    (true, OrderStatus::PendingPayment) if late => "paid_after_start",
                     (true, OrderStatus::Cancelled) => "paid_after_cancel",
                     (true, OrderStatus::Expired) => "paid_after_expiry",
                     _ => "duplicate_payment",

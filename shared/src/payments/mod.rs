@@ -30,6 +30,7 @@ pub mod reconcile;
 pub mod records;
 pub mod refunds;
 pub mod staff;
+pub mod sweep;
 pub mod views;
 
 use std::sync::Arc;
@@ -46,8 +47,15 @@ use crate::marketplace::orders::{self, Actor, NewOrder, Order, OrderStatus, Plac
 use crate::marketplace::MarketError;
 use crate::providers::payments::{Backend, PaymentClient};
 use crate::providers::xendit::{self, RefundAnswer, RefundRequest, XenditClient};
-use crate::state::{AppState, MoneySettings};
+use crate::state::{AppState, BookingSettings, MoneySettings};
 use crate::{ApiError, ErrorCode};
+
+/// A move decided and committed, with what is left to ask of Xendit.
+pub(crate) struct Moved {
+    order: Order,
+    refund: Option<Uuid>,
+    expire: Option<String>,
+}
 
 /// The payments service: the database, the provider's client and the money rules. It
 /// owns what money does to orders (checkout, completion, refunds, callbacks,
@@ -59,6 +67,51 @@ pub struct Payments {
     db: PgPool,
     client: Arc<PaymentClient>,
     money: MoneySettings,
+    booking: BookingSettings,
+}
+
+/// What cancelling an order now would do (contract §13, §16): refunded, kept as the
+/// late fee (the mitra's, commission applies), and when cancelling stops being free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CancelTerms {
+    pub refund_amount: i64,
+    pub fee: i64,
+    pub free_until: Option<chrono::DateTime<Utc>>,
+}
+
+/// The terms of cancelling the locked order `state` by `actor` at `now`, with `escrow`
+/// held: `None` when it may not be cancelled by them now. Unpaid: nothing to refund.
+/// Paid, not accepted: always free. Accepted: free before `free_until` (and for a mitra,
+/// and for orders made before §13); after it the customer gets `ceil(escrow × late
+/// percent / 100)` back. Nobody cancels from the start on.
+pub fn cancel_terms(
+    state: &records::PaymentState,
+    actor: Actor,
+    escrow: i64,
+    now: chrono::DateTime<Utc>,
+) -> Option<CancelTerms> {
+    let free_until =
+        state.cancel_free_until.map(|base| orders::free_until(base, state.accepted_at, state.cancel_grace_minutes));
+    if state.starts_at.is_some_and(|s| now >= s) {
+        return None;
+    }
+    let allowed = orders::allowed(OrderStatus::Cancelled, actor);
+    if !allowed.contains(&state.status) {
+        return None;
+    }
+    let (refund_amount, fee) = match state.status {
+        OrderStatus::PendingPayment => (0, 0),
+        OrderStatus::Accepted if matches!(actor, Actor::Customer(_)) => match (free_until, state.late_refund_percent) {
+            (Some(free_until), Some(percent)) if now >= free_until => {
+                let back = i64::try_from((i128::from(escrow) * i128::from(percent) + 99) / 100).unwrap_or(escrow);
+                let back = back.min(escrow);
+                (back, escrow - back)
+            }
+            _ => (escrow, 0),
+        },
+        _ => (escrow, 0),
+    };
+    Some(CancelTerms { refund_amount, fee, free_until })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,13 +154,45 @@ impl From<PaymentError> for ApiError {
 }
 
 impl Payments {
-    pub fn new(db: PgPool, client: Arc<PaymentClient>, money: MoneySettings) -> Self {
-        Self { db, client, money }
+    pub fn new(db: PgPool, client: Arc<PaymentClient>, money: MoneySettings, booking: BookingSettings) -> Self {
+        Self { db, client, money, booking }
     }
 
     /// The service over a request's state.
     pub fn of(state: &AppState) -> Self {
-        Self::new(state.db.clone(), state.payments.clone(), state.settings().money)
+        let settings = state.settings();
+        Self::new(state.db.clone(), state.payments.clone(), settings.money, settings.booking)
+    }
+
+    /// How long an order's invoice lasts: `INVOICE_DURATION_SECONDS`, and for a booked
+    /// order at most until 30 minutes before its start (never under a minute).
+    fn invoice_duration(&self, order: &Order) -> u32 {
+        let configured = self.client.invoice_duration_secs;
+        match order.starts_at {
+            Some(starts_at) => {
+                let until = (starts_at - chrono::Duration::minutes(30) - Utc::now()).num_seconds().max(60);
+                configured.min(u32::try_from(until).unwrap_or(u32::MAX))
+            }
+            None => configured,
+        }
+    }
+
+    /// What cancelling order `id` now would refund (`GET …/cancellation`); `InvalidState`
+    /// when `actor` may not cancel it now.
+    pub async fn cancellation(&self, id: Uuid, actor: Actor) -> Result<CancelTerms, PaymentError> {
+        let party = match actor {
+            Actor::Customer(id) => orders::Party::Customer(id),
+            Actor::Mitra(id) => orders::Party::Mitra(id),
+            Actor::Staff(_) | Actor::System => return Err(MarketError::NotFound("no such order").into()),
+        };
+        let order = orders::get(&self.db, party, id).await?.ok_or(MarketError::NotFound("no such order"))?;
+        let state = records::payment_state(&self.db, id).await?.ok_or(MarketError::NotFound("no such order"))?;
+        let mut conn = self.db.acquire().await.context("reading the order's escrow")?;
+        let escrow = ledger::read::order_balances(&mut conn, id).await?.escrow;
+        cancel_terms(&state, actor, escrow, Utc::now()).ok_or_else(|| {
+            MarketError::InvalidState(format!("an order that is {} cannot be cancelled now", order.status.as_str()))
+                .into()
+        })
     }
 
     pub fn is_stub(&self) -> bool {
@@ -141,7 +226,7 @@ impl Payments {
             Backend::Stub => (
                 format!("stub-{}", order.id),
                 format!("http://localhost/stub-invoice/{}", order.id),
-                Utc::now() + chrono::Duration::seconds(i64::from(self.client.invoice_duration_secs)),
+                Utc::now() + chrono::Duration::seconds(i64::from(self.invoice_duration(&order))),
             ),
         };
         let mut tx = self.db.begin().await.context("starting the invoice")?;
@@ -176,7 +261,7 @@ impl Payments {
             }
         }
         xendit
-            .create_invoice(order.id, order.amount, self.client.invoice_duration_secs)
+            .create_invoice(order.id, order.amount, self.invoice_duration(order))
             .await
             .map_err(PaymentError::Unavailable)
     }
@@ -204,38 +289,74 @@ impl Payments {
     /// cancel standing: a late payment is refunded as unmatched money).
     pub async fn move_order(&self, id: Uuid, to: OrderStatus, actor: Actor) -> Result<Order, PaymentError> {
         let mut tx = self.db.begin().await.context("starting the move")?;
-        let mut order = orders::transition(&mut tx, id, to, actor).await?;
+        let moved = self.move_in(&mut tx, id, to, actor).await?;
+        tx.commit().await.context("committing the move")?;
+        self.after_move(moved).await
+    }
+
+    /// [`Self::move_order`]'s decision, in the caller's transaction; the caller commits,
+    /// then hands the result to [`Self::after_move`] (which talks to Xendit).
+    pub(crate) async fn move_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        id: Uuid,
+        to: OrderStatus,
+        actor: Actor,
+    ) -> Result<Moved, PaymentError> {
+        // A cancellation's terms depend on the state it leaves: read it under the lock.
+        let before = match to {
+            OrderStatus::Cancelled => records::lock(&mut *tx, id).await?,
+            _ => None,
+        };
+        let mut order = orders::transition(&mut *tx, id, to, actor).await?;
         let mut refund = None;
         let mut expire = None;
         match to {
             OrderStatus::Completed => {
-                let state = records::lock(&mut tx, id).await?.context("the order just moved")?;
-                let balances = ledger::read::order_balances(&mut tx, id).await?;
+                let state = records::lock(&mut *tx, id).await?.context("the order just moved")?;
+                let balances = ledger::read::order_balances(&mut *tx, id).await?;
                 let release_at = Utc::now() + chrono::Duration::hours(i64::from(self.money.earnings_hold_hours));
-                money::completed(&mut tx, &state, balances.escrow, release_at).await?;
+                money::completed(&mut *tx, &state, balances.escrow, release_at).await?;
             }
             OrderStatus::Declined | OrderStatus::Cancelled if order.payment.paid_at.is_some() => {
-                let state = records::lock(&mut tx, id).await?.context("the order just moved")?;
-                let balances = ledger::read::order_balances(&mut tx, id).await?;
-                order = orders::transition(&mut tx, id, OrderStatus::RefundPending, Actor::System).await?;
-                if balances.escrow > 0 {
+                let state = records::lock(&mut *tx, id).await?.context("the order just moved")?;
+                let balances = ledger::read::order_balances(&mut *tx, id).await?;
+                // A late cancellation: the fee is split as a completion would split it.
+                let terms = before.as_ref().and_then(|b| cancel_terms(b, actor, balances.escrow, Utc::now()));
+                let (back, fee) = match terms {
+                    Some(terms) if to == OrderStatus::Cancelled => (terms.refund_amount, terms.fee),
+                    _ => (balances.escrow, 0),
+                };
+                if fee > 0 {
+                    let release_at = Utc::now() + chrono::Duration::hours(i64::from(self.money.earnings_hold_hours));
+                    money::split(&mut *tx, &state, fee, release_at, "cancellation_fee").await?;
+                }
+                if back > 0 {
+                    order = orders::transition(&mut *tx, id, OrderStatus::RefundPending, Actor::System).await?;
                     let invoice = state.invoice_id.clone().context("a paid order without an invoice")?;
                     let new = NewRefund {
                         invoice_id: &invoice,
-                        amount: balances.escrow,
+                        amount: back,
                         source: Source::Escrow,
                         full_refund: true,
                         kind: "refund",
                     };
-                    refund = Some(refunds::start(&mut tx, &state, &balances, &new).await?);
+                    refund = Some(refunds::start(&mut *tx, &state, &balances, &new).await?);
                 }
             }
             OrderStatus::Cancelled => {
-                expire = records::lock(&mut tx, id).await?.and_then(|s| s.invoice_id);
+                expire = before.and_then(|s| s.invoice_id);
             }
             _ => {}
         }
-        tx.commit().await.context("committing the move")?;
+        Ok(Moved { order, refund, expire })
+    }
+
+    /// After a move committed: the invoice expired at Xendit (a failure leaves the cancel
+    /// standing) and the refund asked for; the order as it stands then.
+    pub(crate) async fn after_move(&self, moved: Moved) -> Result<Order, PaymentError> {
+        let Moved { mut order, refund, expire } = moved;
+        let id = order.id;
         if let (Some(invoice), Some(xendit)) = (expire, self.client.xendit()) {
             if let Err(err) = xendit.expire_invoice(&invoice).await {
                 tracing::warn!(order_id = %id, error = format!("{err:#}"), "invoice not expired; a late payment is refunded");

@@ -24,10 +24,17 @@ pub struct PaymentState {
     pub earnings_base: Option<i64>,
     pub commission_total: Option<i64>,
     pub release_at: Option<DateTime<Utc>>,
+    /// The booking and its cancellation policy (null for orders made before §13).
+    pub starts_at: Option<DateTime<Utc>>,
+    pub cancel_free_until: Option<DateTime<Utc>>,
+    pub cancel_grace_minutes: Option<i32>,
+    pub late_refund_percent: Option<i32>,
+    pub accepted_at: Option<DateTime<Utc>>,
 }
 
 const PAYMENT_COLUMNS: &str = "id, status, customer_id, mitra_id, amount, invoice_id, paid_at, commission_bps, \
-     earnings_base, commission_total, release_at";
+     earnings_base, commission_total, release_at, starts_at, cancel_free_until, cancel_grace_minutes, \
+     late_refund_percent, accepted_at";
 
 /// The order's payment state, its row locked until the caller's transaction ends.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<PaymentState>> {

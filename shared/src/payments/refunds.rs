@@ -246,8 +246,9 @@ pub async fn fail(conn: &mut PgConnection, refund: &Refund, code: &str) -> anyho
     let mut legs: Vec<(Account, i64)> = Vec::new();
     for (account, amount) in requested {
         match account {
-            Account::Escrow(order) if state.earnings_base.is_some() => {
-                // Completed meanwhile: the returned escrow is split as at completion.
+            // Completed meanwhile (not a late cancellation, whose fee alone was split):
+            // the returned escrow is split as at completion.
+            Account::Escrow(order) if state.earnings_base.is_some() && state.status == OrderStatus::Completed => {
                 let back = -amount;
                 let c = back * i64::from(state.commission_bps) / 10_000;
                 legs.extend([(Account::Commission, c), (Account::MitraPending(state.mitra_id), back - c)]);

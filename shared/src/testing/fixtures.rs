@@ -51,6 +51,31 @@ pub const CLIENT_IP: &str = "203.0.113.5";
 /// The one service a listed mitra offers: its title, price (rupiah) and minutes.
 pub const SERVICE: (&str, i64, i32) = ("Pijat 60 menit", 150_000, 60);
 
+/// A start for an order of a mitra open around the clock ([`Fixtures::open_all_week`]),
+/// bookable with the default lead and horizon and never overlapping another fixture
+/// start of a service up to two hours: two-hourly from tomorrow's local midnight, a new one
+/// per call, the same one again for the same `key` (a retry with an idempotency key must
+/// send the same body; pass the customer's token with the key, since another customer's
+/// same key is another order).
+pub fn next_start(key: Option<&str>) -> chrono::DateTime<chrono::Utc> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static KEYED: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
+    let index = match key {
+        Some(key) => {
+            let mut keyed = KEYED.get_or_init(Mutex::default).lock().unwrap_or_else(|p| p.into_inner());
+            *keyed.entry(key.to_owned()).or_insert_with(|| NEXT.fetch_add(1, Ordering::Relaxed))
+        }
+        None => NEXT.fetch_add(1, Ordering::Relaxed),
+    };
+    let jakarta = marketplace::schedule::jakarta();
+    let tomorrow = chrono::Utc::now().with_timezone(&jakarta).date_naive() + chrono::Duration::days(1);
+    let midnight = tomorrow.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(jakarta).single();
+    let midnight = midnight.expect("a fixed offset has one midnight").with_timezone(&chrono::Utc);
+    midnight + chrono::Duration::hours(2 * i64::from(index % 300))
+}
+
 /// A customer with a live session.
 #[derive(Debug, Clone)]
 pub struct Customer {
@@ -246,10 +271,12 @@ impl<'a, E: Endpoint> Fixtures<'a, E> {
     }
 
     /// A mitra named `name` that customers see: submitted, given one active
-    /// [`SERVICE`], and approved by staff.
+    /// [`SERVICE`], bookable around the clock ([`Self::open_all_week`]) and approved by
+    /// staff.
     pub async fn listed_mitra(&self, name: &str) -> ListedMitra {
         let mitra = self.pending_mitra(name).await;
         let service_id = self.service(&mitra).await;
+        self.open_all_week(&mitra).await;
         self.decide_verification(mitra.id, true).await;
         ListedMitra { id: mitra.id, token: mitra.access_token, service_id }
     }
@@ -271,6 +298,26 @@ impl<'a, E: Endpoint> Fixtures<'a, E> {
                 ..ServiceInput::default()
             };
             services::create(&self.state.db, mitra.id, &input).await.expect("the service is created").id
+        }
+    }
+
+    /// Gives the mitra a schedule of 00:00–24:00 every day: `PUT /api/mitra/schedule` on
+    /// the gateway, `marketplace::schedule::put` elsewhere.
+    pub async fn open_all_week(&self, mitra: &Mitra) {
+        let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let weekly: Vec<serde_json::Value> =
+            days.iter().map(|day| json!({ "day": day, "start": "00:00", "end": "24:00" })).collect();
+        if self.is_gateway() {
+            let body = json!({ "weekly": weekly, "closed_dates": [] });
+            let reply = self.bearer("PUT", "/api/mitra/schedule", &mitra.access_token, body).await;
+            assert_eq!(reply.status, StatusCode::OK, "setting the schedule: {}", reply.body);
+        } else {
+            let weekly: Vec<marketplace::schedule::WeeklyHours> =
+                serde_json::from_value(serde_json::Value::Array(weekly)).expect("weekly hours");
+            let step = self.state.settings().booking.slot_step_minutes;
+            marketplace::schedule::put(&self.state.db, mitra.id, &weekly, &[], step)
+                .await
+                .expect("the schedule is set");
         }
     }
 
@@ -315,10 +362,10 @@ impl<'a, E: Endpoint> Fixtures<'a, E> {
     /// An order of `customer`'s for `service_id`, waiting for payment:
     /// `POST /api/client/orders` on the gateway, `Payments::checkout` elsewhere.
     pub async fn order(&self, customer: &Customer, service_id: Uuid) -> Uuid {
+        let starts_at = next_start(None);
         if self.is_gateway() {
-            let reply = self
-                .bearer("POST", "/api/client/orders", &customer.access_token, json!({ "service_id": service_id }))
-                .await;
+            let body = json!({ "service_id": service_id, "starts_at": starts_at });
+            let reply = self.bearer("POST", "/api/client/orders", &customer.access_token, body).await;
             assert_eq!(reply.status, StatusCode::CREATED, "placing the order: {}", reply.body);
             reply.str("id").parse().expect("an order id")
         } else {
@@ -329,10 +376,26 @@ impl<'a, E: Endpoint> Fixtures<'a, E> {
                 idempotency_key: None,
                 commission_bps: money.commission_bps,
                 max_pending: money.max_pending_orders_per_customer,
+                starts_at,
+                address: None,
+                booking: self.state.settings().booking,
             };
             let (order, _) = Payments::of(self.state).checkout(customer.id, &new).await.expect("the order is placed");
             order.id
         }
+    }
+
+    /// Lets an order's start pass (raw SQL: no API waits for a start): its booked time
+    /// moves 40 days back, past every fixture start, keeping fixture orders apart.
+    pub async fn time_passes(&self, order_id: Uuid) {
+        sqlx::query(
+            "UPDATE orders SET starts_at = starts_at - interval '40 days', ends_at = ends_at - interval '40 days'
+             WHERE id = $1 AND starts_at IS NOT NULL",
+        )
+        .bind(order_id)
+        .execute(&self.state.db)
+        .await
+        .expect("moving the start back");
     }
 
     /// Pays an order's own invoice in full as the provider's paid callback does,

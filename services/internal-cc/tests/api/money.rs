@@ -34,6 +34,9 @@ impl TestApp {
         let order = f.order(&customer, mitra.service_id).await;
         f.pay(order).await;
         for step in to {
+            if *step == OrderStatus::Completed {
+                f.time_passes(order).await;
+            }
             Payments::of(&self.state).move_order(order, *step, Actor::Mitra(mitra.id)).await.unwrap();
         }
         (order, mitra.id)

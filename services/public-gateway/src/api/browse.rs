@@ -3,6 +3,7 @@
 use halo_shared::auth::scheme::CustomerAuth;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
+use halo_shared::marketplace::areas;
 use halo_shared::marketplace::browse::{self, ListedMitra};
 use halo_shared::marketplace::MarketError;
 use halo_shared::pagination::Page;
@@ -28,6 +29,10 @@ pub struct MitraListing {
     pub bio: String,
     pub is_online: bool,
     pub services: Vec<Service>,
+    /// With `near` only: km from the point to the centre of the mitra's service area
+    /// (snapped to about 1 km), one decimal.
+    #[oai(skip_serializing_if_is_none)]
+    pub distance_km: Option<f64>,
 }
 
 impl From<ListedMitra> for MitraListing {
@@ -38,6 +43,7 @@ impl From<ListedMitra> for MitraListing {
             bio: m.bio,
             is_online: m.is_online,
             services: m.services.into_iter().map(Service::from).collect(),
+            distance_km: m.distance_km,
         }
     }
 }
@@ -68,7 +74,10 @@ impl BrowseApi {
     /// Mitra customers can order from.
     ///
     /// Approved, not suspended, with at least one active service; in a stable order, so
-    /// paging with `cursor` never skips or repeats one while others join or leave.
+    /// paging with `cursor` never skips or repeats one while others join or leave. With
+    /// `near=LAT,LNG`: only mitra whose service area covers the point, nearest first (by
+    /// `distance_km`, then id), each with `distance_km`; its cursor works only with the
+    /// same `near` (400 otherwise).
     #[oai(path = "/api/client/mitras", method = "get", operation_id = "mitrasList")]
     async fn list(
         &self,
@@ -80,7 +89,19 @@ impl BrowseApi {
         cursor: Query<Option<String>>,
         /// Only online (true) or offline (false) mitra.
         online: Query<Option<bool>>,
+        /// `LAT,LNG` in degrees: only mitra serving there, nearest first.
+        near: Query<Option<String>>,
     ) -> Result<MitraPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
+        if let Some(near) = near.0.as_deref() {
+            let point = areas::parse_near(near)?;
+            let page = Page::parse(limit.0, None)?;
+            let after = cursor.0.as_deref().filter(|c| !c.is_empty());
+            let after = after.map(|c| browse::NearCursor::decode(c, point.0, point.1)).transpose()?;
+            let (items, next_cursor) =
+                browse::near_page(&state.db, point, page.limit, after, online.0).await.map_err(MarketError::from)?;
+            let items = items.into_iter().map(MitraListing::from).collect();
+            return Ok(MitraPageResponse::Ok(Json(MitraPage { items, next_cursor })));
+        }
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let (items, next_cursor) = browse::page(&state.db, page, online.0).await.map_err(MarketError::from)?;
         let items = items.into_iter().map(MitraListing::from).collect();

@@ -1,5 +1,6 @@
 //! The public gateway's operations, grouped by tag.
 
+mod booking;
 mod browse;
 mod devices;
 mod earnings;
@@ -33,8 +34,15 @@ type AccountApi = (
 );
 
 /// The marketplace: mitra services, browsing, orders and payment callbacks.
-type MarketApi =
-    (marketplace::MitraMarketApi, browse::BrowseApi, orders::OrdersApi, earnings::EarningsApi, webhooks::WebhooksApi);
+type MarketApi = (
+    marketplace::MitraMarketApi,
+    browse::BrowseApi,
+    booking::MitraBookingApi,
+    booking::ClientBookingApi,
+    orders::OrdersApi,
+    earnings::EarningsApi,
+    webhooks::WebhooksApi,
+);
 
 /// Every operation (a tuple of tuples: `Default` stops at twelve members).
 pub type Api = (AccountApi, MarketApi);

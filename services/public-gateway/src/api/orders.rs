@@ -1,10 +1,11 @@
 //! Orders, for the customer who made them and the mitra who serves them.
 
+use chrono::{DateTime, Utc};
 use halo_shared::auth::scheme::{CustomerAuth, MitraAuth};
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::json::{JsonBody, JsonString};
-use halo_shared::marketplace::orders::{self, Actor, NewOrder, Order, OrderStatus, Party};
+use halo_shared::marketplace::orders::{self, Actor, NewOrder, Order, OrderAddress, OrderStatus, Party};
 use halo_shared::marketplace::MarketError;
 use halo_shared::pagination::Page;
 use halo_shared::payments::views::{self, Viewer};
@@ -28,6 +29,29 @@ pub struct OrderCreate {
     pub service_id: Uuid,
     /// For the mitra; up to 1000 characters.
     pub note: Option<JsonString>,
+    /// One of the free slots (`GET /api/client/mitras/{id}/slots`), RFC 3339.
+    pub starts_at: DateTime<Utc>,
+    // Described on `OrderAddress` (a described `$ref` becomes `allOf`): required, and
+    // inside the area, when the mitra has a service area.
+    pub address: Option<OrderAddress>,
+}
+
+/// What cancelling an order now would do.
+#[derive(Debug, Object)]
+pub struct CancellationPreview {
+    /// Whole rupiah the customer would get back.
+    pub refund_amount: i64,
+    /// Whole rupiah kept as the late-cancellation fee (the mitra's, less commission).
+    pub fee: i64,
+    /// Until when cancelling refunds everything; null for orders made before booking.
+    #[oai(nullable)]
+    pub free_until: Option<DateTime<Utc>>,
+}
+
+#[derive(ApiResponse)]
+pub enum CancellationResponse {
+    #[oai(status = 200)]
+    Ok(Json<CancellationPreview>),
 }
 
 /// One page of orders, newest first.
@@ -122,9 +146,13 @@ impl OrdersApi {
     /// touch it. Needs a verified customer (403 `upgrade_required` for an anonymous one).
     /// With `Idempotency-Key`, a retry returns the order the first request made; the same
     /// key with a different body is 422 `idempotency_key_reused`. A customer holding
-    /// `MAX_PENDING_ORDERS_PER_CUSTOMER` unpaid orders gets 409 `conflict`. The order's
-    /// `payment.invoice_url` is where the customer pays; 503 `payment_unavailable` when the
-    /// payment provider fails (no order is made).
+    /// `MAX_PENDING_ORDERS_PER_CUSTOMER` unpaid orders gets 409 `conflict`. `starts_at`
+    /// must be one of the free slots, else 409 `slot_unavailable` (also when another order
+    /// took the time first: of concurrent orders for overlapping times exactly one is
+    /// made). A mitra with a service area needs `address` inside it, else 409
+    /// `outside_service_area`. The order's `payment.invoice_url` is where the customer
+    /// pays (the invoice lasts at most until 30 minutes before the start); 503
+    /// `payment_unavailable` when the payment provider fails (no order is made).
     #[oai(path = "/api/client/orders", method = "post", operation_id = "ordersCreate")]
     async fn create(
         &self,
@@ -143,6 +171,9 @@ impl OrdersApi {
             idempotency_key: idempotency_key.0.as_deref(),
             commission_bps: money.commission_bps,
             max_pending: money.max_pending_orders_per_customer,
+            starts_at: body.starts_at,
+            address: body.address.as_ref(),
+            booking: state.settings().booking,
         };
         Ok(match Payments::of(&state).checkout(auth.0.sub, &new).await? {
             (order, true) => OrderCreated::Created(Json(order)),
@@ -179,11 +210,13 @@ impl OrdersApi {
         Ok(one(&state, Party::Customer(auth.0.sub), id.0).await?)
     }
 
-    /// Cancels one of the customer's orders (unpaid, or paid and not yet accepted).
+    /// Cancels one of the customer's orders, before its start.
     ///
     /// Allowed while the order is unpaid (its invoice is expired at the payment provider;
-    /// a payment that still arrives is refunded), or paid and not yet accepted (refunded in
-    /// full: `refund_pending`, then `refunded`); 409 `invalid_state` otherwise.
+    /// a payment that still arrives is refunded), paid (refunded in full: `refund_pending`,
+    /// then `refunded`), or accepted: refunded in full before `cancellation.free_until`,
+    /// after it `cancellation.late_refund_percent` of the amount (the rest is the mitra's,
+    /// commission applies). 409 `invalid_state` from `starts_at` on, and in other states.
     #[oai(path = "/api/client/orders/:id/cancel", method = "post", operation_id = "ordersCancel")]
     async fn cancel(
         &self,
@@ -192,6 +225,38 @@ impl OrdersApi {
         id: Path<Uuid>,
     ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
         Ok(moved_with_money(&state, id.0, OrderStatus::Cancelled, Actor::Customer(auth.0.sub)).await?)
+    }
+
+    /// What cancelling one of the customer's orders now would refund.
+    ///
+    /// `refund_amount` and `fee` as `POST …/cancel` would apply them now, and
+    /// `free_until`; 409 `invalid_state` when the order cannot be cancelled now.
+    #[oai(path = "/api/client/orders/:id/cancellation", method = "get", operation_id = "ordersCancellation")]
+    async fn cancellation(
+        &self,
+        state: Data<&AppState>,
+        auth: CustomerAuth,
+        id: Path<Uuid>,
+    ) -> Result<CancellationResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
+        let terms = Payments::of(&state).cancellation(id.0, Actor::Customer(auth.0.sub)).await?;
+        Ok(CancellationResponse::Ok(Json(CancellationPreview {
+            refund_amount: terms.refund_amount,
+            fee: terms.fee,
+            free_until: terms.free_until,
+        })))
+    }
+
+    /// Cancels an accepted order, before its start (the customer is refunded in full).
+    ///
+    /// Only an `accepted` order before `starts_at`; 409 `invalid_state` otherwise.
+    #[oai(path = "/api/mitra/orders/:id/cancel", method = "post", operation_id = "ordersCancelMitra")]
+    async fn mitra_cancel(
+        &self,
+        state: Data<&AppState>,
+        auth: MitraAuth,
+        id: Path<Uuid>,
+    ) -> Result<OrderResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 | E409 }>> {
+        Ok(moved_with_money(&state, id.0, OrderStatus::Cancelled, Actor::Mitra(auth.0.sub)).await?)
     }
 
     /// The mitra's orders, newest first, optionally of one status.
@@ -254,7 +319,8 @@ impl OrdersApi {
 
     /// Completes an accepted order.
     ///
-    /// Only an `accepted` order; 409 `invalid_state` otherwise. The order's escrow is
+    /// Only an `accepted` order, from its `starts_at` on; 409 `invalid_state` otherwise
+    /// (also before the start). The order's escrow is
     /// split: the platform's commission and the mitra's pending earnings, which become
     /// available `EARNINGS_HOLD_HOURS` later unless the customer disputes.
     #[oai(path = "/api/mitra/orders/:id/complete", method = "post", operation_id = "ordersComplete")]

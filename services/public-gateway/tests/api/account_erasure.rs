@@ -5,7 +5,7 @@ use halo_shared::testing::fixtures::fresh_phone;
 use poem::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{relaxed, spawn_app_with, TestApp};
+use crate::helpers::{next_start, relaxed, spawn_app_with, TestApp};
 
 const NOTE: &str = "Pintu biru di Gang Melati 7, dekat masjid";
 const USER_AGENT: &str = "AyuPhone/9.9 (pribadi)";
@@ -60,7 +60,7 @@ async fn a_deleted_customer_leaves_no_personal_value_in_any_table() {
             "POST",
             "/api/client/orders",
             &token,
-            Some(json!({ "service_id": mitra.service_id, "note": NOTE })),
+            Some(json!({ "service_id": mitra.service_id, "note": NOTE, "starts_at": next_start(None) })),
         )
         .await;
     assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
@@ -125,7 +125,7 @@ async fn a_deleted_customer_leaves_no_personal_value_in_any_table() {
 }
 
 #[tokio::test]
-async fn a_deleted_mitra_leaves_no_phone_session_detail_event_or_notification_behind() {
+async fn a_deleted_mitra_leaves_no_phone_session_detail_event_notification_or_service_area_behind() {
     let app = spawn_app_with(relaxed()).await;
     let phone = fresh_phone();
     let token = app.signed_in("mitra", &phone, USER_AGENT).await;
@@ -140,10 +140,19 @@ async fn a_deleted_mitra_leaves_no_phone_session_detail_event_or_notification_be
     )
     .await
     .unwrap();
+    let area = json!({ "lat": -6.2175, "lng": 106.8286, "radius_km": 10 });
+    let area = app.bearer_send("PUT", "/api/mitra/service-area", &token, Some(area)).await;
+    assert_eq!(area.status, StatusCode::OK, "{}", area.body);
 
     let deleted = app.bearer_send("DELETE", "/api/mitra/me", &token, None).await;
 
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    let areas: i64 = sqlx::query_scalar("SELECT count(*) FROM mitra_service_areas WHERE mitra_id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(areas, 0, "where the mitra worked, perhaps lived, is erased");
     let after = every_row(&app).await;
     for value in [phone.as_str(), &phone[1..], USER_AGENT, SESSION_IP, FCM_TOKEN, "Selamat, Sari"] {
         assert_eq!(holding(&after, value), Vec::<&(String, String)>::new(), "{value} is still stored");

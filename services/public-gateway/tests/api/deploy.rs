@@ -233,6 +233,24 @@ fn expired_data_is_purged_daily_by_a_job_that_needs_only_the_database() {
 }
 
 #[test]
+fn the_timed_order_moves_run_as_a_job_every_minute_with_xendit_for_their_refunds() {
+    let job = load("sweep-orders-job.yaml");
+    let container = at(&job, JOB_CONTAINER);
+    let args: Vec<&str> = container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
+    assert_eq!(args, ["sweep-orders"]);
+    let env = env_names(container);
+    for name in
+        ["DATABASE_URL", "XENDIT_SECRET_KEY", "XENDIT_CALLBACK_TOKEN", "PAYMENT_PROVIDER", "ACCEPT_TIMEOUT_SECONDS"]
+    {
+        assert!(env.contains(name), "{name} is not set");
+    }
+    let provider = container["env"].as_vec().unwrap().iter().find(|e| e["name"].as_str() == Some("PAYMENT_PROVIDER"));
+    assert_eq!(provider.and_then(|e| e["value"].as_str()), Some("xendit"), "never the stub in production");
+    let guide = std::fs::read_to_string(format!("{ROOT}/deploy/README.md")).unwrap();
+    assert!(guide.contains("halo-sweep-orders:run") && guide.contains("--schedule=\"* * * * *\""), "every minute");
+}
+
+#[test]
 fn the_staff_bootstrap_job_reads_the_password_from_a_secret() {
     let doc = load("create-cc-user-job.yaml");
     let container = at(&doc, JOB_CONTAINER);

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use halo_shared::state::GatewaySettings;
-pub use halo_shared::testing::fixtures::stub_code;
 use halo_shared::testing::fixtures::Fixtures;
+pub use halo_shared::testing::fixtures::{next_start, stub_code};
 use halo_shared::testing::{self, Running, TestDb};
 pub use halo_shared::testing::{send, Reply};
 use halo_shared::tokens::{Claims, Keys};

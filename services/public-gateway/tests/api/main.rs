@@ -6,6 +6,7 @@
 mod helpers;
 
 mod account_erasure;
+mod booking;
 mod client_address;
 mod contract;
 mod database_url;

@@ -5,7 +5,7 @@
 use poem::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{next_start, spawn_app};
 
 #[tokio::test]
 async fn a_renamed_mitra_stays_listed_under_its_approved_name_until_staff_approve_the_new_one() {
@@ -30,7 +30,7 @@ async fn a_renamed_mitra_stays_listed_under_its_approved_name_until_staff_approv
             "POST",
             "/api/client/orders",
             &customer.access_token,
-            Some(json!({ "service_id": mitra.service_id })),
+            Some(json!({ "service_id": mitra.service_id, "starts_at": next_start(None) })),
         )
         .await;
     assert_eq!(order.status, StatusCode::CREATED, "still orderable meanwhile: {}", order.body);

@@ -336,6 +336,31 @@ async fn a_rejected_refund_returns_the_money_flags_the_order_and_is_never_retrie
 }
 
 #[tokio::test]
+async fn a_rejected_refund_of_a_late_cancellation_returns_to_escrow_and_leaves_the_fee_split() {
+    let xendit = FakeXendit::start().await;
+    xendit.refunds_answer(RefundMode::Rejected);
+    let app = money_app(&xendit).await;
+    let shop = app.open_shop().await;
+    let id = app.accepted(&shop).await;
+    // Raw SQL: the policy's free_until already passed (no API moves time on).
+    sqlx::query(
+        "UPDATE orders SET cancel_free_until = now() - interval '1 hour', cancel_grace_minutes = 0 WHERE id = $1",
+    )
+    .bind(Uuid::parse_str(&id).unwrap())
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+
+    let cancelled = app.customer_does(&shop, &id, "cancel", None).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(cancelled.body["refunds"][0]["status"], "failed", "{}", cancelled.body);
+    let balances = app.balances().await;
+    assert_eq!(balances.escrow, PRICE / 2, "the refused half is back in escrow, not earned");
+    assert_eq!((balances.commission, balances.mitra_pending), (PRICE / 10, PRICE / 2 - PRICE / 10));
+    app.ledger_holds().await;
+}
+
+#[tokio::test]
 async fn a_failed_refund_of_an_order_that_completed_meanwhile_is_split_as_at_completion() {
     let xendit = FakeXendit::start().await;
     let app = money_app(&xendit).await;

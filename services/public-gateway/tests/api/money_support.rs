@@ -13,7 +13,7 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::helpers::{relaxed, send, spawn_app_with, Reply, TestApp};
+use crate::helpers::{next_start, relaxed, send, spawn_app_with, Reply, TestApp};
 
 pub const CALLBACK_TOKEN: &str = "money-callback-token";
 /// The fixtures' service price.
@@ -164,7 +164,8 @@ impl TestApp {
             .client
             .post("/api/client/orders")
             .header("authorization", format!("Bearer {}", shop.customer))
-            .body_json(&json!({ "service_id": shop.service, "note": note }));
+            .body_json(&json!({ "service_id": shop.service, "note": note,
+                                "starts_at": next_start(key.map(|k| format!("{}{k}", shop.customer)).as_deref()) }));
         if let Some(key) = key {
             req = req.header("idempotency-key", key);
         }
@@ -204,7 +205,13 @@ impl TestApp {
         id
     }
 
+    /// A mitra's move; `complete` first lets the booked start pass (completion needs it).
     pub async fn mitra_does(&self, shop: &Shop, order: &str, step: &str) -> Reply {
+        if step == "complete" {
+            if let Ok(id) = order.parse() {
+                self.fixtures().time_passes(id).await;
+            }
+        }
         self.bearer_send("POST", &format!("/api/mitra/orders/{order}/{step}"), &shop.mitra, None).await
     }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::helpers::{relaxed, send, spawn_app_with, Reply, TestApp};
+use crate::helpers::{next_start, relaxed, send, spawn_app_with, Reply, TestApp};
 
 const SECRET_KEY: &str = "xnd_development_test_key";
 const CALLBACK_TOKEN: &str = "callback-token-from-the-dashboard";
@@ -75,7 +75,8 @@ impl TestApp {
             .client
             .post("/api/client/orders")
             .header("authorization", format!("Bearer {}", shop.customer))
-            .body_json(&json!({ "service_id": shop.service }));
+            .body_json(&json!({ "service_id": shop.service,
+                                "starts_at": next_start(key.map(|k| format!("{}{k}", shop.customer)).as_deref()) }));
         if let Some(key) = key {
             req = req.header("idempotency-key", key);
         }
@@ -457,6 +458,9 @@ async fn with_the_stub_an_order_walks_from_creation_to_completion_by_the_logged_
     assert_eq!(paid.status, StatusCode::OK);
     assert_eq!(app.status_of(&id).await.0, "paid");
     for step in ["accept", "complete"] {
+        if step == "complete" {
+            app.fixtures().time_passes(id.parse().unwrap()).await;
+        }
         let moved = app.bearer_send("POST", &format!("/api/mitra/orders/{id}/{step}"), &shop.mitra, None).await;
         assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
     }
