@@ -3,7 +3,9 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use halo_shared::cli::{self, Cli};
 use halo_shared::config::stubs::StubPolicy;
-use halo_shared::config::{CommonServeArgs, DatabaseArgs, OidcArgs, OtpArgs, OtpProviderKind, PaymentArgs, PushArgs};
+use halo_shared::config::{
+    CommonServeArgs, DatabaseArgs, MoneyArgs, OidcArgs, OtpArgs, OtpProviderKind, PaymentArgs, PushArgs,
+};
 use halo_shared::providers::payments::PaymentClient;
 use halo_shared::state::GatewaySettings;
 use halo_shared::telemetry;
@@ -27,10 +29,28 @@ enum Command {
     /// Check the ledger's invariants: print one summary line and exit 0, or every
     /// violation and exit 1.
     LedgerCheck(DatabaseArgs),
+    /// Pay every eligible mitra's available balance through Xendit Payouts (weekly);
+    /// print `payouts: created=N failed=M skipped=K`.
+    RunPayouts(ReconcileArgs),
+    /// Local development only (PAYMENT_PROVIDER=stub): mark a stub payout succeeded
+    /// through the payout callback's path.
+    StubPayoutSucceed(StubPayoutArgs),
 }
 
 #[derive(clap::Args)]
 struct ReconcileArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    payments: PaymentArgs,
+    #[command(flatten)]
+    money: MoneyArgs,
+}
+
+#[derive(clap::Args)]
+struct StubPayoutArgs {
+    /// The payout's id, as the `[PAYOUT STUB]` line names it.
+    payout_id: uuid::Uuid,
     #[command(flatten)]
     database: DatabaseArgs,
     #[command(flatten)]
@@ -84,6 +104,8 @@ async fn main() -> ExitCode {
         Command::ReconcilePayments(args) => reconcile(args).await,
         Command::ReleaseEarnings(db) => release_earnings(&db).await,
         Command::LedgerCheck(db) => return ledger_check(&db).await,
+        Command::RunPayouts(args) => run_payouts(args).await,
+        Command::StubPayoutSucceed(args) => stub_payout_succeed(args).await,
         Command::Serve(args) => serve(*args).await,
     };
     cli::exit_code(result)
@@ -119,11 +141,39 @@ async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
     let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
     let http = halo_shared::state::http_client();
     let client = PaymentClient::new(&args.payments.reconcile_settings()?, http);
-    let money = halo_shared::state::MoneySettings::default();
-    let payments = halo_shared::payments::Payments::new(pool, std::sync::Arc::new(client), money);
+    let client = std::sync::Arc::new(client);
+    let money = args.money.settings();
+    let payments = halo_shared::payments::Payments::new(pool.clone(), client.clone(), money);
     let changed = halo_shared::payments::reconcile::run(&payments).await?;
+    let payouts = halo_shared::payouts::Payouts::new(pool, client, money).reconcile().await?;
+    let changed = changed + payouts;
     println!("{changed}");
-    tracing::info!(changed, "payments reconciled");
+    tracing::info!(changed, payouts, "payments reconciled");
+    Ok(())
+}
+
+async fn run_payouts(args: ReconcileArgs) -> anyhow::Result<()> {
+    let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
+    let client = PaymentClient::new(&args.payments.reconcile_settings()?, halo_shared::state::http_client());
+    let payouts = halo_shared::payouts::Payouts::new(pool, std::sync::Arc::new(client), args.money.settings());
+    let report = payouts.run().await?;
+    println!("{}", report.line());
+    Ok(())
+}
+
+async fn stub_payout_succeed(args: StubPayoutArgs) -> anyhow::Result<()> {
+    let settings = args.payments.reconcile_settings()?;
+    anyhow::ensure!(
+        matches!(settings.provider, halo_shared::providers::payments::PaymentProvider::Stub),
+        "stub-payout-succeed works only with PAYMENT_PROVIDER=stub"
+    );
+    let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
+    let client = PaymentClient::new(&settings, halo_shared::state::http_client());
+    let money = halo_shared::state::MoneySettings::default();
+    let outcome = halo_shared::payouts::Payouts::new(pool, std::sync::Arc::new(client), money)
+        .stub_succeed(args.payout_id)
+        .await?;
+    println!("{}", outcome.as_str());
     Ok(())
 }
 
