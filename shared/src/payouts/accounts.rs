@@ -46,20 +46,6 @@ pub struct PayoutAccount {
 const ACCOUNT_COLUMNS: &str = "mitra_id, channel_code, channel_name, category, account_number, account_holder_name, \
      status, payouts_allowed_from, updated_at";
 
-impl PayoutAccount {
-    /// The account as the mitra and staff see it: masked, with the event's fields.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "channel_code": self.channel_code,
-            "channel_name": self.channel_name,
-            "account_number_masked": self.account_number.masked(),
-            "account_holder_name": self.account_holder_name,
-            "status": match self.status { AccountStatus::Active => "active", AccountStatus::Invalid => "invalid" },
-            "payouts_allowed_from": self.payouts_allowed_from,
-        })
-    }
-}
-
 /// What the mitra asked for (`PUT /api/mitra/payout-account`).
 pub struct NewAccount<'a> {
     pub channel_code: &'a str,

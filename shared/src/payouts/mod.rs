@@ -30,6 +30,7 @@ pub mod holds;
 pub mod reconcile;
 pub mod records;
 pub mod run;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -57,6 +58,40 @@ impl Payouts {
 
     pub fn of(state: &AppState) -> Self {
         Self::new(state.db.clone(), state.payments.clone(), state.settings().money)
+    }
+
+    /// The payout channels a payout account may use (Xendit's list, cached; the stub's).
+    pub async fn channels(&self) -> Result<Vec<views::PayoutChannelView>, PayoutError> {
+        let channels = self.client.payout_channels().await.map_err(PayoutError::Unavailable)?;
+        Ok(channels.iter().map(views::PayoutChannelView::from).collect())
+    }
+
+    /// A page of payouts, newest first: a mitra's own (`mitra_id`), or staff's filtered.
+    pub async fn list(
+        &self,
+        mitra_id: Option<Uuid>,
+        status: Option<PayoutStatus>,
+        page: crate::pagination::Page,
+    ) -> Result<(Vec<Payout>, Option<String>), PayoutError> {
+        Ok(records::list(&self.db, mitra_id, status, page).await?)
+    }
+
+    /// One payout; `owner` limits it to that mitra's (another's is not found).
+    pub async fn get(&self, id: Uuid, owner: Option<Uuid>) -> Result<Payout, PayoutError> {
+        let payout = records::get(&self.db, id).await?.filter(|p| owner.is_none_or(|o| o == p.mitra_id));
+        payout.ok_or(PayoutError::NotFound("no such payout"))
+    }
+
+    /// One payout with every callback received for it (staff).
+    pub async fn staff_view(&self, id: Uuid) -> Result<views::StaffPayoutView, PayoutError> {
+        let payout = self.get(id, None).await?;
+        let events = records::events(&self.db, id).await?.into_iter().map(Into::into).collect();
+        Ok(views::StaffPayoutView { payout: (&payout).into(), mitra_id: payout.mitra_id, events })
+    }
+
+    /// The mitra's payout account; `NotFound` when none was set.
+    pub async fn account(&self, mitra_id: Uuid) -> Result<accounts::PayoutAccount, PayoutError> {
+        accounts::get(&self.db, mitra_id).await?.ok_or(PayoutError::NotFound("no payout account"))
     }
 }
 
@@ -213,24 +248,6 @@ pub struct Payout {
     pub accepted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-impl Payout {
-    /// The payout as the mitra sees it (§12), also the `payout.updated` event's data.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "amount": self.amount,
-            "currency": "IDR",
-            "status": self.status.as_str(),
-            "channel_code": self.channel_code,
-            "account_number_masked": self.account_number.masked(),
-            "failure_code": self.failure_code,
-            "estimated_arrival_at": self.estimated_arrival_at,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,9 @@ pub struct ServerEvent {
 /// `ConnectionReady`), `notification` (a message from staff; `data` is a
 /// `NotificationEvent`), `order.updated` (an order of the user moved; `data` is the
 /// `Order`), `mitra.verification` (staff decided the mitra's verification; `data` is a
-/// `MitraVerificationEvent`).
+/// `MitraVerificationEvent`), `payout.updated` (a payout to the mitra moved; `data` is a
+/// `PayoutView`), `payout_account.changed` (the mitra's payout account was changed or
+/// marked invalid; `data` is a `PayoutAccountView`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum ServerEventType {
     #[oai(rename = "connection.ready")]
@@ -33,6 +35,10 @@ pub enum ServerEventType {
     OrderUpdated,
     #[oai(rename = "mitra.verification")]
     MitraVerification,
+    #[oai(rename = "payout.updated")]
+    PayoutUpdated,
+    #[oai(rename = "payout_account.changed")]
+    PayoutAccountChanged,
 }
 
 /// The event's payload, shaped by `type`.
@@ -45,6 +51,8 @@ pub enum ServerEventData {
     Notification(NotificationEvent),
     Order(halo_shared::marketplace::orders::Order),
     MitraVerification(MitraVerificationEvent),
+    Payout(halo_shared::payouts::views::PayoutView),
+    PayoutAccount(halo_shared::payouts::views::PayoutAccountView),
 }
 
 /// `data` of a `mitra.verification` event.

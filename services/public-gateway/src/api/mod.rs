@@ -9,6 +9,7 @@ mod marketplace;
 mod me;
 mod orders;
 mod otp;
+mod payouts;
 mod schemas;
 mod session;
 mod sessions;
@@ -33,8 +34,14 @@ type AccountApi = (
 );
 
 /// The marketplace: mitra services, browsing, orders and payment callbacks.
-type MarketApi =
-    (marketplace::MitraMarketApi, browse::BrowseApi, orders::OrdersApi, earnings::EarningsApi, webhooks::WebhooksApi);
+type MarketApi = (
+    marketplace::MitraMarketApi,
+    browse::BrowseApi,
+    orders::OrdersApi,
+    earnings::EarningsApi,
+    payouts::PayoutsApi,
+    webhooks::WebhooksApi,
+);
 
 /// Every operation (a tuple of tuples: `Default` stops at twelve members).
 pub type Api = (AccountApi, MarketApi);

@@ -98,7 +98,8 @@ pub struct XenditPayoutData {
     pub id: String,
     /// Our payout id.
     pub reference_id: String,
-    /// `ACCEPTED`, `REQUESTED`, `SUCCEEDED`, `FAILED`, `CANCELLED` or `REVERSED`.
+    /// Xendit's status for the payout; it decides what the callback does (one we do not
+    /// know is stored and changes nothing).
     pub status: String,
     /// Whole rupiah.
     pub amount: i64,
@@ -110,7 +111,7 @@ pub struct XenditPayoutData {
 /// A payout callback as Xendit sends it.
 #[derive(Debug, Object)]
 pub struct XenditPayoutCallback {
-    /// `payout.succeeded`, `payout.failed` or `payout.reversed`.
+    /// Xendit's event name; `data.status` says what happened.
     pub event: String,
     pub business_id: Option<String>,
     pub data: XenditPayoutData,

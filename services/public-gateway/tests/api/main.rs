@@ -20,6 +20,7 @@ mod otp;
 mod otp_lockout;
 mod payments;
 mod payouts;
+mod payouts_account;
 mod payouts_callbacks;
 mod payouts_support;
 mod push;
