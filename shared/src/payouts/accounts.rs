@@ -24,7 +24,7 @@ use crate::users;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, poem_openapi::Enum)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]
-pub enum AccountStatus {
+pub enum PayoutAccountStatus {
     Active,
     Invalid,
 }
@@ -38,7 +38,7 @@ pub struct PayoutAccount {
     pub category: String,
     pub account_number: AccountNumber,
     pub account_holder_name: String,
-    pub status: AccountStatus,
+    pub status: PayoutAccountStatus,
     pub payouts_allowed_from: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

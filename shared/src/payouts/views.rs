@@ -6,7 +6,7 @@ use poem_openapi::types::ToJSON;
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
-use super::accounts::{AccountStatus, PayoutAccount};
+use super::accounts::{PayoutAccount, PayoutAccountStatus};
 use super::records::PayoutEvent;
 use super::{Payout, PayoutStatus};
 use crate::marketplace::orders::Currency;
@@ -61,7 +61,7 @@ impl Payout {
 #[derive(Debug, Clone, Object)]
 pub struct PayoutCallbackView {
     pub id: i64,
-    /// What applying it did: `changed`, `unchanged`, `mismatch`.
+    /// What applying it did (the README's payout runbook lists the outcomes).
     pub outcome: String,
     /// The body exactly as Xendit sent it.
     pub body: String,
@@ -92,7 +92,7 @@ pub struct PayoutAccountView {
     /// Every character but the last four replaced by `*`.
     pub account_number_masked: String,
     pub account_holder_name: String,
-    pub status: AccountStatus,
+    pub status: PayoutAccountStatus,
     /// Nothing is paid to the account before this (the cooldown after a change).
     pub payouts_allowed_from: DateTime<Utc>,
 }
@@ -176,5 +176,39 @@ impl From<super::accounts::AccountChange> for AccountChangeView {
             reason: c.reason,
             at: c.at,
         }
+    }
+}
+
+/// A payout hold staff put on a mitra: nothing is paid while it stands.
+#[derive(Debug, Clone, Object)]
+pub struct PayoutHoldView {
+    pub reason: String,
+    pub since: DateTime<Utc>,
+}
+
+impl From<super::holds::PayoutHold> for PayoutHoldView {
+    fn from(h: super::holds::PayoutHold) -> Self {
+        Self { reason: h.reason, since: h.since }
+    }
+}
+
+/// What staff see of a mitra's payouts setup: the account (masked), its history, the hold.
+#[derive(Debug, Clone)]
+pub struct MitraPayoutSetup {
+    pub account: Option<PayoutAccountView>,
+    pub history: Vec<AccountChangeView>,
+    pub hold: Option<PayoutHoldView>,
+}
+
+impl super::Payouts {
+    pub async fn mitra_setup(&self, mitra_id: Uuid) -> Result<MitraPayoutSetup, super::PayoutError> {
+        let account = super::accounts::get(&self.db, mitra_id).await?;
+        let history = super::accounts::history(&self.db, mitra_id).await?;
+        let hold = super::holds::get(&self.db, mitra_id).await?;
+        Ok(MitraPayoutSetup {
+            account: account.as_ref().map(PayoutAccountView::from),
+            history: history.into_iter().map(Into::into).collect(),
+            hold: hold.map(Into::into),
+        })
     }
 }

@@ -8,6 +8,8 @@ use halo_shared::error::ApiErrors;
 use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::pagination::Page;
+use halo_shared::payouts::views::{AccountChangeView, PayoutAccountView, PayoutHoldView};
+use halo_shared::payouts::Payouts;
 use halo_shared::sessions::live::{self as live, SessionView};
 use halo_shared::staffops::app_users;
 use halo_shared::tokens::UserType;
@@ -119,12 +121,32 @@ pub struct CustomerDetail {
     pub identities: Vec<Identity>,
 }
 
-/// A mitra with live sessions.
+/// A mitra with live sessions and its payouts setup.
 #[derive(Debug, Object)]
 pub struct MitraDetail {
     #[oai(flatten)]
     pub mitra: Mitra,
     pub sessions: Vec<SessionView>,
+    // No doc comments and no `nullable` on the two options (a described or nullable
+    // `$ref` becomes an `allOf` wrapper generators refuse): absent when there is none.
+    pub payout_account: Option<PayoutAccountView>,
+    /// Every change of the payout account, newest first (masked).
+    pub payout_account_history: Vec<AccountChangeView>,
+    pub payout_hold: Option<PayoutHoldView>,
+}
+
+/// A mitra as `GET /internal/mitras/{id}` shows it.
+pub(super) async fn mitra_detail(state: &AppState, id: Uuid) -> Result<MitraDetail, ApiError> {
+    let mitra = mitra(state, id).await?;
+    let sessions = live::live(&state.db, UserType::Mitra, id).await?;
+    let setup = Payouts::of(state).mitra_setup(id).await?;
+    Ok(MitraDetail {
+        mitra,
+        sessions: sessions.into_iter().map(|s| s.view(None)).collect(),
+        payout_account: setup.account,
+        payout_account_history: setup.history,
+        payout_hold: setup.hold,
+    })
 }
 
 #[derive(Debug, Object)]
@@ -299,12 +321,7 @@ impl UsersApi {
         _auth: StaffAuth,
         id: Path<Uuid>,
     ) -> Result<MitraDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
-        let mitra = mitra(&state, id.0).await?;
-        let sessions = live::live(&state.db, UserType::Mitra, id.0).await?;
-        Ok(MitraDetailResponse::Ok(Json(MitraDetail {
-            mitra,
-            sessions: sessions.into_iter().map(|s| s.view(None)).collect(),
-        })))
+        Ok(MitraDetailResponse::Ok(Json(mitra_detail(&state, id.0).await?)))
     }
 
     /// Suspends a customer.

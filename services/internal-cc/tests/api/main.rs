@@ -12,6 +12,7 @@ mod edge;
 mod key_rotation;
 mod money;
 mod notifications;
+mod payouts;
 mod revoke_sessions;
 mod staff_abuse;
 mod staff_auth;
