@@ -22,6 +22,7 @@ mod payments;
 mod payouts;
 mod payouts_account;
 mod payouts_callbacks;
+mod payouts_reconcile;
 mod payouts_support;
 mod push;
 mod push_handover;
