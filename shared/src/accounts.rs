@@ -88,6 +88,7 @@ pub async fn delete_mitra(db: &PgPool, id: Uuid) -> Result<(), DeleteError> {
         .await
         .context("ending sessions")?;
     notifications::erase_user(&mut tx, UserType::Mitra, id).await?;
+    crate::payouts::accounts::erase(&mut tx, id).await.context("erasing the payout account")?;
     mitras::erase(&mut tx, id).await.context("erasing the mitra")?;
     tx.commit().await.context("committing the deletion")?;
     tracing::info!("mitra deleted their account");

@@ -102,7 +102,7 @@
 //!   callback error).
 //! - [`accounts`] owns no table: deleting an account by asking each owner to erase its
 //!   part, in one transaction. Uses `providers`, `sessions`, `users`, `notifications`,
-//!   `marketplace`.
+//!   `marketplace`, `payouts`.
 //!
 //! ## Application
 //!

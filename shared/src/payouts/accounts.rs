@@ -237,6 +237,14 @@ pub(crate) async fn invalidate(conn: &mut PgConnection, payout: &Payout, code: &
     Ok(())
 }
 
+/// Forgets a deleting mitra's payout account (number and holder name), in the caller's
+/// transaction. The masked history and the payouts made stay, for accounting; the
+/// mitra's available balance stays in the ledger for staff to settle.
+pub async fn erase(conn: &mut PgConnection, mitra_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM payout_accounts WHERE mitra_id = $1").bind(mitra_id).execute(conn).await?;
+    Ok(())
+}
+
 /// One entry of an account's history (staff).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountChange {

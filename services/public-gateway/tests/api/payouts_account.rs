@@ -240,3 +240,22 @@ async fn a_mitra_reads_only_its_own_payouts_newest_first_in_pages() {
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
     assert_eq!(their_list.body["items"], json!([]));
 }
+
+#[tokio::test]
+async fn a_deleted_mitra_keeps_no_payout_account_and_its_available_money_stays_in_the_ledger() {
+    let w = payout_world().await;
+    let mitra = w.app.payable_mitra(90_000).await;
+
+    let deleted = w.app.bearer_send("DELETE", "/api/mitra/me", &mitra.access_token, None).await;
+
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM payout_accounts WHERE mitra_id = $1")
+        .bind(mitra.id)
+        .fetch_one(&w.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0, "the account number and holder name are erased");
+    assert_eq!(w.app.run_payouts().await.created, 0);
+    assert_eq!(w.app.mitra_balances(mitra.id).await.available, 90_000, "left for staff to settle");
+    w.app.ledger_holds().await;
+}
