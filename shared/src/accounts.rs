@@ -117,6 +117,7 @@ pub async fn delete_mitra(db: &PgPool, id: Uuid) -> Result<(), DeleteError> {
         .await
         .context("ending sessions")?;
     let phone = mitras::erase(&mut tx, id).await.context("erasing the mitra")?;
+    crate::payouts::accounts::erase(&mut tx, id).await.context("erasing the payout account")?;
     areas::delete(&mut *tx, id).await.context("erasing the service area")?;
     erase_traces(&mut tx, UserType::Mitra, id, phone.as_deref()).await?;
     tx.commit().await.context("committing the deletion")?;

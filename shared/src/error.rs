@@ -149,11 +149,20 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// A status other than the code's own, where the contract fixes one (§16: a wrong
+    /// payout-account code is 403 `invalid_otp`).
+    pub status_override: Option<StatusCode>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after: None }
+        Self { code, message: message.into(), retry_after: None, status_override: None }
+    }
+
+    /// The same error answered with `status` instead of its code's own.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status_override = Some(status);
+        self
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
@@ -161,6 +170,7 @@ impl ApiError {
             code: ErrorCode::RateLimited,
             message: "too many requests; try again later".into(),
             retry_after: Some(retry_after_secs.max(1)),
+            status_override: None,
         }
     }
 
@@ -175,6 +185,7 @@ impl ApiError {
                 code: ErrorCode::Unavailable,
                 message: "the database is not answering; try again shortly".into(),
                 retry_after: Some(DATABASE_RETRY_AFTER_SECS),
+                status_override: None,
             };
         }
         tracing::error!(error = format!("{cause:#}"), "internal error");
@@ -186,7 +197,7 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
-        self.code.status()
+        self.status_override.unwrap_or_else(|| self.code.status())
     }
 }
 
@@ -209,9 +220,10 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
         let mut resp = Response::builder()
-            .status(self.code.status())
+            .status(status)
             .content_type("application/json; charset=utf-8")
             .body(body.to_json_string());
         // Every 503 says when to come back (contract §4); one that named no wait of its
@@ -255,7 +267,7 @@ fn is_database_outage(cause: &anyhow::Error) -> bool {
 
 impl poem::error::ResponseError for ApiError {
     fn status(&self) -> StatusCode {
-        self.code.status()
+        ApiError::status(self)
     }
 
     fn as_response(&self) -> Response {

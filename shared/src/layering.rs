@@ -37,6 +37,7 @@ pub const ORDER: &[&str] = &[
     "payments",
     "staffops",
     "auth",
+    "payouts",
     "accounts",
     // Application: turns configuration into a running service.
     "config",
@@ -361,6 +362,11 @@ pub const OWNERS: &[(&str, &str)] = &[
     ("otp_phone_sends", "auth"),
     ("id_token_uses", "auth"),
     ("ws_tickets", "auth"),
+    ("payouts", "payouts"),
+    ("payout_accounts", "payouts"),
+    ("payout_account_changes", "payouts"),
+    ("payout_callbacks", "payouts"),
+    ("payout_holds", "payouts"),
 ];
 
 /// The reads of another module's table that are allowed, each with why a function of the
@@ -378,6 +384,12 @@ pub const READS: &[(&str, &str, &str)] = &[
         "ledger",
         "ledger-check joins each order's escrow to the order's status in one aggregate: a completed order \
          must hold no escrow, checked over a million postings in one pass",
+    ),
+    (
+        "mitras",
+        "payouts",
+        "who may be paid (not suspended or deleted, users::mitras::SERVING's standing columns) is one condition \
+         of the keyset stream over payout accounts, so run-payouts reads each page in one statement",
     ),
     (
         "auth_sessions",

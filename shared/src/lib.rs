@@ -93,9 +93,16 @@
 //!   (`auth::merge`, asking each owner to move its rows), the request guards, WebSocket
 //!   tickets and admission. Uses the infrastructure, `state`, `audit`, `sessions`,
 //!   `users`, `notifications`, `marketplace`.
+//! - [`payouts`] owns `payouts`, `payout_accounts`, `payout_account_changes`,
+//!   `payout_callbacks` and `payout_holds`: paying mitra through Xendit Payouts v2 (the
+//!   `Payouts` service: payout accounts behind a step-up code, `run-payouts`, callbacks,
+//!   reconciliation, staff's holds). Every money move is a `ledger` transaction in the
+//!   same database transaction as its payout row. Uses `providers`, `state`, `audit`,
+//!   `users`, `notifications`, `ledger`, `auth` (the step-up code), `payments` (the
+//!   callback error).
 //! - [`accounts`] owns no table: deleting an account by asking each owner to erase its
 //!   part, in one transaction. Uses `providers`, `sessions`, `users`, `notifications`,
-//!   `marketplace`.
+//!   `marketplace`, `payouts`.
 //!
 //! ## Application
 //!
@@ -124,6 +131,7 @@ pub mod marketplace;
 pub mod notifications;
 pub mod pagination;
 pub mod payments;
+pub mod payouts;
 pub mod phone;
 pub mod providers;
 pub mod push;

@@ -210,11 +210,22 @@ pub struct MoneySettings {
     pub earnings_hold_hours: u32,
     /// `MAX_PENDING_ORDERS_PER_CUSTOMER`: unpaid orders one customer may hold.
     pub max_pending_orders_per_customer: u32,
+    /// `PAYOUT_MINIMUM`: the smallest available balance that is paid out (§12).
+    pub payout_minimum: i64,
+    /// `PAYOUT_ACCOUNT_COOLDOWN_HOURS`: a new or changed payout account receives nothing
+    /// until this long after the change.
+    pub payout_account_cooldown_hours: u32,
 }
 
 impl Default for MoneySettings {
     fn default() -> Self {
-        Self { commission_bps: 2000, earnings_hold_hours: 72, max_pending_orders_per_customer: 5 }
+        Self {
+            commission_bps: 2000,
+            earnings_hold_hours: 72,
+            max_pending_orders_per_customer: 5,
+            payout_minimum: 50_000,
+            payout_account_cooldown_hours: 24,
+        }
     }
 }
 

@@ -34,6 +34,7 @@ pub const PUBLIC_OPERATIONS: &[&str] = &[
     "POST /api/mitra/auth/otp/verify",
     "POST /api/webhooks/xendit/invoice",
     "POST /api/webhooks/xendit/refund",
+    "POST /api/webhooks/xendit/payout",
 ];
 
 pub fn openapi() -> OpenApiService<api::Api, ()> {

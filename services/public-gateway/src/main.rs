@@ -29,6 +29,12 @@ enum Command {
     /// Check the ledger's invariants: print one summary line and exit 0, or every
     /// violation and exit 1.
     LedgerCheck(DatabaseArgs),
+    /// Pay every eligible mitra's available balance through Xendit Payouts (weekly);
+    /// print `payouts: created=N failed=M skipped=K`.
+    RunPayouts(ReconcileArgs),
+    /// Local development only (PAYMENT_PROVIDER=stub): mark a stub payout succeeded
+    /// through the payout callback's path.
+    StubPayoutSucceed(StubPayoutArgs),
     /// Delete expired data (old OTP codes and sends, sessions ended 30 days ago, events
     /// and finished pushes older than 7 days, expired tickets and ID-token records);
     /// print `table=count` per table.
@@ -52,6 +58,18 @@ struct SweepArgs {
 
 #[derive(clap::Args)]
 struct ReconcileArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    payments: PaymentArgs,
+    #[command(flatten)]
+    money: MoneyArgs,
+}
+
+#[derive(clap::Args)]
+struct StubPayoutArgs {
+    /// The payout's id, as the `[PAYOUT STUB]` line names it.
+    payout_id: uuid::Uuid,
     #[command(flatten)]
     database: DatabaseArgs,
     #[command(flatten)]
@@ -108,6 +126,8 @@ async fn main() -> ExitCode {
         Command::ReconcilePayments(args) => reconcile(args).await,
         Command::ReleaseEarnings(db) => release_earnings(&db).await,
         Command::LedgerCheck(db) => return ledger_check(&db).await,
+        Command::RunPayouts(args) => run_payouts(args).await,
+        Command::StubPayoutSucceed(args) => stub_payout_succeed(args).await,
         Command::Purge(db) => cli::purge(&db).await,
         Command::SweepOrders(args) => sweep_orders(args).await,
         Command::Serve(args) => serve(*args).await,
@@ -146,12 +166,40 @@ async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
     let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
     let http = halo_shared::state::http_client();
     let client = PaymentClient::new(&args.payments.reconcile_settings()?, http);
-    let money = halo_shared::state::MoneySettings::default();
+    let client = std::sync::Arc::new(client);
+    let money = args.money.settings();
     let booking = halo_shared::state::BookingSettings::default();
-    let payments = halo_shared::payments::Payments::new(pool, std::sync::Arc::new(client), money, booking);
+    let payments = halo_shared::payments::Payments::new(pool.clone(), client.clone(), money, booking);
     let changed = halo_shared::payments::reconcile::run(&payments).await?;
+    let payouts = halo_shared::payouts::Payouts::new(pool, client, money).reconcile().await?;
+    let changed = changed + payouts;
     println!("{changed}");
-    tracing::info!(changed, "payments reconciled");
+    tracing::info!(changed, payouts, "payments reconciled");
+    Ok(())
+}
+
+async fn run_payouts(args: ReconcileArgs) -> anyhow::Result<()> {
+    let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
+    let client = PaymentClient::new(&args.payments.reconcile_settings()?, halo_shared::state::http_client());
+    let payouts = halo_shared::payouts::Payouts::new(pool, std::sync::Arc::new(client), args.money.settings());
+    let report = payouts.run().await?;
+    println!("{}", report.line());
+    Ok(())
+}
+
+async fn stub_payout_succeed(args: StubPayoutArgs) -> anyhow::Result<()> {
+    let settings = args.payments.reconcile_settings()?;
+    anyhow::ensure!(
+        matches!(settings.provider, halo_shared::providers::payments::PaymentProvider::Stub),
+        "stub-payout-succeed works only with PAYMENT_PROVIDER=stub"
+    );
+    let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
+    let client = PaymentClient::new(&settings, halo_shared::state::http_client());
+    let money = halo_shared::state::MoneySettings::default();
+    let outcome = halo_shared::payouts::Payouts::new(pool, std::sync::Arc::new(client), money)
+        .stub_succeed(args.payout_id)
+        .await?;
+    println!("{}", outcome.as_str());
     Ok(())
 }
 

@@ -226,6 +226,14 @@ pub struct MoneyArgs {
           default_value_t = MoneySettings::default().max_pending_orders_per_customer,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pending_orders_per_customer: u32,
+    /// The smallest available balance (whole rupiah) that run-payouts pays out.
+    #[arg(long, env = "PAYOUT_MINIMUM", default_value_t = MoneySettings::default().payout_minimum,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub payout_minimum: i64,
+    /// Hours after a payout account is set or changed during which nothing is paid to it.
+    #[arg(long, env = "PAYOUT_ACCOUNT_COOLDOWN_HOURS",
+          default_value_t = MoneySettings::default().payout_account_cooldown_hours)]
+    pub payout_account_cooldown_hours: u32,
 }
 
 impl MoneyArgs {
@@ -234,6 +242,8 @@ impl MoneyArgs {
             commission_bps: self.platform_commission_bps,
             earnings_hold_hours: self.earnings_hold_hours,
             max_pending_orders_per_customer: self.max_pending_orders_per_customer,
+            payout_minimum: self.payout_minimum,
+            payout_account_cooldown_hours: self.payout_account_cooldown_hours,
         }
     }
 }

@@ -128,6 +128,18 @@ pub async fn mitra_balances(db: &PgPool, mitra_id: Uuid) -> sqlx::Result<MitraBa
     .await
 }
 
+/// A mitra's available balance, in the caller's transaction (payouts read it with the
+/// mitra's payout account locked).
+pub async fn mitra_available(conn: &mut PgConnection, mitra_id: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(amount), 0)::bigint FROM ledger_postings
+         WHERE mitra_id = $1 AND account = 'mitra_available'",
+    )
+    .bind(mitra_id)
+    .fetch_one(conn)
+    .await
+}
+
 /// One posting to one of a mitra's balances.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MitraPosting {

@@ -170,3 +170,141 @@ pub fn check_invoice(invoice: &Invoice, order_id: Uuid, amount: i64) -> anyhow::
     anyhow::ensure!(invoice.amount == amount, "Xendit invoiced {} instead of {amount}", invoice.amount);
     Ok(())
 }
+
+/// A payout as Xendit reports it (Payouts v2).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Payout {
+    pub id: String,
+    #[serde(default)]
+    pub reference_id: Option<String>,
+    pub status: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub failure_code: Option<String>,
+    #[serde(default)]
+    pub estimated_arrival_time: Option<DateTime<Utc>>,
+}
+
+/// A payout to ask for: the body snapshotted on the payout row.
+pub struct PayoutRequest<'a> {
+    /// Our payout id: the `Idempotency-key` and the `reference_id`.
+    pub reference_id: &'a str,
+    pub channel_code: &'a str,
+    pub account_number: &'a str,
+    pub account_holder_name: &'a str,
+    pub amount: i64,
+    pub description: &'a str,
+}
+
+/// What asking Xendit for a payout gave.
+#[derive(Debug)]
+pub enum PayoutAnswer {
+    /// Xendit took it (or had it already under this key).
+    Accepted(Payout),
+    /// One of the create errors that fail a payout for good (§16); Xendit's `error_code`.
+    Rejected(String),
+    /// Anything else (429, 401, 403, 409, `DUPLICATE_TRANSACTION_ERROR`, 5xx, a timeout):
+    /// the payout stays pending and is sent again under the same key.
+    Retry(String),
+}
+
+/// The only create errors that fail a payout and return its money (§16).
+pub const PAYOUT_FAILING_ERRORS: &[&str] = &[
+    "API_VALIDATION_ERROR",
+    "CHANNEL_CODE_NOT_SUPPORTED_ERROR",
+    "RECIPIENT_ACCOUNT_NUMBER_ERROR",
+    "RECIPIENT_AMOUNT_ERROR",
+    "MAXIMUM_TRANSFER_LIMIT_ERROR",
+];
+
+/// A payout channel of `GET /payouts_channels`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PayoutChannel {
+    pub channel_code: String,
+    pub channel_category: String,
+    #[serde(default)]
+    pub currency: Option<String>,
+    pub channel_name: String,
+    pub amount_limits: AmountLimits,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct AmountLimits {
+    pub minimum: i64,
+    pub maximum: i64,
+    #[serde(default = "one")]
+    pub minimum_increment: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+impl XenditClient {
+    /// `POST /v2/payouts` with `Idempotency-key: <payout id>`: the same key never pays twice.
+    pub async fn create_payout(&self, payout: &PayoutRequest<'_>) -> PayoutAnswer {
+        let body = serde_json::json!({
+            "reference_id": payout.reference_id,
+            "channel_code": payout.channel_code,
+            "channel_properties": {
+                "account_number": payout.account_number,
+                "account_holder_name": payout.account_holder_name,
+            },
+            "amount": payout.amount,
+            "currency": "IDR",
+            "description": payout.description,
+        });
+        let req = self
+            .request(reqwest::Method::POST, "/v2/payouts")
+            .header("Idempotency-key", payout.reference_id)
+            .json(&body);
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(err) => return PayoutAnswer::Retry(format!("Xendit payout: {}", err.without_url())),
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return match resp.json::<Payout>().await {
+                Ok(answer) if answer.amount == payout.amount => PayoutAnswer::Accepted(answer),
+                Ok(answer) => PayoutAnswer::Retry(format!("Xendit answered amount {}", answer.amount)),
+                Err(err) => PayoutAnswer::Retry(format!("Xendit payout response: {err}")),
+            };
+        }
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let code = body["error_code"].as_str().unwrap_or_default().to_owned();
+        if status.is_client_error() && PAYOUT_FAILING_ERRORS.contains(&code.as_str()) {
+            return PayoutAnswer::Rejected(code);
+        }
+        PayoutAnswer::Retry(format!("Xendit payout answered {status} {code}"))
+    }
+
+    /// `GET /v2/payouts?reference_id=`: what Xendit has under our payout id (a list, or
+    /// a page `{data:[…]}`).
+    pub async fn find_payouts(&self, reference_id: &str) -> anyhow::Result<Vec<Payout>> {
+        let req = self.request(reqwest::Method::GET, "/v2/payouts").query(&[("reference_id", reference_id)]);
+        let found: serde_json::Value = self.send(req, "payout lookup").await?;
+        let list = match found {
+            serde_json::Value::Array(_) => found,
+            mut page => page["data"].take(),
+        };
+        let payouts: Vec<Payout> = serde_json::from_value(list).context("Xendit payout lookup response")?;
+        Ok(payouts.into_iter().filter(|p| p.reference_id.as_deref().is_none_or(|r| r == reference_id)).collect())
+    }
+
+    /// `GET /v2/payouts/{id}`.
+    pub async fn get_payout(&self, payout_id: &str) -> anyhow::Result<Payout> {
+        self.send(self.request(reqwest::Method::GET, &format!("/v2/payouts/{payout_id}")), "payout read").await
+    }
+
+    /// `POST /v2/payouts/{id}/cancel` (only while it is `ACCEPTED`).
+    pub async fn cancel_payout(&self, payout_id: &str) -> anyhow::Result<Payout> {
+        let path = format!("/v2/payouts/{payout_id}/cancel");
+        self.send(self.request(reqwest::Method::POST, &path), "payout cancel").await
+    }
+
+    /// `GET /payouts_channels?currency=IDR`.
+    pub async fn payout_channels(&self) -> anyhow::Result<Vec<PayoutChannel>> {
+        let req = self.request(reqwest::Method::GET, "/payouts_channels").query(&[("currency", "IDR")]);
+        self.send(req, "payout channels").await
+    }
+}

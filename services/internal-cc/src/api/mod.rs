@@ -5,6 +5,7 @@ mod health;
 mod money;
 mod notifications;
 mod orders;
+mod payouts;
 mod refresh_cookie;
 mod staff;
 mod users;
@@ -19,6 +20,7 @@ pub type Api = (
     staff::StaffApi,
     orders::OrdersApi,
     money::MoneyApi,
+    payouts::PayoutsApi,
 );
 
 pub fn api() -> Api {

@@ -9,6 +9,8 @@ use halo_shared::http::client_info_of;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::marketplace::services;
 use halo_shared::pagination::Page;
+use halo_shared::payouts::views::{AccountChangeView, PayoutAccountView, PayoutHoldView};
+use halo_shared::payouts::Payouts;
 use halo_shared::sessions::live::{self as live, SessionView};
 use halo_shared::staffops::app_users;
 use halo_shared::tokens::{Role, UserType};
@@ -126,7 +128,7 @@ pub struct CustomerDetail {
     pub identities: Vec<Identity>,
 }
 
-/// A mitra with live sessions and the latest edits of its services.
+/// A mitra with live sessions, the latest edits of its services and its payouts setup.
 #[derive(Debug, Object)]
 pub struct MitraDetail {
     #[oai(flatten)]
@@ -134,6 +136,28 @@ pub struct MitraDetail {
     pub sessions: Vec<SessionView>,
     /// The latest 50 changes of its services' titles, descriptions and prices, newest first.
     pub service_changes: Vec<ServiceChange>,
+    // No doc comments and no `nullable` on the two options (a described or nullable
+    // `$ref` becomes an `allOf` wrapper generators refuse): absent when there is none.
+    pub payout_account: Option<PayoutAccountView>,
+    /// Every change of the payout account, newest first (masked).
+    pub payout_account_history: Vec<AccountChangeView>,
+    pub payout_hold: Option<PayoutHoldView>,
+}
+
+/// A mitra as `GET /internal/mitras/{id}` shows it.
+pub(super) async fn mitra_detail(state: &AppState, id: Uuid) -> Result<MitraDetail, ApiError> {
+    let mitra = mitra(state, id).await?;
+    let sessions = live::live(&state.db, UserType::Mitra, id).await?;
+    let changes = services::recent_changes(&state.db, id, SERVICE_CHANGES_SHOWN).await?;
+    let setup = Payouts::of(state).mitra_setup(id).await?;
+    Ok(MitraDetail {
+        mitra,
+        sessions: sessions.into_iter().map(|s| s.view(None)).collect(),
+        service_changes: changes.into_iter().map(ServiceChange::from).collect(),
+        payout_account: setup.account,
+        payout_account_history: setup.history,
+        payout_hold: setup.hold,
+    })
 }
 
 /// A field of a mitra's service that the mitra changed.
@@ -343,14 +367,7 @@ impl UsersApi {
         _auth: StaffAuth,
         id: Path<Uuid>,
     ) -> Result<MitraDetailResponse, ApiErrors<{ WITH_PARAMS | BEARER | E404 }>> {
-        let mitra = mitra(&state, id.0).await?;
-        let sessions = live::live(&state.db, UserType::Mitra, id.0).await?;
-        let changes = services::recent_changes(&state.db, id.0, SERVICE_CHANGES_SHOWN).await?;
-        Ok(MitraDetailResponse::Ok(Json(MitraDetail {
-            mitra,
-            sessions: sessions.into_iter().map(|s| s.view(None)).collect(),
-            service_changes: changes.into_iter().map(ServiceChange::from).collect(),
-        })))
+        Ok(MitraDetailResponse::Ok(Json(mitra_detail(&state, id.0).await?)))
     }
 
     /// Suspends a customer.

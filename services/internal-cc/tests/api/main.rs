@@ -13,6 +13,7 @@ mod key_rotation;
 mod mitra_review;
 mod money;
 mod notifications;
+mod payouts;
 mod revoke_sessions;
 mod session_authority;
 mod staff_abuse;

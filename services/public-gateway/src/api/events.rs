@@ -42,43 +42,66 @@ macro_rules! event_kind {
     };
 }
 
-event_kind!(
-    /// `connection.ready`: the socket is subscribed; always the first message.
-    ConnectionReadyMessage, ConnectionReadyKind, ConnectionReady, "connection.ready", ConnectionReady
-);
-event_kind!(
-    /// `notification`: a message from staff (also pushed to devices).
-    NotificationMessage, NotificationKind, Notification, "notification", NotificationEvent
-);
-event_kind!(
-    /// `order.updated`: an order of the user moved; `data` is the order as the order
-    /// endpoints return it.
-    OrderUpdatedMessage, OrderUpdatedKind, OrderUpdated, "order.updated", halo_shared::marketplace::orders::Order
-);
-event_kind!(
-    /// `mitra.verification`: staff decided the mitra's verification.
-    MitraVerificationMessage, MitraVerificationKind, MitraVerification, "mitra.verification", MitraVerificationEvent
-);
+/// The kinds of event, each `Variant => Message, Kind, "type", data;`: defines each kind
+/// ([`event_kind!`]) and the [`ServerEvent`] union over them, so a new kind is one entry.
+macro_rules! server_events {
+    ($($(#[$doc:meta])* $variant:ident => $message:ident, $kind:ident, $name:literal, $data:ty;)*) => {
+        $(event_kind!($(#[$doc])* $message, $kind, $variant, $name, $data);)*
 
-/// Every message the server sends on `/api/shared/ws`, as JSON text; `type` says which.
-#[derive(Debug, Clone)]
-// Only the spec's description of the events and the tests' parser: never built per message.
-#[allow(clippy::large_enum_variant)]
-pub enum ServerEvent {
-    ConnectionReady(ConnectionReadyMessage),
-    Notification(NotificationMessage),
-    OrderUpdated(OrderUpdatedMessage),
-    MitraVerification(MitraVerificationMessage),
+        /// Every message the server sends on `/api/shared/ws`, as JSON text; `type` says which.
+        #[derive(Debug, Clone)]
+        // Only the spec's description of the events and the tests' parser: never built per message.
+        #[allow(clippy::large_enum_variant)]
+        pub enum ServerEvent {
+            $($variant($message),)*
+        }
+
+        /// `(type value, schema)` of each kind, in the spec's order.
+        fn kinds() -> Vec<(&'static str, MetaSchemaRef)> {
+            vec![$(($name, $message::schema_ref()),)*]
+        }
+
+        fn register_kinds(registry: &mut Registry) {
+            $($message::register(registry);)*
+        }
+
+        impl ParseFromJSON for ServerEvent {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                let value = value.unwrap_or_default();
+                let kind = value.get("type").and_then(Value::as_str).map(str::to_owned);
+                match kind.as_deref() {
+                    $(Some($name) => parse_as(value, Self::$variant),)*
+                    _ => Err(ParseError::custom(format!("unknown event type {kind:?}"))),
+                }
+            }
+        }
+
+        impl ToJSON for ServerEvent {
+            fn to_json(&self) -> Option<Value> {
+                match self {
+                    $(Self::$variant(message) => message.to_json(),)*
+                }
+            }
+        }
+    };
 }
 
-/// `(type value, schema)` of each kind, in the spec's order.
-fn kinds() -> [(&'static str, MetaSchemaRef); 4] {
-    [
-        ("connection.ready", ConnectionReadyMessage::schema_ref()),
-        ("notification", NotificationMessage::schema_ref()),
-        ("order.updated", OrderUpdatedMessage::schema_ref()),
-        ("mitra.verification", MitraVerificationMessage::schema_ref()),
-    ]
+server_events! {
+    /// `connection.ready`: the socket is subscribed; always the first message.
+    ConnectionReady => ConnectionReadyMessage, ConnectionReadyKind, "connection.ready", ConnectionReady;
+    /// `notification`: a message from staff (also pushed to devices).
+    Notification => NotificationMessage, NotificationKind, "notification", NotificationEvent;
+    /// `order.updated`: an order of the user moved; `data` is the order as the order
+    /// endpoints return it.
+    OrderUpdated => OrderUpdatedMessage, OrderUpdatedKind, "order.updated", halo_shared::marketplace::orders::Order;
+    /// `mitra.verification`: staff decided the mitra's verification.
+    MitraVerification => MitraVerificationMessage, MitraVerificationKind, "mitra.verification", MitraVerificationEvent;
+    /// `payout.updated`: a payout to the mitra moved; `data` is the payout as
+    /// `GET /api/mitra/payouts/{id}` returns it.
+    PayoutUpdated => PayoutUpdatedMessage, PayoutUpdatedKind, "payout.updated", halo_shared::payouts::views::PayoutView;
+    /// `payout_account.changed`: the mitra's payout account was changed or marked invalid.
+    PayoutAccountChanged => PayoutAccountChangedMessage, PayoutAccountChangedKind, "payout_account.changed",
+        halo_shared::payouts::views::PayoutAccountView;
 }
 
 impl Type for ServerEvent {
@@ -96,10 +119,7 @@ impl Type for ServerEvent {
 
     fn register(registry: &mut Registry) {
         registry.create_schema::<Self, _>(Self::name().into_owned(), |registry| {
-            ConnectionReadyMessage::register(registry);
-            NotificationMessage::register(registry);
-            OrderUpdatedMessage::register(registry);
-            MitraVerificationMessage::register(registry);
+            register_kinds(registry);
             let mapping = kinds()
                 .into_iter()
                 .map(|(kind, schema)| match schema {
@@ -128,34 +148,9 @@ impl Type for ServerEvent {
     }
 }
 
-impl ParseFromJSON for ServerEvent {
-    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        let value = value.unwrap_or_default();
-        let kind = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        match kind.as_deref() {
-            Some("connection.ready") => parse_as(value, Self::ConnectionReady),
-            Some("notification") => parse_as(value, Self::Notification),
-            Some("order.updated") => parse_as(value, Self::OrderUpdated),
-            Some("mitra.verification") => parse_as(value, Self::MitraVerification),
-            _ => Err(ParseError::custom(format!("unknown event type {kind:?}"))),
-        }
-    }
-}
-
 /// One kind's message, its parse error propagated to the union.
 fn parse_as<T: ParseFromJSON>(value: Value, wrap: fn(T) -> ServerEvent) -> ParseResult<ServerEvent> {
     T::parse_from_json(Some(value)).map(wrap).map_err(ParseError::propagate)
-}
-
-impl ToJSON for ServerEvent {
-    fn to_json(&self) -> Option<Value> {
-        match self {
-            Self::ConnectionReady(message) => message.to_json(),
-            Self::Notification(message) => message.to_json(),
-            Self::OrderUpdated(message) => message.to_json(),
-            Self::MitraVerification(message) => message.to_json(),
-        }
-    }
 }
 
 /// `data` of a `mitra.verification` event.

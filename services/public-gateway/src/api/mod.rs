@@ -10,6 +10,7 @@ mod marketplace;
 mod me;
 mod orders;
 mod otp;
+mod payouts;
 mod schemas;
 mod session;
 mod sessions;
@@ -41,6 +42,7 @@ type MarketApi = (
     booking::ClientBookingApi,
     orders::OrdersApi,
     earnings::EarningsApi,
+    payouts::PayoutsApi,
     webhooks::WebhooksApi,
 );
 

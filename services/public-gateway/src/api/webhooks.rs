@@ -8,6 +8,7 @@ use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::payments::callbacks::CallbackOutcome;
 use halo_shared::payments::Payments;
+use halo_shared::payouts::Payouts;
 use halo_shared::{ApiError, AppState};
 use poem::web::Data;
 use poem::{Request, RequestBody};
@@ -90,6 +91,32 @@ pub struct XenditRefundCallback {
     pub data: XenditRefundData,
 }
 
+/// The payout in a payout callback.
+#[derive(Debug, Object)]
+pub struct XenditPayoutData {
+    /// Xendit's payout id (`disb-…`).
+    pub id: String,
+    /// Our payout id.
+    pub reference_id: String,
+    /// Xendit's status for the payout; it decides what the callback does (one we do not
+    /// know is stored and changes nothing).
+    pub status: String,
+    /// Whole rupiah.
+    pub amount: i64,
+    pub channel_code: Option<String>,
+    pub failure_code: Option<String>,
+    pub estimated_arrival_time: Option<String>,
+}
+
+/// A payout callback as Xendit sends it.
+#[derive(Debug, Object)]
+pub struct XenditPayoutCallback {
+    /// Xendit's event name; `data.status` says what happened.
+    pub event: String,
+    pub business_id: Option<String>,
+    pub data: XenditPayoutData,
+}
+
 #[derive(ApiResponse)]
 pub enum CallbackResponse {
     /// Received (stored, and applied at most once).
@@ -141,5 +168,28 @@ impl WebhooksApi {
         body: RawJson<XenditRefundCallback>,
     ) -> Result<CallbackResponse, ApiErrors<{ WITH_BODY | E401 }>> {
         Ok(answer(Payments::of(&state).refund_callback(token.0.as_deref(), &body.0).await?))
+    }
+
+    /// Xendit payout callback.
+    ///
+    /// Authenticated like the invoice callback (`x-callback-token`, 401 otherwise, nothing
+    /// changes). Every authentic callback is stored as it came and answered 200. Applied
+    /// once and only forward, when `data.reference_id` is our payout and `data.amount` its
+    /// amount: `SUCCEEDED` pays it out of the platform's cash; `FAILED` and `CANCELLED`
+    /// return the money to the mitra's available balance; `REVERSED` (after a success)
+    /// returns it too. A failure code that blames the account (`INVALID_DESTINATION`,
+    /// `REJECTED_BY_CHANNEL`, …) marks the payout account `invalid`. The mitra hears of
+    /// every change (`payout.updated` and a push).
+    #[oai(path = "/api/webhooks/xendit/payout", method = "post", operation_id = "webhooksXenditPayout")]
+    async fn xendit_payout(
+        &self,
+        _public: Public,
+        state: Data<&AppState>,
+        #[oai(name = "x-callback-token")] token: Header<Option<String>>,
+        body: RawJson<XenditPayoutCallback>,
+    ) -> Result<CallbackResponse, ApiErrors<{ WITH_BODY | E401 }>> {
+        let outcome = Payouts::of(&state).payout_callback(token.0.as_deref(), &body.0).await?;
+        tracing::info!(outcome = outcome.as_str(), "payout callback applied");
+        Ok(CallbackResponse::Received)
     }
 }

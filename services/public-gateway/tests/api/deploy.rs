@@ -251,6 +251,32 @@ fn the_timed_order_moves_run_as_a_job_every_minute_with_xendit_for_their_refunds
 }
 
 #[test]
+fn payouts_are_run_weekly_by_a_job_with_the_xendit_secrets_and_never_the_stub() {
+    let job = load("run-payouts-job.yaml");
+    let container = at(&job, JOB_CONTAINER);
+    let args: Vec<&str> = container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
+    assert_eq!(args, ["run-payouts"]);
+    let env = env_names(container);
+    for name in [
+        "DATABASE_URL",
+        "XENDIT_SECRET_KEY",
+        "XENDIT_CALLBACK_TOKEN",
+        "PAYOUT_MINIMUM",
+        "PAYOUT_ACCOUNT_COOLDOWN_HOURS",
+    ] {
+        assert!(env.contains(name), "{name} is not set");
+    }
+    let provider = container["env"].as_vec().unwrap().iter().find(|e| e["name"].as_str() == Some("PAYMENT_PROVIDER"));
+    assert_eq!(provider.and_then(|e| e["value"].as_str()), Some("xendit"), "never the stub in production");
+    assert_eq!(
+        at(&job, &["spec", "template", "metadata", "annotations", "run.googleapis.com/cloudsql-instances"]).as_str(),
+        Some("${SQL_INSTANCE}")
+    );
+    let guide = std::fs::read_to_string(format!("{ROOT}/deploy/README.md")).unwrap();
+    assert!(guide.contains("halo-run-payouts:run"), "deploy/README.md schedules it weekly");
+}
+
+#[test]
 fn the_staff_bootstrap_job_reads_the_password_from_a_secret() {
     let doc = load("create-cc-user-job.yaml");
     let container = at(&doc, JOB_CONTAINER);

@@ -65,6 +65,54 @@ pub struct Requested {
 
 const HOUR: u32 = 3600;
 
+/// What a code is for. A sign-in code cannot change a payout account, nor the other way
+/// round: each is stored, retired and consumed under its own purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    SignIn,
+    /// The step-up before a mitra's payout account changes (§12), sent to the mitra's own phone.
+    PayoutAccount,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::SignIn => "sign_in",
+            Purpose::PayoutAccount => "payout_account",
+        }
+    }
+
+    /// What the code's keyed hash is bound to besides the app: the phone, and the purpose
+    /// when it is not sign-in.
+    fn subject(self, phone: &Phone) -> String {
+        match self {
+            Purpose::SignIn => phone.as_str().to_owned(),
+            other => format!("{}:{}", other.as_str(), phone.as_str()),
+        }
+    }
+
+    const ALL: [Purpose; 2] = [Purpose::SignIn, Purpose::PayoutAccount];
+
+    fn cooldown_key(self, user_type: UserType, phone: &str) -> String {
+        match self {
+            Purpose::SignIn => format!("otp:cooldown:{}:{phone}", user_type.as_str()),
+            other => format!("otp:cooldown:{}-{}:{phone}", user_type.as_str(), other.as_str()),
+        }
+    }
+}
+
+/// Sends a step-up code for a mitra's payout account to the mitra's own `phone`, under
+/// the same limits as sign-in codes (they share the per-phone and per-address counts).
+pub async fn request_step_up(state: &AppState, phone: &Phone, client: &ClientInfo) -> Result<Requested, OtpError> {
+    request_for(state, UserType::Mitra, Purpose::PayoutAccount, phone, client).await
+}
+
+/// Consumes a mitra's payout-account step-up code: `InvalidOtp` when wrong, used or never
+/// sent, `OtpExpired` when expired or out of tries.
+pub async fn consume_step_up(state: &AppState, phone: &Phone, code: &str) -> Result<(), OtpError> {
+    consume(state, UserType::Mitra, Purpose::PayoutAccount, phone, code).await
+}
+
 /// Sends a new code to `phone` for the app of `user_type`, unless a limit says no.
 /// Every limit is counted in one transaction, so a refused request counts nothing. The
 /// per-number daily cap rolls (see `daily`). Verifying never looks at these caps: a code
@@ -76,6 +124,16 @@ pub async fn request(
     phone: &Phone,
     client: &ClientInfo,
 ) -> Result<Requested, OtpError> {
+    request_for(state, user_type, Purpose::SignIn, phone, client).await
+}
+
+async fn request_for(
+    state: &AppState,
+    user_type: UserType,
+    purpose: Purpose,
+    phone: &Phone,
+    client: &ClientInfo,
+) -> Result<Requested, OtpError> {
     let gateway = state.gateway()?;
     let s = &gateway.settings.otp;
     // International SMS is the usual pumping target: send only where the apps operate.
@@ -84,11 +142,10 @@ pub async fn request(
         return Err(OtpError::CountryNotAllowed);
     }
     let ip = client.rate_limit_key();
-    let [cooldown, phone_hour] = phone_keys(user_type, phone.as_str());
     let limits = [
         (format!("otp:ip-hour:{ip}"), s.sends_per_ip_per_hour, HOUR),
-        (cooldown, 1, s.resend_secs),
-        (phone_hour, s.sends_per_phone_per_hour, HOUR),
+        (purpose.cooldown_key(user_type, phone.as_str()), 1, s.resend_secs),
+        (phone_hour_key(phone.as_str()), s.sends_per_phone_per_hour, HOUR),
     ];
     let code = random_code()?;
     let mut tx = state.db.begin().await.context("starting the code request")?;
@@ -104,25 +161,28 @@ pub async fn request(
     {
         return Err(AuthError::RateLimited { retry_after_secs }.into());
     }
-    // A new code retires every earlier one of this app and phone.
+    // A new code retires every earlier one of this app, purpose and phone.
     sqlx::query(
-        "UPDATE otp_challenges SET consumed_at = now() WHERE user_type = $1 AND phone = $2 AND consumed_at IS NULL",
+        "UPDATE otp_challenges SET consumed_at = now()
+         WHERE user_type = $1 AND phone = $2 AND purpose = $3 AND consumed_at IS NULL",
     )
     .bind(user_type.as_str())
     .bind(phone.as_str())
+    .bind(purpose.as_str())
     .execute(&mut *tx)
     .await
     .context("retiring earlier codes")?;
     let challenge = Uuid::new_v4();
     sqlx::query(
-        "INSERT INTO otp_challenges (id, user_type, phone, code_hash, expires_at)
-         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+        "INSERT INTO otp_challenges (id, user_type, phone, code_hash, expires_at, purpose)
+         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6)",
     )
     .bind(challenge)
     .bind(user_type.as_str())
     .bind(phone.as_str())
-    .bind(state.keys.otp_hash(user_type, phone.as_str(), &code))
+    .bind(state.keys.otp_hash(user_type, &purpose.subject(phone), &code))
     .bind(f64::from(s.ttl_secs))
+    .bind(purpose.as_str())
     .execute(&mut *tx)
     .await
     .context("storing the code")?;
@@ -153,7 +213,7 @@ pub async fn verify(
     anonymous: Option<&Claims>,
     client: &ClientInfo,
 ) -> Result<Issued, OtpError> {
-    consume(state, user_type, phone, code).await?;
+    consume(state, user_type, Purpose::SignIn, phone, code).await?;
     let issued = match user_type {
         UserType::Mitra => identity::sign_in_mitra(state, phone, client).await?,
         _ => identity::sign_in_customer(state, identity::CustomerIdentity::Phone(phone), anonymous, client).await?,
@@ -172,16 +232,23 @@ struct Challenge {
 
 /// Marks the newest live code consumed if `code` matches it. The row lock makes two
 /// racing verifies of the right code end with exactly one success.
-async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &str) -> Result<(), OtpError> {
+async fn consume(
+    state: &AppState,
+    user_type: UserType,
+    purpose: Purpose,
+    phone: &Phone,
+    code: &str,
+) -> Result<(), OtpError> {
     let max_attempts = i32::try_from(state.gateway()?.settings.otp.max_attempts).unwrap_or(i32::MAX);
     let mut tx = state.db.begin().await.context("starting the code check")?;
     let row: Option<Challenge> = sqlx::query_as(
         "SELECT id, code_hash, attempts, expires_at <= now() AS expired FROM otp_challenges
-         WHERE user_type = $1 AND phone = $2 AND consumed_at IS NULL
+         WHERE user_type = $1 AND phone = $2 AND purpose = $3 AND consumed_at IS NULL
          ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
     )
     .bind(user_type.as_str())
     .bind(phone.as_str())
+    .bind(purpose.as_str())
     .fetch_optional(&mut *tx)
     .await
     .context("reading the code")?;
@@ -191,7 +258,7 @@ async fn consume(state: &AppState, user_type: UserType, phone: &Phone, code: &st
     if expired || attempts >= max_attempts {
         return Err(OtpError::OtpExpired);
     }
-    if !state.keys.otp_matches(user_type, phone.as_str(), code, &hash) {
+    if !state.keys.otp_matches(user_type, &purpose.subject(phone), code, &hash) {
         sqlx::query("UPDATE otp_challenges SET attempts = attempts + 1 WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -223,9 +290,16 @@ fn random_code() -> anyhow::Result<String> {
     }
 }
 
-/// The limiter keys that name a phone: the per-app resend cooldown and the hourly cap.
-fn phone_keys(user_type: UserType, phone: &str) -> [String; 2] {
-    [format!("otp:cooldown:{}:{phone}", user_type.as_str()), format!("otp:phone-hour:{phone}")]
+/// The limiter key of a phone's hourly cap (shared by every app and purpose).
+fn phone_hour_key(phone: &str) -> String {
+    format!("otp:phone-hour:{phone}")
+}
+
+/// Every limiter key the number is part of (an erased phone forgets them all).
+fn phone_keys(user_type: UserType, phone: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Purpose::ALL.iter().map(|p| p.cooldown_key(user_type, phone)).collect();
+    keys.push(phone_hour_key(phone));
+    keys
 }
 
 /// Forgets the deleted account's phone in the caller's transaction: its codes for that
