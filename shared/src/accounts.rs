@@ -2,7 +2,8 @@
 //! that asks each owner to erase its part: every session ends (`sessions`; the
 //! revocation trigger tells every instance, so the tokens fail at once), the phone,
 //! email, name and linked identities are erased (`users`), the push devices forgotten
-//! (`notifications`), and the row is marked deleted. The row itself stays, anonymised,
+//! (`notifications`), the bodies of its chat messages and the comments of its reviews
+//! erased (`marketplace`; ratings stay, anonymised), and the row is marked deleted. The row itself stays, anonymised,
 //! so records that must outlive the account (orders, for accounting; staff audit
 //! entries) keep pointing at something. Because the phone and identities are gone, the
 //! same phone or Google/Apple account signs up later as a brand-new user.
@@ -15,7 +16,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::marketplace::orders;
+use crate::marketplace::{chat, orders, reviews, Party};
 use crate::notifications;
 use crate::providers::apple;
 use crate::sessions::{self, RevokeReason, Scope};
@@ -55,6 +56,7 @@ pub async fn delete_customer(db: &PgPool, id: Uuid, apple_configured: bool) -> R
         erased.apple_grants.iter().map(|g| (g.client_id.as_str(), g.refresh_token.as_slice())).collect();
     apple::queue_revocations(&mut tx, &grants).await.context("queueing Apple revocations")?;
     notifications::erase_user(&mut tx, UserType::Customer, id).await?;
+    erase_conversations(&mut tx, Party::Customer(id)).await?;
     tx.commit().await.context("committing the deletion")?;
 
     let (unrevocable, queued) = (erased.unrevocable_apple, grants.len());
@@ -88,9 +90,18 @@ pub async fn delete_mitra(db: &PgPool, id: Uuid) -> Result<(), DeleteError> {
         .await
         .context("ending sessions")?;
     notifications::erase_user(&mut tx, UserType::Mitra, id).await?;
+    erase_conversations(&mut tx, Party::Mitra(id)).await?;
     mitras::erase(&mut tx, id).await.context("erasing the mitra")?;
     tx.commit().await.context("committing the deletion")?;
     tracing::info!("mitra deleted their account");
+    Ok(())
+}
+
+/// What a deleted party said in its orders: message bodies and review comments (ratings
+/// stay, anonymised with the account), in the deletion's transaction.
+async fn erase_conversations(conn: &mut sqlx::PgConnection, party: Party) -> anyhow::Result<()> {
+    chat::erase_party(&mut *conn, party).await.context("erasing message bodies")?;
+    reviews::erase_party(conn, party).await.context("erasing review comments")?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use crate::providers::sms::ProviderConfig;
 use crate::push::fcm::{Credentials, FcmSettings};
 use crate::push::WorkerSettings;
 use crate::state::OtpSettings;
-use crate::state::{MoneySettings, Settings};
+use crate::state::{ChatSettings, MoneySettings, Settings};
 
 /// Why the process refuses to start. Each message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +141,32 @@ pub struct CommonServeArgs {
     pub ipv6_rate_limit_prefix: u8,
     #[command(flatten)]
     pub money: MoneyArgs,
+    #[command(flatten)]
+    pub chat: ChatArgs,
+}
+
+/// The conversation and review rules (contract §14).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ChatArgs {
+    /// Days after an order ended during which its conversation still takes messages.
+    #[arg(long, env = "CHAT_OPEN_DAYS_AFTER_END", default_value_t = ChatSettings::default().open_days_after_end)]
+    pub chat_open_days_after_end: u32,
+    /// Messages one sender may post per minute (0: no limit); one more is 429.
+    #[arg(long, env = "CHAT_MESSAGES_PER_MINUTE", default_value_t = ChatSettings::default().messages_per_minute)]
+    pub chat_messages_per_minute: u32,
+    /// Days after completion during which each side of an order may review it.
+    #[arg(long, env = "REVIEW_WINDOW_DAYS", default_value_t = ChatSettings::default().review_window_days)]
+    pub review_window_days: u32,
+}
+
+impl ChatArgs {
+    pub fn settings(&self) -> ChatSettings {
+        ChatSettings {
+            open_days_after_end: self.chat_open_days_after_end,
+            messages_per_minute: self.chat_messages_per_minute,
+            review_window_days: self.review_window_days,
+        }
+    }
 }
 
 /// The money rules (contract §11).
@@ -201,6 +227,7 @@ impl CommonServeArgs {
             refresh_per_ip_per_minute: self.refresh_per_ip_per_minute,
             payments,
             money: self.money.settings(),
+            chat: self.chat.settings(),
         }
     }
 
@@ -517,5 +544,8 @@ mod tests {
         assert_eq!(default("platform_commission_bps"), "2000", "contract §11");
         assert_eq!(default("earnings_hold_hours"), "72");
         assert_eq!(default("max_pending_orders_per_customer"), "5");
+        assert_eq!(default("chat_open_days_after_end"), "7", "contract §14");
+        assert_eq!(default("chat_messages_per_minute"), "30");
+        assert_eq!(default("review_window_days"), "7");
     }
 }

@@ -4,11 +4,74 @@
 //! confirmed (`orders::confirm_payment`); the payments module owns both.
 
 pub mod browse;
+pub mod chat;
 pub mod orders;
 pub mod profile;
+pub mod reviews;
 pub mod services;
 
+use poem_openapi::Enum;
+use uuid::Uuid;
+
+use crate::tokens::UserType;
 use crate::{ApiError, ErrorCode};
+
+/// Whose orders a list or read is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Party {
+    Customer(Uuid),
+    Mitra(Uuid),
+}
+
+impl Party {
+    /// The orders column naming this party, and its id.
+    pub(crate) fn column(self) -> (&'static str, Uuid) {
+        match self {
+            Party::Customer(id) => ("customer_id", id),
+            Party::Mitra(id) => ("mitra_id", id),
+        }
+    }
+
+    pub fn side(self) -> Side {
+        match self {
+            Party::Customer(_) => Side::Customer,
+            Party::Mitra(_) => Side::Mitra,
+        }
+    }
+}
+
+/// Which side of an order someone is on (who sent a message, wrote a review, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Enum, serde::Serialize)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum Side {
+    Customer,
+    Mitra,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Customer => "customer",
+            Side::Mitra => "mitra",
+        }
+    }
+
+    pub fn other(self) -> Side {
+        match self {
+            Side::Customer => Side::Mitra,
+            Side::Mitra => Side::Customer,
+        }
+    }
+
+    pub fn user_type(self) -> UserType {
+        match self {
+            Side::Customer => UserType::Customer,
+            Side::Mitra => UserType::Mitra,
+        }
+    }
+}
 
 /// Why a marketplace operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +92,12 @@ pub enum MarketError {
     Conflict(String),
     #[error("this Idempotency-Key was used before for a different request")]
     KeyReused,
+    /// The same client id named a different request before (`client_message_id`).
+    #[error("{0}")]
+    IdReused(&'static str),
+    /// Over a per-caller limit; the window ends in this many seconds.
+    #[error("too many requests; try again later")]
+    Limited(u64),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -48,6 +117,8 @@ impl From<MarketError> for ApiError {
             MarketError::UpgradeRequired => ApiError::new(ErrorCode::UpgradeRequired, err.to_string()),
             MarketError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             MarketError::KeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused, err.to_string()),
+            MarketError::IdReused(message) => ApiError::new(ErrorCode::IdempotencyKeyReused, message),
+            MarketError::Limited(retry_after_secs) => ApiError::rate_limited(retry_after_secs),
             MarketError::Unexpected(cause) => ApiError::internal(&cause),
         }
     }

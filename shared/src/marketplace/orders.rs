@@ -22,6 +22,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::browse::LISTABLE;
+use super::reviews::{OrderReviews, Rating};
 use super::{text, MarketError};
 use crate::notifications::{self, Delivery};
 use crate::pagination::{Cursor, Page};
@@ -164,6 +165,10 @@ pub struct Order {
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the order became completed, cancelled, declined, expired or refunded (the
+    /// first of these); its conversation closes `CHAT_OPEN_DAYS_AFTER_END` days later.
+    #[oai(nullable)]
+    pub ended_at: Option<DateTime<Utc>>,
     pub payment: OrderPayment,
     /// Why the payment needs (or needed) a person, the latest; null when nothing did. An
     /// open set of snake_case codes, e.g. `paid_after_cancel` (docs/money.md lists them:
@@ -182,6 +187,17 @@ pub struct Order {
     /// staff's views only.
     #[oai(skip_serializing_if_is_none)]
     pub mitra_earnings: Option<i64>,
+    /// Messages of the other party the caller has not read: in the customer's and the
+    /// mitra's views only.
+    #[oai(skip_serializing_if_is_none)]
+    pub unread_messages: Option<i64>,
+    // Described on `OrderReviews`: in the customer's and the mitra's views only.
+    #[oai(skip_serializing_if_is_none)]
+    pub reviews: Option<OrderReviews>,
+    // The customer's `Rating` over the published, unhidden reviews mitra gave them: in the
+    // mitra's view only.
+    #[oai(skip_serializing_if_is_none)]
+    pub customer_rating: Option<Rating>,
 }
 
 /// Where a refund stands.
@@ -266,6 +282,7 @@ pub(crate) struct Row {
     updated_at: DateTime<Utc>,
     payment_issue: Option<String>,
     refunded_amount: i64,
+    ended_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -276,7 +293,7 @@ struct Moved {
 }
 
 pub(crate) const COLUMNS: &str = "id, status, customer_id, mitra_id, service_id, service_title, duration_minutes, \
-     amount, note, invoice_url, invoice_expires_at, paid_at, created_at, updated_at, payment_issue, refunded_amount";
+     amount, note, invoice_url, invoice_expires_at, paid_at, created_at, updated_at, payment_issue, refunded_amount, ended_at";
 
 impl From<Row> for Order {
     fn from(r: Row) -> Self {
@@ -291,12 +308,16 @@ impl From<Row> for Order {
             note: r.note,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            ended_at: r.ended_at,
             payment: OrderPayment { invoice_url: r.invoice_url, expires_at: r.invoice_expires_at, paid_at: r.paid_at },
             payment_issue: r.payment_issue,
             refunded_amount: r.refunded_amount,
             refunds: Vec::new(),
             dispute: None,
             mitra_earnings: None,
+            unread_messages: None,
+            reviews: None,
+            customer_rating: None,
         }
     }
 }
@@ -504,21 +525,7 @@ pub async fn discard(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     Ok(deleted.rows_affected() == 1)
 }
 
-/// Whose orders a list or read is about.
-#[derive(Debug, Clone, Copy)]
-pub enum Party {
-    Customer(Uuid),
-    Mitra(Uuid),
-}
-
-impl Party {
-    fn column(self) -> (&'static str, Uuid) {
-        match self {
-            Party::Customer(id) => ("customer_id", id),
-            Party::Mitra(id) => ("mitra_id", id),
-        }
-    }
-}
+pub use super::Party;
 
 /// One order of `party`; someone else's is `None` (the API's 404).
 pub async fn get(db: &PgPool, party: Party, id: Uuid) -> sqlx::Result<Option<Order>> {
@@ -608,7 +615,8 @@ pub async fn transition(
         "UPDATE orders SET status = $2, updated_at = now(),
                 paid_at = CASE WHEN $2 = 'paid' THEN now() ELSE paid_at END,
                 ended_at = CASE WHEN $2 IN ('completed', 'cancelled', 'declined', 'expired', 'refunded')
-                                THEN coalesce(ended_at, now()) ELSE ended_at END
+                                THEN coalesce(ended_at, now()) ELSE ended_at END,
+                completed_at = CASE WHEN $2 = 'completed' THEN coalesce(completed_at, now()) ELSE completed_at END
          FROM (SELECT status AS previous FROM orders WHERE id = $1 FOR UPDATE) prev
          WHERE id = $1 AND status = ANY($3){owner_check}
          RETURNING prev.previous, {COLUMNS}"

@@ -27,11 +27,11 @@ pub enum NotifyError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// The realtime listener's delivery hook: a notification (from staff, or an order
-/// update) reached at least one open socket, so a push waiting only for a user without
-/// one is dropped. Other event types need no record.
+/// The realtime listener's delivery hook: a notification (from staff, an order update or
+/// a chat message) reached at least one open socket, so a push waiting only for a user
+/// without one is dropped. Other event types need no record.
 pub fn on_delivered(db: &PgPool, event_type: &str, event_id: i64) {
-    if !matches!(event_type, "notification" | "order.updated") {
+    if !matches!(event_type, "notification" | "order.updated" | "message.created") {
         return;
     }
     let db = db.clone();

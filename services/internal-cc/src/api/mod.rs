@@ -7,6 +7,7 @@ mod notifications;
 mod orders;
 mod refresh_cookie;
 mod staff;
+mod trust;
 mod users;
 
 use poem_openapi::Tags;
@@ -19,6 +20,7 @@ pub type Api = (
     staff::StaffApi,
     orders::OrdersApi,
     money::MoneyApi,
+    trust::TrustApi,
 );
 
 pub fn api() -> Api {
@@ -39,4 +41,6 @@ pub enum Tag {
     Staff,
     /// Orders, their payments, refunds, disputes, and the ledger's money.
     Orders,
+    /// Moderation: reported messages, conversations, hidden reviews.
+    Trust,
 }

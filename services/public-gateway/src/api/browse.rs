@@ -4,7 +4,8 @@ use halo_shared::auth::scheme::CustomerAuth;
 use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::marketplace::browse::{self, ListedMitra};
-use halo_shared::marketplace::MarketError;
+use halo_shared::marketplace::reviews::{self, Rating};
+use halo_shared::marketplace::{MarketError, Side};
 use halo_shared::pagination::Page;
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
@@ -28,18 +29,35 @@ pub struct MitraListing {
     pub bio: String,
     pub is_online: bool,
     pub services: Vec<Service>,
+    // Over the mitra's published, unhidden reviews by customers (see `Rating`).
+    pub rating: Rating,
 }
 
-impl From<ListedMitra> for MitraListing {
-    fn from(m: ListedMitra) -> Self {
+impl MitraListing {
+    fn new(m: ListedMitra, rating: Rating) -> Self {
         Self {
             id: m.id,
             display_name: m.display_name,
             bio: m.bio,
             is_online: m.is_online,
             services: m.services.into_iter().map(Service::from).collect(),
+            rating,
         }
     }
+}
+
+/// The listings of `mitra` with their ratings (one query for the page).
+async fn with_ratings(state: &AppState, mitra: Vec<ListedMitra>) -> Result<Vec<MitraListing>, MarketError> {
+    let ids: Vec<Uuid> = mitra.iter().map(|m| m.id).collect();
+    let window = state.settings().chat.review_window_days;
+    let ratings = reviews::ratings(&state.db, Side::Mitra, &ids, window).await?;
+    Ok(mitra
+        .into_iter()
+        .map(|m| {
+            let rating = ratings.iter().find(|(id, _)| *id == m.id).map_or(Rating::NONE, |(_, r)| *r);
+            MitraListing::new(m, rating)
+        })
+        .collect())
 }
 
 /// One page of mitra.
@@ -83,7 +101,7 @@ impl BrowseApi {
     ) -> Result<MitraPageResponse, ApiErrors<{ WITH_PARAMS | BEARER }>> {
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let (items, next_cursor) = browse::page(&state.db, page, online.0).await.map_err(MarketError::from)?;
-        let items = items.into_iter().map(MitraListing::from).collect();
+        let items = with_ratings(&state, items).await?;
         Ok(MitraPageResponse::Ok(Json(MitraPage { items, next_cursor })))
     }
 
@@ -101,6 +119,10 @@ impl BrowseApi {
             .await
             .map_err(MarketError::from)?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such mitra"))?;
-        Ok(MitraListingResponse::Ok(Json(mitra.into())))
+        let listing = with_ratings(&state, vec![mitra])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such mitra"))?;
+        Ok(MitraListingResponse::Ok(Json(listing)))
     }
 }

@@ -22,7 +22,10 @@ pub struct ServerEvent {
 /// `ConnectionReady`), `notification` (a message from staff; `data` is a
 /// `NotificationEvent`), `order.updated` (an order of the user moved; `data` is the
 /// `Order`), `mitra.verification` (staff decided the mitra's verification; `data` is a
-/// `MitraVerificationEvent`).
+/// `MitraVerificationEvent`), `message.created` (a new message in an order's
+/// conversation, also the caller's own from another device; `data` is the `Message`),
+/// `message.updated` (staff hid a message; `data` is the `Message`), `message.read` (the
+/// other party read the conversation; `data` is a `MessageRead`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum ServerEventType {
     #[oai(rename = "connection.ready")]
@@ -33,6 +36,12 @@ pub enum ServerEventType {
     OrderUpdated,
     #[oai(rename = "mitra.verification")]
     MitraVerification,
+    #[oai(rename = "message.created")]
+    MessageCreated,
+    #[oai(rename = "message.updated")]
+    MessageUpdated,
+    #[oai(rename = "message.read")]
+    MessageRead,
 }
 
 /// The event's payload, shaped by `type`.
@@ -45,6 +54,8 @@ pub enum ServerEventData {
     Notification(NotificationEvent),
     Order(halo_shared::marketplace::orders::Order),
     MitraVerification(MitraVerificationEvent),
+    Message(halo_shared::marketplace::chat::Message),
+    MessageRead(halo_shared::marketplace::chat::MessageRead),
 }
 
 /// `data` of a `mitra.verification` event.

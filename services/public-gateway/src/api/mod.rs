@@ -1,6 +1,7 @@
 //! The public gateway's operations, grouped by tag.
 
 mod browse;
+mod chat;
 mod devices;
 mod earnings;
 mod events;
@@ -33,8 +34,14 @@ type AccountApi = (
 );
 
 /// The marketplace: mitra services, browsing, orders and payment callbacks.
-type MarketApi =
-    (marketplace::MitraMarketApi, browse::BrowseApi, orders::OrdersApi, earnings::EarningsApi, webhooks::WebhooksApi);
+type MarketApi = (
+    marketplace::MitraMarketApi,
+    browse::BrowseApi,
+    orders::OrdersApi,
+    chat::ChatApi,
+    earnings::EarningsApi,
+    webhooks::WebhooksApi,
+);
 
 /// Every operation (a tuple of tuples: `Default` stops at twelve members).
 pub type Api = (AccountApi, MarketApi);
@@ -59,6 +66,8 @@ pub enum Tag {
     Sessions,
     /// Orders: customers make and cancel them; mitra accept, decline and complete them.
     Orders,
+    /// An order's conversation between its customer and mitra, and their reviews.
+    Chat,
     /// Callbacks from third parties (Xendit), authenticated by their own tokens.
     Webhooks,
     /// The realtime WebSocket and the events it carries.

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod chat;
 mod client_address;
 mod contract;
 mod database_url;
@@ -23,6 +24,7 @@ mod push;
 mod push_handover;
 mod realtime;
 mod refresh_abuse;
+mod reviews;
 mod revocation;
 mod self_service;
 mod sessions;
