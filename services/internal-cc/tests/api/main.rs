@@ -10,6 +10,7 @@ mod client_address;
 mod contract;
 mod edge;
 mod key_rotation;
+mod moderation;
 mod money;
 mod notifications;
 mod revoke_sessions;
