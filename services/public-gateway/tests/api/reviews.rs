@@ -191,3 +191,21 @@ async fn averages_equal_the_published_rows_after_concurrent_reviews() {
     assert_eq!(from_rows, (3.8, 6));
     assert_eq!(app.rating_in_detail(&deals[0]).await, json!({ "average": 3.8, "count": 6 }));
 }
+
+#[tokio::test]
+async fn a_mitras_reviews_are_for_customers_only_and_an_unlisted_mitra_is_404() {
+    let app = spawn_app_with(relaxed()).await;
+    let deal = app.paid_deal().await;
+    let path = format!("/api/client/mitras/{}/reviews", deal.mitra.id);
+    assert_eq!(app.get_with(&path, &deal.customer.access_token).await.status, StatusCode::OK);
+    assert_eq!(app.get_with(&path, &deal.mitra.token).await.status, StatusCode::FORBIDDEN, "a mitra token");
+    assert_eq!(app.get_with(&path, &app.staff_token()).await.status, StatusCode::FORBIDDEN, "a staff token");
+    let anonymous = crate::helpers::send(app.client.get(&path)).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let pending = app.fixtures().pending_mitra("Belum").await;
+    let unlisted_path = format!("/api/client/mitras/{}/reviews", pending.id);
+    let unlisted = app.get_with(&unlisted_path, &deal.customer.access_token).await;
+    assert_eq!(unlisted.status, StatusCode::NOT_FOUND);
+    let bad_cursor = app.get_with(&format!("{path}?cursor=nonsense"), &deal.customer.access_token).await;
+    assert_eq!(bad_cursor.status, StatusCode::BAD_REQUEST);
+}
