@@ -2,7 +2,8 @@
 //! that asks each owner to erase its part: every session ends (`sessions`; the
 //! revocation trigger tells every instance, so the tokens fail at once), the phone,
 //! email, name and linked identities are erased (`users`), the push devices forgotten
-//! (`notifications`), and the row is marked deleted. The row itself stays, anonymised,
+//! (`notifications`), the bodies of its chat messages and the comments of its reviews
+//! erased (`marketplace`; ratings stay, anonymised), and the row is marked deleted. The row itself stays, anonymised,
 //! so records that must outlive the account (orders, for accounting; staff audit
 //! entries) keep pointing at something. Because the phone and identities are gone, the
 //! same phone or Google/Apple account signs up later as a brand-new user.
@@ -29,7 +30,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::auth::otp;
-use crate::marketplace::{areas, orders};
+use crate::marketplace::{areas, chat, orders, reviews, Party};
 use crate::notifications;
 use crate::payments::records;
 use crate::providers::apple;
@@ -84,6 +85,7 @@ pub async fn delete_customer(db: &PgPool, id: Uuid, apple_configured: bool) -> R
     let order_ids = orders::redact_customer_notes(&mut tx, id).await.context("erasing order notes")?;
     realtime::redact_order_notes(&mut tx, &order_ids).await.context("erasing notes in events")?;
     records::redact_callbacks(&mut tx, &order_ids).await.context("erasing payer details")?;
+    erase_conversations(&mut tx, Party::Customer(id)).await?;
     tx.commit().await.context("committing the deletion")?;
 
     let (unrevocable, queued) = (erased.unrevocable_apple, grants.len());
@@ -120,6 +122,7 @@ pub async fn delete_mitra(db: &PgPool, id: Uuid) -> Result<(), DeleteError> {
     crate::payouts::accounts::erase(&mut tx, id).await.context("erasing the payout account")?;
     areas::delete(&mut *tx, id).await.context("erasing the service area")?;
     erase_traces(&mut tx, UserType::Mitra, id, phone.as_deref()).await?;
+    erase_conversations(&mut tx, Party::Mitra(id)).await?;
     tx.commit().await.context("committing the deletion")?;
     tracing::info!("mitra deleted their account");
     Ok(())
@@ -139,6 +142,14 @@ async fn erase_traces(
     }
     notifications::erase_user(&mut *tx, user_type, id).await?;
     realtime::erase_user_events(&mut *tx, user_type, id).await.context("erasing events")?;
+    Ok(())
+}
+
+/// What a deleted party said in its orders: message bodies and review comments (ratings
+/// stay, anonymised with the account), in the deletion's transaction.
+async fn erase_conversations(conn: &mut sqlx::PgConnection, party: Party) -> anyhow::Result<()> {
+    chat::erase_party(&mut *conn, party).await.context("erasing message bodies")?;
+    reviews::erase_party(conn, party).await.context("erasing review comments")?;
     Ok(())
 }
 

@@ -184,6 +184,26 @@ pub struct Settings {
     /// `SLOT_STEP_MINUTES`, `BOOKING_*`, `ACCEPT_TIMEOUT_SECONDS`, `SWEEP_INTERVAL_SECONDS`,
     /// `CANCEL_*`, `LATE_CANCEL_REFUND_PERCENT`, `REMINDER_MINUTES` (contract §13).
     pub booking: BookingSettings,
+    /// `CHAT_OPEN_DAYS_AFTER_END`, `CHAT_MESSAGES_PER_MINUTE`, `REVIEW_WINDOW_DAYS`.
+    pub chat: ChatSettings,
+}
+
+/// The conversation and review rules (contract §14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatSettings {
+    /// `CHAT_OPEN_DAYS_AFTER_END`: a conversation takes messages until this many days
+    /// after its order ended.
+    pub open_days_after_end: u32,
+    /// `CHAT_MESSAGES_PER_MINUTE`: messages one sender may post per minute (0: no limit).
+    pub messages_per_minute: u32,
+    /// `REVIEW_WINDOW_DAYS`: days after completion during which each side may review.
+    pub review_window_days: u32,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self { open_days_after_end: 7, messages_per_minute: 30, review_window_days: 7 }
+    }
 }
 
 impl Default for Settings {
@@ -196,6 +216,7 @@ impl Default for Settings {
             money: MoneySettings::default(),
             revocation_stale_trust: std::time::Duration::from_secs(60),
             booking: BookingSettings::default(),
+            chat: ChatSettings::default(),
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::providers::sms::ProviderConfig;
 use crate::push::fcm::{Credentials, FcmSettings};
 use crate::push::WorkerSettings;
 use crate::state::OtpSettings;
-use crate::state::{BookingSettings, MoneySettings, Settings};
+use crate::state::{BookingSettings, ChatSettings, MoneySettings, Settings};
 
 /// Why the process refuses to start. Each message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +149,8 @@ pub struct CommonServeArgs {
     pub money: MoneyArgs,
     #[command(flatten)]
     pub booking: BookingArgs,
+    #[command(flatten)]
+    pub chat: ChatArgs,
 }
 
 /// The booking rules (contract §13).
@@ -206,6 +208,30 @@ impl BookingArgs {
             cancel_grace_minutes: self.cancel_grace_minutes,
             late_cancel_refund_percent: self.late_cancel_refund_percent,
             reminder_minutes: self.reminder_minutes,
+        }
+    }
+}
+
+/// The conversation and review rules (contract §14).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ChatArgs {
+    /// Days after an order ended during which its conversation still takes messages.
+    #[arg(long, env = "CHAT_OPEN_DAYS_AFTER_END", default_value_t = ChatSettings::default().open_days_after_end)]
+    pub chat_open_days_after_end: u32,
+    /// Messages one sender may post per minute (0: no limit); one more is 429.
+    #[arg(long, env = "CHAT_MESSAGES_PER_MINUTE", default_value_t = ChatSettings::default().messages_per_minute)]
+    pub chat_messages_per_minute: u32,
+    /// Days after completion during which each side of an order may review it.
+    #[arg(long, env = "REVIEW_WINDOW_DAYS", default_value_t = ChatSettings::default().review_window_days)]
+    pub review_window_days: u32,
+}
+
+impl ChatArgs {
+    pub fn settings(&self) -> ChatSettings {
+        ChatSettings {
+            open_days_after_end: self.chat_open_days_after_end,
+            messages_per_minute: self.chat_messages_per_minute,
+            review_window_days: self.review_window_days,
         }
     }
 }
@@ -280,6 +306,7 @@ impl CommonServeArgs {
             money: self.money.settings(),
             revocation_stale_trust: std::time::Duration::from_secs(self.revocation_stale_trust_seconds),
             booking: self.booking.settings(),
+            chat: self.chat.settings(),
         }
     }
 
@@ -596,5 +623,8 @@ mod tests {
         assert_eq!(default("platform_commission_bps"), "2000", "contract §11");
         assert_eq!(default("earnings_hold_hours"), "72");
         assert_eq!(default("max_pending_orders_per_customer"), "5");
+        assert_eq!(default("chat_open_days_after_end"), "7", "contract §14");
+        assert_eq!(default("chat_messages_per_minute"), "30");
+        assert_eq!(default("review_window_days"), "7");
     }
 }

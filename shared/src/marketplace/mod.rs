@@ -5,12 +5,75 @@
 
 pub mod areas;
 pub mod browse;
+pub mod chat;
 pub mod orders;
 pub mod profile;
+pub mod reviews;
 pub mod schedule;
 pub mod services;
 
+use poem_openapi::Enum;
+use uuid::Uuid;
+
+use crate::tokens::UserType;
 use crate::{ApiError, ErrorCode};
+
+/// Whose orders a list or read is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Party {
+    Customer(Uuid),
+    Mitra(Uuid),
+}
+
+impl Party {
+    /// The orders column naming this party, and its id.
+    pub(crate) fn column(self) -> (&'static str, Uuid) {
+        match self {
+            Party::Customer(id) => ("customer_id", id),
+            Party::Mitra(id) => ("mitra_id", id),
+        }
+    }
+
+    pub fn side(self) -> Side {
+        match self {
+            Party::Customer(_) => Side::Customer,
+            Party::Mitra(_) => Side::Mitra,
+        }
+    }
+}
+
+/// Which side of an order someone is on (who sent a message, wrote a review, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Enum, serde::Serialize)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum Side {
+    Customer,
+    Mitra,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Customer => "customer",
+            Side::Mitra => "mitra",
+        }
+    }
+
+    pub fn other(self) -> Side {
+        match self {
+            Side::Customer => Side::Mitra,
+            Side::Mitra => Side::Customer,
+        }
+    }
+
+    pub fn user_type(self) -> UserType {
+        match self {
+            Side::Customer => UserType::Customer,
+            Side::Mitra => UserType::Mitra,
+        }
+    }
+}
 
 /// Why a marketplace operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +94,8 @@ pub enum MarketError {
     Conflict(String),
     #[error("this Idempotency-Key was used before for a different request")]
     KeyReused,
-    /// Too many writes; retry after this many seconds.
+    /// Over a per-caller limit (service writes, chat messages); retry after this many
+    /// seconds.
     #[error("too many requests; try again later")]
     RateLimited(u64),
     /// The start is not a free slot (or was just taken).
@@ -40,6 +104,9 @@ pub enum MarketError {
     /// The address lies outside the mitra's service area.
     #[error("{0}")]
     OutsideServiceArea(String),
+    /// The same client id named a different request before (`client_message_id`).
+    #[error("{0}")]
+    IdReused(&'static str),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -62,6 +129,7 @@ impl From<MarketError> for ApiError {
             MarketError::RateLimited(retry_after_secs) => ApiError::rate_limited(retry_after_secs),
             MarketError::SlotUnavailable(message) => ApiError::new(ErrorCode::SlotUnavailable, message),
             MarketError::OutsideServiceArea(message) => ApiError::new(ErrorCode::OutsideServiceArea, message),
+            MarketError::IdReused(message) => ApiError::new(ErrorCode::IdempotencyKeyReused, message),
             MarketError::Unexpected(cause) => ApiError::internal(&cause),
         }
     }

@@ -22,6 +22,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::browse::LISTABLE;
+use super::reviews::{OrderReviews, Rating};
 use super::schedule::{self, Hours, WeeklyHours};
 use super::{text, MarketError};
 use crate::notifications::{self, Delivery};
@@ -172,6 +173,10 @@ pub struct Order {
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the order became completed, cancelled, declined, expired or refunded (the
+    /// first of these); its conversation closes `CHAT_OPEN_DAYS_AFTER_END` days later.
+    #[oai(nullable)]
+    pub ended_at: Option<DateTime<Utc>>,
     pub payment: OrderPayment,
     /// Why the payment needs (or needed) a person, the latest; null when nothing did. An
     /// open set of snake_case codes, e.g. `paid_after_cancel` (docs/money.md lists them:
@@ -207,6 +212,17 @@ pub struct Order {
     /// accepted in time); null otherwise.
     #[oai(nullable)]
     pub decline_reason: Option<String>,
+    /// Messages of the other party the caller has not read: in the customer's and the
+    /// mitra's views only.
+    #[oai(skip_serializing_if_is_none)]
+    pub unread_messages: Option<i64>,
+    // Described on `OrderReviews`: in the customer's and the mitra's views only.
+    #[oai(skip_serializing_if_is_none)]
+    pub reviews: Option<OrderReviews>,
+    // The customer's `Rating` over the published, unhidden reviews mitra gave them: in the
+    // mitra's view only.
+    #[oai(skip_serializing_if_is_none)]
+    pub customer_rating: Option<Rating>,
 }
 
 /// Where the service happens, as the customer gave it: required (and inside the area)
@@ -330,6 +346,7 @@ pub(crate) struct Row {
     late_refund_percent: Option<i32>,
     accepted_at: Option<DateTime<Utc>>,
     decline_reason: Option<String>,
+    ended_at: Option<DateTime<Utc>>,
 }
 
 /// When cancelling stops being free (§16): the snapshot's `starts_at` − free hours, and
@@ -355,7 +372,7 @@ struct Moved {
 pub(crate) const COLUMNS: &str = "id, status, customer_id, mitra_id, service_id, service_title, duration_minutes, \
      amount, note, invoice_url, invoice_expires_at, paid_at, created_at, updated_at, payment_issue, refunded_amount, \
      starts_at, ends_at, address_text, address_lat, address_lng, address_notes, cancel_free_until, \
-     cancel_grace_minutes, late_refund_percent, accepted_at, decline_reason";
+     cancel_grace_minutes, late_refund_percent, accepted_at, decline_reason, ended_at";
 
 impl From<Row> for Order {
     fn from(r: Row) -> Self {
@@ -370,6 +387,7 @@ impl From<Row> for Order {
             note: r.note,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            ended_at: r.ended_at,
             payment: OrderPayment { invoice_url: r.invoice_url, expires_at: r.invoice_expires_at, paid_at: r.paid_at },
             payment_issue: r.payment_issue,
             refunded_amount: r.refunded_amount,
@@ -390,6 +408,9 @@ impl From<Row> for Order {
                 _ => None,
             },
             decline_reason: r.decline_reason,
+            unread_messages: None,
+            reviews: None,
+            customer_rating: None,
         }
     }
 }
@@ -592,7 +613,11 @@ pub async fn place(conn: &mut PgConnection, customer_id: Uuid, new: &NewOrder<'_
     .fetch_optional(&mut *conn)
     .await;
     let created = match created {
-        Err(sqlx::Error::Database(err)) if err.constraint() == Some("orders_no_double_booking") => {
+        // Two inserts of overlapping times each wait for the other's uncommitted row (the
+        // exclusion check), and PostgreSQL aborts one as a deadlock: the other holds the time.
+        Err(sqlx::Error::Database(err))
+            if err.constraint() == Some("orders_no_double_booking") || err.code().as_deref() == Some("40P01") =>
+        {
             return Err(MarketError::SlotUnavailable("this time was just booked by someone else".into()));
         }
         other => other.context("inserting the order")?,
@@ -685,21 +710,7 @@ pub async fn discard(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     Ok(deleted.rows_affected() == 1)
 }
 
-/// Whose orders a list or read is about.
-#[derive(Debug, Clone, Copy)]
-pub enum Party {
-    Customer(Uuid),
-    Mitra(Uuid),
-}
-
-impl Party {
-    fn column(self) -> (&'static str, Uuid) {
-        match self {
-            Party::Customer(id) => ("customer_id", id),
-            Party::Mitra(id) => ("mitra_id", id),
-        }
-    }
-}
+pub use super::Party;
 
 /// One order of `party`; someone else's is `None` (the API's 404).
 pub async fn get(db: &PgPool, party: Party, id: Uuid) -> sqlx::Result<Option<Order>> {
@@ -805,7 +816,8 @@ pub async fn transition(
                 ended_at = CASE WHEN $2 IN ('completed', 'cancelled', 'declined', 'expired', 'refunded')
                                 THEN coalesce(ended_at, now()) ELSE ended_at END,
                 accepted_at = CASE WHEN $2 = 'accepted' THEN now() ELSE accepted_at END,
-                decline_reason = coalesce($5, decline_reason)
+                decline_reason = coalesce($5, decline_reason),
+                completed_at = CASE WHEN $2 = 'completed' THEN coalesce(completed_at, now()) ELSE completed_at END
          FROM (SELECT status AS previous FROM orders WHERE id = $1 FOR UPDATE) prev
          WHERE id = $1 AND status = ANY($3){owner_check}{time_rule}
          RETURNING prev.previous, {COLUMNS}"

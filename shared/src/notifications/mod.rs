@@ -28,10 +28,13 @@ pub enum NotifyError {
 }
 
 /// The realtime listener's delivery hook: a notification (from staff, an order or payout
-/// update) reached at least one open socket, so a push waiting only for a user without
-/// one is dropped. Other event types need no record.
+/// update, or a chat message) reached at least one open socket, so a push waiting only for
+/// a user without one is dropped. Other event types need no record.
 pub fn on_delivered(db: &PgPool, event_type: &str, event_id: i64) {
-    if !matches!(event_type, "notification" | "order.updated" | "payout.updated" | "payout_account.changed") {
+    if !matches!(
+        event_type,
+        "notification" | "order.updated" | "payout.updated" | "payout_account.changed" | "message.created"
+    ) {
         return;
     }
     let db = db.clone();

@@ -9,6 +9,8 @@ use super::money::commission_of;
 use super::records;
 use crate::ledger::read::{self as ledger, OrderBalances, OrderPosting};
 use crate::marketplace::orders::{self, Filter, Order, Party};
+use crate::marketplace::reviews::{self, Rating};
+use crate::marketplace::{chat, Side};
 use crate::pagination::Page;
 
 /// Whose view it is: the mitra and staff also see `mitra_earnings`.
@@ -71,6 +73,35 @@ async fn money_of(db: &PgPool, columns: &[records::ViewColumns]) -> sqlx::Result
             (c.id, Money { bps: c.commission_bps, base: c.earnings_base, balances })
         })
         .collect())
+}
+
+/// Fills in what a party's view adds (contract §14): the caller's unread messages and
+/// the order's reviews as the caller sees them; for the mitra, each customer's rating
+/// (one query each for a whole page). `window_days` is `REVIEW_WINDOW_DAYS`.
+pub async fn fill_conversation(db: &PgPool, orders: &mut [Order], side: Side, window_days: u32) -> sqlx::Result<()> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let unread = chat::unread(db, side, &ids).await?;
+    let mut reviews = reviews::for_orders(db, side, &ids, window_days).await?;
+    let ratings = if side == Side::Mitra {
+        let mut customers: Vec<Uuid> = orders.iter().map(|o| o.customer_id).collect();
+        customers.sort_unstable();
+        customers.dedup();
+        reviews::ratings(db, Side::Customer, &customers, window_days).await?
+    } else {
+        Vec::new()
+    };
+    for order in orders.iter_mut() {
+        order.unread_messages = Some(unread.iter().find(|(id, _)| *id == order.id).map_or(0, |(_, n)| *n));
+        order.reviews = reviews.iter_mut().find(|(id, _)| *id == order.id).map(|(_, r)| r.clone());
+        if side == Side::Mitra {
+            order.customer_rating =
+                Some(ratings.iter().find(|(id, _)| *id == order.customer_id).map_or(Rating::NONE, |(_, r)| *r));
+        }
+    }
+    Ok(())
 }
 
 /// Fills in the refunds, the dispute and (for the mitra and staff) the mitra's earnings:

@@ -53,6 +53,12 @@ pub async fn exists<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<bool>
         .await
 }
 
+/// The display names of customers `ids` (null for one without, or erased), as shown
+/// beside their reviews.
+pub async fn display_names(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Option<String>)>> {
+    sqlx::query_as("SELECT id, display_name FROM customers WHERE id = ANY($1)").bind(ids).fetch_all(db).await
+}
+
 /// A live, unsuspended customer's `is_anonymous`, or `None` when the customer cannot act
 /// (gone or suspended). Read in the caller's transaction.
 pub async fn active_is_anonymous(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<bool>> {

@@ -8,6 +8,7 @@ mod orders;
 mod payouts;
 mod refresh_cookie;
 mod staff;
+mod trust;
 mod users;
 
 use poem_openapi::Tags;
@@ -21,6 +22,7 @@ pub type Api = (
     orders::OrdersApi,
     money::MoneyApi,
     payouts::PayoutsApi,
+    trust::TrustApi,
 );
 
 pub fn api() -> Api {
@@ -41,4 +43,6 @@ pub enum Tag {
     Staff,
     /// Orders, their payments, refunds, disputes, and the ledger's money.
     Orders,
+    /// Moderation: reported messages, conversations, hidden reviews.
+    Trust,
 }

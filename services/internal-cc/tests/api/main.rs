@@ -11,6 +11,7 @@ mod contract;
 mod edge;
 mod key_rotation;
 mod mitra_review;
+mod moderation;
 mod money;
 mod notifications;
 mod payouts;

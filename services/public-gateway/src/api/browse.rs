@@ -5,7 +5,8 @@ use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::marketplace::areas;
 use halo_shared::marketplace::browse::{self, ListedMitra};
-use halo_shared::marketplace::MarketError;
+use halo_shared::marketplace::reviews::{self, Rating};
+use halo_shared::marketplace::{MarketError, Side};
 use halo_shared::pagination::Page;
 use halo_shared::{ApiError, AppState, ErrorCode};
 use poem::web::Data;
@@ -33,10 +34,12 @@ pub struct MitraListing {
     /// (snapped to about 1 km), one decimal.
     #[oai(skip_serializing_if_is_none)]
     pub distance_km: Option<f64>,
+    // Over the mitra's published, unhidden reviews by customers (see `Rating`).
+    pub rating: Rating,
 }
 
-impl From<ListedMitra> for MitraListing {
-    fn from(m: ListedMitra) -> Self {
+impl MitraListing {
+    fn new(m: ListedMitra, rating: Rating) -> Self {
         Self {
             id: m.id,
             display_name: m.display_name,
@@ -44,8 +47,23 @@ impl From<ListedMitra> for MitraListing {
             is_online: m.is_online,
             services: m.services.into_iter().map(Service::from).collect(),
             distance_km: m.distance_km,
+            rating,
         }
     }
+}
+
+/// The listings of `mitra` with their ratings (one query for the page).
+async fn with_ratings(state: &AppState, mitra: Vec<ListedMitra>) -> Result<Vec<MitraListing>, MarketError> {
+    let ids: Vec<Uuid> = mitra.iter().map(|m| m.id).collect();
+    let window = state.settings().chat.review_window_days;
+    let ratings = reviews::ratings(&state.db, Side::Mitra, &ids, window).await?;
+    Ok(mitra
+        .into_iter()
+        .map(|m| {
+            let rating = ratings.iter().find(|(id, _)| *id == m.id).map_or(Rating::NONE, |(_, r)| *r);
+            MitraListing::new(m, rating)
+        })
+        .collect())
 }
 
 /// One page of mitra.
@@ -99,12 +117,12 @@ impl BrowseApi {
             let after = after.map(|c| browse::NearCursor::decode(c, point.0, point.1)).transpose()?;
             let (items, next_cursor) =
                 browse::near_page(&state.db, point, page.limit, after, online.0).await.map_err(MarketError::from)?;
-            let items = items.into_iter().map(MitraListing::from).collect();
+            let items = with_ratings(&state, items).await?;
             return Ok(MitraPageResponse::Ok(Json(MitraPage { items, next_cursor })));
         }
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let (items, next_cursor) = browse::page(&state.db, page, online.0).await.map_err(MarketError::from)?;
-        let items = items.into_iter().map(MitraListing::from).collect();
+        let items = with_ratings(&state, items).await?;
         Ok(MitraPageResponse::Ok(Json(MitraPage { items, next_cursor })))
     }
 
@@ -122,6 +140,10 @@ impl BrowseApi {
             .await
             .map_err(MarketError::from)?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such mitra"))?;
-        Ok(MitraListingResponse::Ok(Json(mitra.into())))
+        let listing = with_ratings(&state, vec![mitra])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such mitra"))?;
+        Ok(MitraListingResponse::Ok(Json(listing)))
     }
 }

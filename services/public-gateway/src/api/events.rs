@@ -102,6 +102,13 @@ server_events! {
     /// `payout_account.changed`: the mitra's payout account was changed or marked invalid.
     PayoutAccountChanged => PayoutAccountChangedMessage, PayoutAccountChangedKind, "payout_account.changed",
         halo_shared::payouts::views::PayoutAccountView;
+    /// `message.created`: a new message in one of the user's order conversations (the
+    /// caller's own too, from another device).
+    MessageCreated => MessageCreatedMessage, MessageCreatedKind, "message.created", halo_shared::marketplace::chat::Message;
+    /// `message.updated`: staff hid a message; `data` is the message as both parties now see it.
+    MessageUpdated => MessageUpdatedMessage, MessageUpdatedKind, "message.updated", halo_shared::marketplace::chat::Message;
+    /// `message.read`: the other party read the conversation up to a message.
+    MessageRead => MessageReadMessage, MessageReadKind, "message.read", halo_shared::marketplace::chat::MessageRead;
 }
 
 impl Type for ServerEvent {

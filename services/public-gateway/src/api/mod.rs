@@ -2,6 +2,7 @@
 
 mod booking;
 mod browse;
+mod chat;
 mod devices;
 mod earnings;
 pub mod events;
@@ -43,6 +44,7 @@ type MarketApi = (
     orders::OrdersApi,
     earnings::EarningsApi,
     payouts::PayoutsApi,
+    chat::ChatApi,
     webhooks::WebhooksApi,
 );
 
@@ -69,6 +71,8 @@ pub enum Tag {
     Sessions,
     /// Orders: customers make and cancel them; mitra accept, decline and complete them.
     Orders,
+    /// An order's conversation between its customer and mitra, and their reviews.
+    Chat,
     /// Callbacks from third parties (Xendit), authenticated by their own tokens.
     Webhooks,
     /// The realtime WebSocket and the events it carries.

@@ -6,7 +6,7 @@ use halo_shared::error::statuses::*;
 use halo_shared::error::ApiErrors;
 use halo_shared::http::json::{JsonBody, JsonString};
 use halo_shared::marketplace::orders::{self, Actor, NewOrder, Order, OrderAddress, OrderStatus, Party};
-use halo_shared::marketplace::MarketError;
+use halo_shared::marketplace::{MarketError, Side};
 use halo_shared::pagination::Page;
 use halo_shared::payments::views::{self, Viewer};
 use halo_shared::payments::Payments;
@@ -104,12 +104,33 @@ async fn page(
     cursor: Option<&str>,
 ) -> Result<OrderPageResponse, ApiError> {
     let page = Page::parse(limit, cursor)?;
-    let (items, next_cursor) = views::page(&state.db, party, status, page).await.map_err(MarketError::from)?;
+    let (mut items, next_cursor) = views::page(&state.db, party, status, page).await.map_err(MarketError::from)?;
+    for_party(state, &mut items, party.side()).await?;
     Ok(OrderPageResponse::Ok(Json(OrderPage { items, next_cursor })))
+}
+
+/// What only the parties' views show: unread messages, reviews, the customer's rating.
+async fn for_party(state: &AppState, orders: &mut [Order], side: Side) -> Result<(), ApiError> {
+    let window = state.settings().chat.review_window_days;
+    views::fill_conversation(&state.db, orders, side, window).await.map_err(MarketError::from)?;
+    Ok(())
 }
 
 async fn one(state: &AppState, party: Party, id: Uuid) -> Result<OrderResponse, ApiError> {
     let order = views::one(&state.db, party, id).await.map_err(MarketError::from)?.ok_or_else(not_found)?;
+    let mut one = [order];
+    for_party(state, &mut one, party.side()).await?;
+    let [order] = one;
+    Ok(OrderResponse::Ok(Json(order)))
+}
+
+/// An order after the caller moved it, as the caller sees it.
+async fn after_move(state: &AppState, order: Order, viewer: Viewer) -> Result<OrderResponse, ApiError> {
+    let order = views::after_move(&state.db, order, viewer).await.map_err(MarketError::from)?;
+    let side = if viewer == Viewer::Mitra { Side::Mitra } else { Side::Customer };
+    let mut one = [order];
+    for_party(state, &mut one, side).await?;
+    let [order] = one;
     Ok(OrderResponse::Ok(Json(order)))
 }
 
@@ -129,13 +150,13 @@ async fn moved_with_money(
     actor: Actor,
 ) -> Result<OrderResponse, ApiError> {
     let order = Payments::of(state).move_order(id, to, actor).await?;
-    Ok(OrderResponse::Ok(Json(views::after_move(&state.db, order, viewer(actor)).await.map_err(MarketError::from)?)))
+    after_move(state, order, viewer(actor)).await
 }
 
 /// A move with no money in it (accept): the order module alone.
 async fn moved(state: &AppState, id: Uuid, to: OrderStatus, actor: Actor) -> Result<OrderResponse, ApiError> {
     let order = orders::apply(&state.db, id, to, actor).await?;
-    Ok(OrderResponse::Ok(Json(views::after_move(&state.db, order, viewer(actor)).await.map_err(MarketError::from)?)))
+    after_move(state, order, viewer(actor)).await
 }
 
 #[OpenApi(tag = "Tag::Orders")]
@@ -346,7 +367,6 @@ impl OrdersApi {
         body: JsonBody<DisputeCreate>,
     ) -> Result<OrderResponse, ApiErrors<{ WITH_BODY | BEARER | E404 | E409 }>> {
         let order = Payments::of(&state).open_dispute(auth.0.sub, id.0, &body.reason).await?;
-        let order = views::after_move(&state.db, order, Viewer::Customer).await.map_err(MarketError::from)?;
-        Ok(OrderResponse::Ok(Json(order)))
+        Ok(after_move(&state, order, Viewer::Customer).await?)
     }
 }

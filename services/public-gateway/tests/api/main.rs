@@ -7,6 +7,7 @@ mod helpers;
 
 mod account_erasure;
 mod booking;
+mod chat;
 mod client_address;
 mod contract;
 mod database_url;
@@ -34,6 +35,7 @@ mod push;
 mod push_handover;
 mod realtime;
 mod refresh_abuse;
+mod reviews;
 mod revocation;
 mod self_service;
 mod service_limits;
