@@ -62,6 +62,19 @@ impl TestApp {
         Fixtures::new(&self.state, &self.client)
     }
 
+    /// A GET (or, for any other method, a POST) to `path` with a staff bearer token.
+    pub async fn as_staff(&self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>) -> Reply {
+        let req = match method {
+            "GET" => self.client.get(path),
+            _ => self.client.post(path),
+        };
+        let req = req.header("authorization", format!("Bearer {token}"));
+        match body {
+            Some(body) => send(req.body_json(&body)).await,
+            None => send(req).await,
+        }
+    }
+
     /// A staff account named "Staff Member" with [`PASSWORD`], not signed in.
     pub async fn create_staff(&self, email: &str, role: Role) -> Uuid {
         self.fixtures().staff_account(email, role).await

@@ -13,23 +13,11 @@ use poem::http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{send, spawn_app, Reply, TestApp};
+use crate::helpers::{send, spawn_app, TestApp};
 
 const RULES: Rules = Rules { open_days_after_end: 7, messages_per_minute: 30 };
 
 impl TestApp {
-    async fn staff_call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
-        let req = match method {
-            "GET" => self.client.get(path),
-            _ => self.client.post(path),
-        };
-        let req = req.header("authorization", format!("Bearer {token}"));
-        match body {
-            Some(body) => send(req.body_json(&body)).await,
-            None => send(req).await,
-        }
-    }
-
     /// A completed order with one message each way, the mitra's reported by the
     /// customer: (order, customer, mitra, the reported message).
     async fn reported_conversation(&self) -> (Uuid, Uuid, Uuid, Uuid) {
@@ -67,7 +55,7 @@ async fn an_agent_lists_open_reports_and_hides_the_message_for_both_parties_audi
     let agent = app.fixtures().staff(Role::Agent).await.access_token;
     let (order, customer, mitra, rude) = app.reported_conversation().await;
 
-    let open = app.staff_call("GET", "/internal/reports?status=open", &agent, None).await;
+    let open = app.as_staff("GET", "/internal/reports?status=open", &agent, None).await;
     assert_eq!(open.status, StatusCode::OK, "{}", open.body);
     let report = open.body["items"][0].clone();
     assert_eq!(
@@ -86,21 +74,21 @@ async fn an_agent_lists_open_reports_and_hides_the_message_for_both_parties_audi
     let id = report["id"].as_str().unwrap().to_owned();
 
     let bad = app
-        .staff_call("POST", &format!("/internal/reports/{id}/resolve"), &agent, Some(json!({ "action": "delete" })))
+        .as_staff("POST", &format!("/internal/reports/{id}/resolve"), &agent, Some(json!({ "action": "delete" })))
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let body = json!({ "action": "hide_message", "note": "melanggar aturan" });
-    let resolved = app.staff_call("POST", &format!("/internal/reports/{id}/resolve"), &agent, Some(body.clone())).await;
+    let resolved = app.as_staff("POST", &format!("/internal/reports/{id}/resolve"), &agent, Some(body.clone())).await;
     assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
     assert_eq!(
         (resolved.body["status"].as_str(), resolved.body["action"].as_str()),
         (Some("resolved"), Some("hide_message"))
     );
     assert_eq!(resolved.body["message"]["hidden"], true);
-    let again = app.staff_call("POST", &format!("/internal/reports/{id}/resolve"), &agent, Some(body)).await;
+    let again = app.as_staff("POST", &format!("/internal/reports/{id}/resolve"), &agent, Some(body)).await;
     assert_eq!((again.status, again.error_code()), (StatusCode::CONFLICT, "invalid_state"));
     let unknown = app
-        .staff_call(
+        .as_staff(
             "POST",
             &format!("/internal/reports/{}/resolve", Uuid::new_v4()),
             &agent,
@@ -109,7 +97,7 @@ async fn an_agent_lists_open_reports_and_hides_the_message_for_both_parties_audi
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(app.audit_actions(&id).await, ["report.resolve"]);
-    let open = app.staff_call("GET", "/internal/reports?status=open", &agent, None).await;
+    let open = app.as_staff("GET", "/internal/reports?status=open", &agent, None).await;
     assert_eq!(open.body["items"], json!([]));
 
     let page = halo_shared::pagination::Page::parse(None, None).unwrap();
@@ -141,7 +129,7 @@ async fn every_staff_read_of_a_conversation_is_an_audit_entry() {
     let agent = app.fixtures().staff(Role::Agent).await.access_token;
     let (order, _, _, _) = app.reported_conversation().await;
     for _ in 0..2 {
-        let read = app.staff_call("GET", &format!("/internal/orders/{order}/messages?limit=1"), &agent, None).await;
+        let read = app.as_staff("GET", &format!("/internal/orders/{order}/messages?limit=1"), &agent, None).await;
         assert_eq!(read.status, StatusCode::OK, "{}", read.body);
         assert_eq!(read.body["items"][0]["body"], "kata kasar", "newest first");
         assert!(read.body["next_cursor"].is_string());
@@ -149,7 +137,7 @@ async fn every_staff_read_of_a_conversation_is_an_audit_entry() {
     let viewed: Vec<String> =
         app.audit_actions(&order.to_string()).await.into_iter().filter(|a| a == "order.messages_viewed").collect();
     assert_eq!(viewed.len(), 2);
-    let missing = app.staff_call("GET", &format!("/internal/orders/{}/messages", Uuid::new_v4()), &agent, None).await;
+    let missing = app.as_staff("GET", &format!("/internal/orders/{}/messages", Uuid::new_v4()), &agent, None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
@@ -161,7 +149,7 @@ async fn an_agent_hides_a_review_through_its_route_and_it_is_audited() {
     let review = NewReview { rating: 1, comment: Some("kata kasar") };
     let written = reviews::create(&app.state.db, Party::Customer(customer), order, &review, 7).await.unwrap();
     let hide = app
-        .staff_call(
+        .as_staff(
             "POST",
             &format!("/internal/reviews/{}/hide", written.id),
             &agent,
@@ -180,12 +168,7 @@ async fn an_agent_hides_a_review_through_its_route_and_it_is_audited() {
     let ratings = reviews::ratings(&app.state.db, halo_shared::marketplace::Side::Mitra, &[mitra], 0).await.unwrap();
     assert_eq!(ratings[0].1.count, 0, "a hidden review counts nowhere, even once published");
     let missing = app
-        .staff_call(
-            "POST",
-            &format!("/internal/reviews/{}/hide", Uuid::new_v4()),
-            &agent,
-            Some(json!({ "reason": "x" })),
-        )
+        .as_staff("POST", &format!("/internal/reviews/{}/hide", Uuid::new_v4()), &agent, Some(json!({ "reason": "x" })))
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
@@ -204,7 +187,7 @@ async fn moderation_routes_refuse_anonymous_callers_and_app_tokens() {
         ("POST", format!("/internal/reviews/{id}/hide"), Some(json!({ "reason": "x" }))),
     ];
     for (method, path, body) in routes {
-        let app_token = app.staff_call(method, &path, &customer, body.clone()).await;
+        let app_token = app.as_staff(method, &path, &customer, body.clone()).await;
         assert!(
             matches!(app_token.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
             "{method} {path}: {}",

@@ -8,23 +8,11 @@ use poem::http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{send, spawn_app, Reply, TestApp};
+use crate::helpers::{spawn_app, TestApp};
 
 const PRICE: i64 = halo_shared::testing::fixtures::SERVICE.1;
 
 impl TestApp {
-    async fn as_staff(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
-        let req = match method {
-            "GET" => self.client.get(path),
-            _ => self.client.post(path),
-        };
-        let req = req.header("authorization", format!("Bearer {token}"));
-        match body {
-            Some(body) => send(req.body_json(&body)).await,
-            None => send(req).await,
-        }
-    }
-
     /// A paid order of a new customer with a listed mitra, moved on to `to` (accepted or
     /// completed) by the mitra: its id and the mitra's.
     async fn paid_order(&self, to: &[OrderStatus]) -> (Uuid, Uuid) {

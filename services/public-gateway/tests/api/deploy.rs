@@ -198,65 +198,66 @@ fn payments_use_xendit_with_secrets_in_the_service_and_the_reconciliation_job() 
     }
 }
 
-#[test]
-fn earnings_are_released_by_a_job_that_needs_only_the_database() {
-    let job = load("release-earnings-job.yaml");
+/// What a scheduled Cloud Run job sets, once checked that it runs `verb`, reaches the
+/// database through the Cloud SQL connector, and that deploy/README.md schedules it
+/// (`gcloud scheduler … jobs/<job_name>:run`).
+struct ScheduledJob {
+    env: BTreeSet<String>,
+    payment_provider: Option<String>,
+    guide: String,
+}
+
+fn scheduled_job(file: &str, verb: &str, job_name: &str) -> ScheduledJob {
+    let job = load(file);
     let container = at(&job, JOB_CONTAINER);
     let args: Vec<&str> = container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
-    assert_eq!(args, ["release-earnings"]);
-    let env = env_names(container);
-    assert!(env.contains("DATABASE_URL"), "the job reads the database URL");
-    assert!(!env.contains("XENDIT_SECRET_KEY"), "it calls no third party, so it holds no Xendit key");
+    assert_eq!(args, [verb], "{file}");
     assert_eq!(
         at(&job, &["spec", "template", "metadata", "annotations", "run.googleapis.com/cloudsql-instances"]).as_str(),
-        Some("${SQL_INSTANCE}")
+        Some("${SQL_INSTANCE}"),
+        "{file} reaches the database"
     );
     let guide = std::fs::read_to_string(format!("{ROOT}/deploy/README.md")).unwrap();
-    assert!(guide.contains("halo-release-earnings:run"), "deploy/README.md schedules it");
+    assert!(guide.contains(&format!("jobs/{job_name}:run")), "deploy/README.md schedules {job_name}");
+    let payment_provider = container["env"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"].as_str() == Some("PAYMENT_PROVIDER"))
+        .and_then(|e| e["value"].as_str())
+        .map(str::to_owned);
+    ScheduledJob { env: env_names(container), payment_provider, guide }
+}
+
+#[test]
+fn earnings_are_released_by_a_job_that_needs_only_the_database() {
+    let job = scheduled_job("release-earnings-job.yaml", "release-earnings", "halo-release-earnings");
+    assert!(job.env.contains("DATABASE_URL"), "the job reads the database URL");
+    assert!(!job.env.contains("XENDIT_SECRET_KEY"), "it calls no third party, so it holds no Xendit key");
 }
 
 #[test]
 fn expired_data_is_purged_daily_by_a_job_that_needs_only_the_database() {
-    let job = load("purge-job.yaml");
-    let container = at(&job, JOB_CONTAINER);
-    let args: Vec<&str> = container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
-    assert_eq!(args, ["purge"]);
-    let env = env_names(container);
-    assert!(env.contains("DATABASE_URL"), "the job reads the database URL");
-    assert!(!env.contains("XENDIT_SECRET_KEY"), "it calls no third party, so it holds no Xendit key");
-    assert_eq!(
-        at(&job, &["spec", "template", "metadata", "annotations", "run.googleapis.com/cloudsql-instances"]).as_str(),
-        Some("${SQL_INSTANCE}")
-    );
-    let guide = std::fs::read_to_string(format!("{ROOT}/deploy/README.md")).unwrap();
-    assert!(guide.contains("halo-purge:run"), "deploy/README.md schedules it");
+    let job = scheduled_job("purge-job.yaml", "purge", "halo-purge");
+    assert!(job.env.contains("DATABASE_URL"), "the job reads the database URL");
+    assert!(!job.env.contains("XENDIT_SECRET_KEY"), "it calls no third party, so it holds no Xendit key");
 }
 
 #[test]
 fn the_timed_order_moves_run_as_a_job_every_minute_with_xendit_for_their_refunds() {
-    let job = load("sweep-orders-job.yaml");
-    let container = at(&job, JOB_CONTAINER);
-    let args: Vec<&str> = container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
-    assert_eq!(args, ["sweep-orders"]);
-    let env = env_names(container);
+    let job = scheduled_job("sweep-orders-job.yaml", "sweep-orders", "halo-sweep-orders");
     for name in
         ["DATABASE_URL", "XENDIT_SECRET_KEY", "XENDIT_CALLBACK_TOKEN", "PAYMENT_PROVIDER", "ACCEPT_TIMEOUT_SECONDS"]
     {
-        assert!(env.contains(name), "{name} is not set");
+        assert!(job.env.contains(name), "{name} is not set");
     }
-    let provider = container["env"].as_vec().unwrap().iter().find(|e| e["name"].as_str() == Some("PAYMENT_PROVIDER"));
-    assert_eq!(provider.and_then(|e| e["value"].as_str()), Some("xendit"), "never the stub in production");
-    let guide = std::fs::read_to_string(format!("{ROOT}/deploy/README.md")).unwrap();
-    assert!(guide.contains("halo-sweep-orders:run") && guide.contains("--schedule=\"* * * * *\""), "every minute");
+    assert_eq!(job.payment_provider.as_deref(), Some("xendit"), "never the stub in production");
+    assert!(job.guide.contains("--schedule=\"* * * * *\""), "every minute");
 }
 
 #[test]
 fn payouts_are_run_weekly_by_a_job_with_the_xendit_secrets_and_never_the_stub() {
-    let job = load("run-payouts-job.yaml");
-    let container = at(&job, JOB_CONTAINER);
-    let args: Vec<&str> = container["args"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();
-    assert_eq!(args, ["run-payouts"]);
-    let env = env_names(container);
+    let job = scheduled_job("run-payouts-job.yaml", "run-payouts", "halo-run-payouts");
     for name in [
         "DATABASE_URL",
         "XENDIT_SECRET_KEY",
@@ -264,16 +265,9 @@ fn payouts_are_run_weekly_by_a_job_with_the_xendit_secrets_and_never_the_stub() 
         "PAYOUT_MINIMUM",
         "PAYOUT_ACCOUNT_COOLDOWN_HOURS",
     ] {
-        assert!(env.contains(name), "{name} is not set");
+        assert!(job.env.contains(name), "{name} is not set");
     }
-    let provider = container["env"].as_vec().unwrap().iter().find(|e| e["name"].as_str() == Some("PAYMENT_PROVIDER"));
-    assert_eq!(provider.and_then(|e| e["value"].as_str()), Some("xendit"), "never the stub in production");
-    assert_eq!(
-        at(&job, &["spec", "template", "metadata", "annotations", "run.googleapis.com/cloudsql-instances"]).as_str(),
-        Some("${SQL_INSTANCE}")
-    );
-    let guide = std::fs::read_to_string(format!("{ROOT}/deploy/README.md")).unwrap();
-    assert!(guide.contains("halo-run-payouts:run"), "deploy/README.md schedules it weekly");
+    assert_eq!(job.payment_provider.as_deref(), Some("xendit"), "never the stub in production");
 }
 
 #[test]
