@@ -44,14 +44,11 @@ enum Command {
     SweepOrders(SweepArgs),
 }
 
+/// What reconciliation takes, and the booking rules its timed moves apply.
 #[derive(clap::Args)]
 struct SweepArgs {
     #[command(flatten)]
-    database: DatabaseArgs,
-    #[command(flatten)]
-    payments: PaymentArgs,
-    #[command(flatten)]
-    money: MoneyArgs,
+    jobs: ReconcileArgs,
     #[command(flatten)]
     booking: BookingArgs,
 }
@@ -204,10 +201,10 @@ async fn stub_payout_succeed(args: StubPayoutArgs) -> anyhow::Result<()> {
 }
 
 async fn sweep_orders(args: SweepArgs) -> anyhow::Result<()> {
-    let pool = halo_shared::db::lazy_pool(&args.database.settings()?)?;
+    let pool = halo_shared::db::lazy_pool(&args.jobs.database.settings()?)?;
     let http = halo_shared::state::http_client();
-    let client = PaymentClient::new(&args.payments.reconcile_settings()?, http);
-    let (money, booking) = (args.money.settings(), args.booking.settings());
+    let client = PaymentClient::new(&args.jobs.payments.reconcile_settings()?, http);
+    let (money, booking) = (args.jobs.money.settings(), args.booking.settings());
     let payments = halo_shared::payments::Payments::new(pool, std::sync::Arc::new(client), money, booking);
     let swept = payments.sweep().await?;
     println!("{}", swept.total());
