@@ -53,10 +53,11 @@ pub const SERVICE: (&str, i64, i32) = ("Pijat 60 menit", 150_000, 60);
 
 /// A start for an order of a mitra open around the clock ([`Fixtures::open_all_week`]),
 /// bookable with the default lead and horizon and never overlapping another fixture
-/// start of a service up to two hours: two-hourly from tomorrow's local midnight, a new one
-/// per call, the same one again for the same `key` (a retry with an idempotency key must
-/// send the same body; pass the customer's token with the key, since another customer's
-/// same key is another order).
+/// start of a service up to two hours: two-hourly from the local midnight after
+/// tomorrow's (tomorrow's is within the lead during the last hour of a Jakarta day), a
+/// new one per call, the same one again for the same `key` (a retry with an idempotency
+/// key must send the same body; pass the customer's token with the key, since another
+/// customer's same key is another order).
 pub fn next_start(key: Option<&str>) -> chrono::DateTime<chrono::Utc> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
@@ -70,8 +71,8 @@ pub fn next_start(key: Option<&str>) -> chrono::DateTime<chrono::Utc> {
         None => NEXT.fetch_add(1, Ordering::Relaxed),
     };
     let jakarta = marketplace::schedule::jakarta();
-    let tomorrow = chrono::Utc::now().with_timezone(&jakarta).date_naive() + chrono::Duration::days(1);
-    let midnight = tomorrow.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(jakarta).single();
+    let first = chrono::Utc::now().with_timezone(&jakarta).date_naive() + chrono::Duration::days(2);
+    let midnight = first.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(jakarta).single();
     let midnight = midnight.expect("a fixed offset has one midnight").with_timezone(&chrono::Utc);
     midnight + chrono::Duration::hours(2 * i64::from(index % 300))
 }
