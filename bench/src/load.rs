@@ -24,7 +24,7 @@ pub async fn sign_in(client: &reqwest::Client, base: &str, n: u64) -> anyhow::Re
     Ok(resp.json().await?)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -142,7 +142,7 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open_socket(base: &str, token: &str) -> anyhow::Result<Socket> {
+pub(crate) async fn open_socket(base: &str, token: &str) -> anyhow::Result<Socket> {
     let url = format!("{}/api/shared/ws", base.replacen("http", "ws", 1));
     let mut request = url.into_client_request()?;
     request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);

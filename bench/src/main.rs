@@ -1,7 +1,8 @@
 //! Drivers for the benchmark scenarios that need more than wrk: closed loops of anonymous
 //! sign-ins and of refreshes (each carrying the token the previous one returned), counted
 //! so that no round of bcrypt-bound calls is dropped at the deadline, idle WebSockets by
-//! the thousand, publish-to-receipt latency across instances, raw bcrypt speed, start-up
+//! the thousand, publish-to-receipt latency across instances, chat messages posted on
+//! one instance and timed to a socket on another (`chat`), raw bcrypt speed, start-up
 //! timing, a bare hyper server doing the gateway's JWT verification, the poem-openapi
 //! floors for `session` and `me`, and the hyper + tokio-postgres floor for `me`.
 //! `bench/run` orchestrates them; see BENCHMARKS.md.
@@ -12,6 +13,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod bare;
+mod chat;
 mod floor;
 mod load;
 mod pgfloor;
@@ -121,11 +123,59 @@ enum Command {
         #[arg(long)]
         pid: Option<u32>,
     },
+    /// Chat messages posted on `--posts-on` at `--rate` per second (0: as fast as
+    /// `--in-flight` callers go) for `--seconds`, over the first `--orders` seeded paid
+    /// orders; with `--sockets-on`, both parties' sockets there time each message's
+    /// arrival at its recipient.
+    Chat {
+        #[command(flatten)]
+        seed: ChatSeed,
+        #[arg(long)]
+        posts_on: String,
+        #[arg(long)]
+        sockets_on: Option<String>,
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 256)]
+        in_flight: usize,
+        /// The name the line starts with.
+        #[arg(long, default_value = "chat")]
+        name: String,
+    },
+    /// A socket for both parties of each of the first `--orders` seeded orders (each its
+    /// own user and session): the server's RSS per socket, idle and after one message each.
+    ChatIdle {
+        #[command(flatten)]
+        seed: ChatSeed,
+        #[arg(long)]
+        base: String,
+        /// The server's process id, to read its RSS.
+        #[arg(long)]
+        pid: u32,
+    },
     /// Prints a process's resident set size in KiB.
     Rss {
         #[arg(long)]
         pid: u32,
     },
+}
+
+#[derive(clap::Args)]
+struct ChatSeed {
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    #[arg(long, env = "AUTH_JWT_SECRET")]
+    jwt_secret: String,
+    #[arg(long, default_value_t = 1000)]
+    orders: usize,
+}
+
+impl ChatSeed {
+    fn seed(self) -> chat::Seed {
+        chat::Seed { database_url: self.database_url, jwt_secret: self.jwt_secret, orders: self.orders }
+    }
 }
 
 #[tokio::main]
@@ -174,6 +224,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Ws { base, connections, pid } => load::idle_sockets(&base, connections, pid).await,
         Command::WsLatency { base, database_url, events } => load::ws_latency(&base, &database_url, events).await,
         Command::Hit { url, token, count, connections, pid } => load::hit(&url, &token, count, connections, pid).await,
+        Command::Chat { seed, posts_on, sockets_on, rate, seconds, in_flight, name } => {
+            chat::run(&name, &seed.seed(), &posts_on, sockets_on.as_deref(), rate, seconds, in_flight).await
+        }
+        Command::ChatIdle { seed, base, pid } => chat::idle(&seed.seed(), &base, pid).await,
         Command::Rss { pid } => {
             println!("{}", load::rss_kib(pid)?);
             Ok(())
