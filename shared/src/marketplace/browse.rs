@@ -108,7 +108,7 @@ pub async fn page(db: &PgPool, page: Page, online: Option<bool>) -> sqlx::Result
 const MAX_RADIUS_M: i32 = 50_000;
 
 /// The rings a near page tries before the widest box, metres beyond the cursor's
-/// distance (or the point): the first that holds a whole page of covering mitra bounds
+/// distance (or the point): the first that holds a whole page of covering mitra gives
 /// the page. In a city (thousands of mitra within a few km) the first ring does, and a
 /// page reads tens of areas instead of every area within 50 km (issue 28's benchmark:
 /// 10,000 mitra over Jakarta, ~100 ms a page before).
@@ -128,12 +128,10 @@ const METRES: &str = "2 * earth() * asin(least(cube_distance(a.centre, (SELECT h
 /// the point `($1, $2)`, ordered by (distance in 0.1 km, id), after `($3, $4)` when
 /// `after`, online only when `online` (the next parameter).
 ///
-/// Two steps, each walking the GiST index on the area's centre with an `earth_box`:
-/// `reach` finds the smallest ring around the point (beyond the cursor's distance) that
-/// holds a whole page, and gives the distance of that page's last mitra (plus the half
-/// of 0.1 km a rounded distance may hide), or the widest box when no ring is full; the
-/// page is then every covering mitra within that reach, ordered and cut. The rings run
-/// in order and stop at the first full one (`UNION ALL … LIMIT 1`).
+/// Each ring around the point (beyond the cursor's distance) is read with an `earth_box`
+/// over the GiST index on the area's centre, smallest first, and the first that holds
+/// the whole page gives it (`UNION ALL … LIMIT`: the wider rings are never read); when
+/// none does, the widest box does.
 fn near_sql(after: bool, online: bool, fetch: i64) -> String {
     let mut conditions = String::new();
     if after {
@@ -156,23 +154,36 @@ fn near_sql(after: bool, online: bool, fetch: i64) -> String {
             listable = *LISTABLE
         )
     };
+    // Ring n: the first page of the covering mitra within it. It is the page itself when
+    // it is full and its last distance (plus the half of 0.1 km rounding may hide) lies
+    // inside the ring: nothing outside can come before that.
     let rings: Vec<String> = RINGS_M
         .iter()
-        .map(|ring| {
+        .enumerate()
+        .map(|(n, ring)| {
             format!(
-                "(SELECT max(w.decikm) * 100 + 50 FROM ({} ORDER BY d.decikm LIMIT {fetch}) w HAVING count(*) = {fetch})",
+                "ring{n} AS MATERIALIZED ({} ORDER BY d.decikm, m.id LIMIT {fetch})",
                 within(&format!("{beyond}{ring}"))
+            )
+        })
+        .collect();
+    let pages: Vec<String> = RINGS_M
+        .iter()
+        .enumerate()
+        .map(|(n, ring)| {
+            format!(
+                "SELECT * FROM ring{n} WHERE (SELECT count(*) = {fetch} AND max(decikm) * 100 + 50 <= {beyond}{ring}
+                                             FROM ring{n})"
             )
         })
         .collect();
     ordered_listing_query(
         &format!(
-            "WITH point AS MATERIALIZED (SELECT {HERE} AS here),
-             reach AS MATERIALIZED (
-                 SELECT metres FROM ({} UNION ALL SELECT {MAX_RADIUS_M}) r (metres) LIMIT 1)
-             {} ORDER BY d.decikm, m.id LIMIT {fetch}",
-            rings.join(" UNION ALL "),
-            within("(SELECT metres FROM reach)")
+            "WITH point AS MATERIALIZED (SELECT {HERE} AS here), {}
+             {} UNION ALL ({} ORDER BY d.decikm, m.id LIMIT {fetch}) LIMIT {fetch}",
+            rings.join(", "),
+            pages.join(" UNION ALL "),
+            within(&MAX_RADIUS_M.to_string())
         ),
         "p.decikm",
         "p.decikm, p.id",
