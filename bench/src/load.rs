@@ -135,9 +135,40 @@ pub async fn refresh(base: &str, sessions: usize, length: Duration) -> anyhow::R
 }
 
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` size field (`VmRSS:`, `VmHWM:`) in KiB.
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+    let line = status.lines().find(|l| l.starts_with(field)).with_context(|| field.to_owned())?;
+    Ok(line.split_whitespace().nth(1).context("status value")?.parse()?)
+}
+
+/// Runs `command` to its end, reading its `VmRSS` every 10 ms and its `VmHWM` (the
+/// kernel's own peak, which no sampling gap misses) with the last sample; prints its
+/// output, then `seconds=… rss_max=…KiB hwm=…KiB samples=…`. Fails when it fails.
+pub fn measure(command: &[String]) -> anyhow::Result<()> {
+    let (program, args) = command.split_first().context("a command to run")?;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(program).args(args).spawn().with_context(|| program.clone())?;
+    let (mut rss_max, mut hwm, mut samples) = (0, 0, 0u64);
+    let status = loop {
+        // A read that races the exit finds no file: the samples before it stand.
+        if let (Ok(rss), Ok(peak)) = (rss_kib(child.id()), status_kib(child.id(), "VmHWM:")) {
+            rss_max = rss_max.max(rss);
+            hwm = hwm.max(peak);
+            samples += 1;
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(status.success(), "{program} failed: {status}");
+    println!("seconds={seconds:.2} rss_max={rss_max}KiB hwm={hwm}KiB samples={samples}");
+    Ok(())
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -4,7 +4,8 @@
 //! the thousand, publish-to-receipt latency across instances, chat messages posted on
 //! one instance and timed to a socket on another (`chat`), raw bcrypt speed, start-up
 //! timing, a bare hyper server doing the gateway's JWT verification, the poem-openapi
-//! floors for `session` and `me`, and the hyper + tokio-postgres floor for `me`.
+//! floors for `session` and `me`, the hyper + tokio-postgres floor for `me`, a fake
+//! Xendit Payouts API, and a wall-time and peak-memory wrapper for one-shot jobs.
 //! `bench/run` orchestrates them; see BENCHMARKS.md.
 
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 mod bare;
 mod chat;
+mod fakexendit;
 mod floor;
 mod load;
 mod pgfloor;
@@ -160,6 +162,17 @@ enum Command {
         #[arg(long)]
         pid: u32,
     },
+    /// Serves a fake Xendit Payouts API (channels, create, lookup) for `run-payouts`.
+    FakeXendit {
+        #[arg(long, default_value_t = 3920)]
+        port: u16,
+    },
+    /// Runs a command to its end and prints its wall time and peak memory (VmRSS sampled
+    /// every 10 ms, and the kernel's VmHWM).
+    Measure {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -232,5 +245,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", load::rss_kib(pid)?);
             Ok(())
         }
+        Command::FakeXendit { port } => fakexendit::serve(port).await,
+        Command::Measure { command } => load::measure(&command),
     }
 }

@@ -104,14 +104,34 @@ pub async fn page(db: &PgPool, page: Page, online: Option<bool>) -> sqlx::Result
     Ok((listed, next))
 }
 
-/// The largest service radius, metres: the box the index walks around a point.
+/// The largest service radius, metres: the widest box a near page looks in.
 const MAX_RADIUS_M: i32 = 50_000;
+
+/// The rings a near page tries before the widest box, metres beyond the cursor's
+/// distance (or the point): the first that holds a whole page of covering mitra gives
+/// the page. In a city (thousands of mitra within a few km) the first ring does, and a
+/// page reads tens of areas instead of every area within 50 km (issue 28's benchmark:
+/// 10,000 mitra over Jakarta, ~100 ms a page before).
+const RINGS_M: [i32; 3] = [1_500, 4_000, 12_000];
+
+/// The customer's point as an `earth` cube: `ll_to_earth($1, $2)`'s own expression,
+/// written out because the function (SQL with a domain cast) is planned again on every
+/// execution of a cached plan, which costs more than the whole page.
+const HERE: &str = "cube(cube(cube(earth() * cos(radians($1)) * cos(radians($2))), \
+     earth() * cos(radians($1)) * sin(radians($2))), earth() * sin(radians($1)))";
+
+/// Great-circle metres from area `a`'s snapped centre to the point: `earth_distance`'s
+/// own arithmetic over `cube_distance` (the SQL function itself costs a few µs a row).
+const METRES: &str = "2 * earth() * asin(least(cube_distance(a.centre, (SELECT here FROM point)) / (2 * earth()), 1))";
 
 /// The statement of a near page: listed mitra whose area (from its snapped centre) covers
 /// the point `($1, $2)`, ordered by (distance in 0.1 km, id), after `($3, $4)` when
-/// `after`, online only when `online` (the next parameter). The `earth_box` condition is
-/// what the GiST index on `ll_to_earth(snapped_lat, snapped_lng)` answers; the exact
-/// radius is checked on the few rows it returns.
+/// `after`, online only when `online` (the next parameter).
+///
+/// Each ring around the point (beyond the cursor's distance) is read with an `earth_box`
+/// over the GiST index on the area's centre, smallest first, and the first that holds
+/// the whole page gives it (`UNION ALL … LIMIT`: the wider rings are never read); when
+/// none does, the widest box does.
 fn near_sql(after: bool, online: bool, fetch: i64) -> String {
     let mut conditions = String::new();
     if after {
@@ -120,18 +140,50 @@ fn near_sql(after: bool, online: bool, fetch: i64) -> String {
     if online {
         conditions.push_str(&format!(" AND m.is_online = ${}", if after { 5 } else { 3 }));
     }
-    ordered_listing_query(
-        &format!(
-            "SELECT m.id, m.display_name, m.bio, m.is_online, m.created_at, d.decikm
+    let beyond = if after { "$3 * 100 + " } else { "" };
+    // Covering, listed mitra (and their distance) whose centre lies within `reach` metres.
+    let within = |reach: &str| {
+        format!(
+            "SELECT m.id, {LISTED_NAME} AS display_name, m.bio, m.is_online, m.created_at, d.decikm
              FROM mitra_service_areas a
-             CROSS JOIN LATERAL (SELECT earth_distance(ll_to_earth(a.snapped_lat, a.snapped_lng),
-                                                       ll_to_earth($1, $2)) AS metres) e
+             CROSS JOIN LATERAL (SELECT {METRES} AS metres) e
              CROSS JOIN LATERAL (SELECT round(e.metres / 100)::bigint AS decikm) d
              JOIN mitras m ON m.id = a.mitra_id
-             WHERE earth_box(ll_to_earth($1, $2), {MAX_RADIUS_M}) @> ll_to_earth(a.snapped_lat, a.snapped_lng)
-               AND e.metres <= a.radius_km * 1000 AND {listable}{conditions}
-             ORDER BY d.decikm, m.id LIMIT {fetch}",
+             WHERE earth_box((SELECT here FROM point), {reach}) @> a.centre
+               AND e.metres <= {reach} AND e.metres <= a.radius_km * 1000 AND {listable}{conditions}",
             listable = *LISTABLE
+        )
+    };
+    // Ring n: the first page of the covering mitra within it. It is the page itself when
+    // it is full and its last distance (plus the half of 0.1 km rounding may hide) lies
+    // inside the ring: nothing outside can come before that.
+    let rings: Vec<String> = RINGS_M
+        .iter()
+        .enumerate()
+        .map(|(n, ring)| {
+            format!(
+                "ring{n} AS MATERIALIZED ({} ORDER BY d.decikm, m.id LIMIT {fetch})",
+                within(&format!("{beyond}{ring}"))
+            )
+        })
+        .collect();
+    let pages: Vec<String> = RINGS_M
+        .iter()
+        .enumerate()
+        .map(|(n, ring)| {
+            format!(
+                "SELECT * FROM ring{n} WHERE (SELECT count(*) = {fetch} AND max(decikm) * 100 + 50 <= {beyond}{ring}
+                                             FROM ring{n})"
+            )
+        })
+        .collect();
+    ordered_listing_query(
+        &format!(
+            "WITH point AS MATERIALIZED (SELECT {HERE} AS here), {}
+             {} UNION ALL ({} ORDER BY d.decikm, m.id LIMIT {fetch}) LIMIT {fetch}",
+            rings.join(", "),
+            pages.join(" UNION ALL "),
+            within(&MAX_RADIUS_M.to_string())
         ),
         "p.decikm",
         "p.decikm, p.id",

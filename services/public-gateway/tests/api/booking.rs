@@ -555,6 +555,87 @@ async fn near_me_browse_walks_the_gist_index_on_the_snapped_centres() {
 }
 
 #[tokio::test]
+async fn near_me_pages_through_a_dense_city_in_exactly_the_order_of_every_covering_mitra_by_distance() {
+    let app = spawn_app_with(relaxed()).await;
+    // 600 listed mitra over ~10 km, radii 1-6 km (many do not reach the point), one of them
+    // renamed and waiting for review, some unlisted: the rings that bound each page must
+    // give the pages the full ordering gives, page after page.
+    sqlx::raw_sql(
+        "INSERT INTO mitras (id, phone, display_name, listed_name, verification_status, is_online)
+         SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, '+628' || lpad(i::text, 10, '0'),
+                'Mitra ' || i, CASE WHEN i % 50 <> 0 THEN 'Mitra ' || i END,
+                CASE WHEN i % 50 <> 0 THEN 'approved' ELSE 'rejected' END, i % 3 = 0
+         FROM generate_series(1, 600) i;
+         INSERT INTO mitra_services (id, mitra_id, title, description, price, duration_minutes, active)
+         SELECT gen_random_uuid(), id, 'Pijat', '', 150000, 60, true FROM mitras;
+         INSERT INTO mitra_service_areas (mitra_id, lat, lng, snapped_lat, snapped_lng, radius_km)
+         SELECT id, -6.25 + random() * 0.1, 106.8 + random() * 0.1, 0, 0, 1 + (random() * 5)::int FROM mitras;
+         UPDATE mitra_service_areas SET snapped_lat = round(lat::numeric, 2), snapped_lng = round(lng::numeric, 2);
+         UPDATE mitras SET display_name = 'Nama Baru', verification_status = 'pending'
+         WHERE id = '00000000-0000-4000-8000-000000000007';
+         UPDATE mitra_service_areas SET lat = -6.2, lng = 106.85, snapped_lat = -6.2, snapped_lng = 106.85, radius_km = 5
+         WHERE mitra_id = '00000000-0000-4000-8000-000000000007';
+         ANALYZE mitras; ANALYZE mitra_services; ANALYZE mitra_service_areas;",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let (lat, lng) = (-6.2, 106.85);
+    let expected = |online: bool| {
+        let pool = app.db.pool.clone();
+        async move {
+            let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+                "SELECT m.id, round(earth_distance(ll_to_earth(a.snapped_lat, a.snapped_lng), ll_to_earth($1, $2)) / 100)::bigint AS d
+                 FROM mitra_service_areas a JOIN mitras m ON m.id = a.mitra_id
+                 WHERE m.listed_name IS NOT NULL AND ($3 = false OR m.is_online)
+                   AND earth_distance(ll_to_earth(a.snapped_lat, a.snapped_lng), ll_to_earth($1, $2)) <= a.radius_km * 1000
+                 ORDER BY d, m.id",
+            )
+            .bind(lat)
+            .bind(lng)
+            .bind(online)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            rows
+        }
+    };
+    let customer = app.fixtures().verified_customer().await.access_token;
+    for online in [false, true] {
+        let want = expected(online).await;
+        assert!(want.len() > 60, "enough covering mitra for several pages: {}", want.len());
+        let renamed: Uuid = "00000000-0000-4000-8000-000000000007".parse().unwrap();
+        assert_eq!(want.iter().any(|w| w.0 == renamed), !online, "the renamed mitra is offline, at the point");
+        let mut got: Vec<(Uuid, i64)> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/client/mitras?near={lat},{lng}&limit=20");
+            if online {
+                path.push_str("&online=true");
+            }
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let page = app.get_with(&path, &customer).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            for item in page.body["items"].as_array().unwrap() {
+                let id: Uuid = item["id"].as_str().unwrap().parse().unwrap();
+                let km = item["distance_km"].as_f64().unwrap();
+                got.push((id, (km * 10.0).round() as i64));
+                if id == renamed {
+                    assert_eq!(item["display_name"], "Mitra 7", "the approved name, not the one under review");
+                }
+            }
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(got, want, "online only: {online}");
+    }
+}
+
+#[tokio::test]
 async fn a_payment_that_arrives_after_the_start_is_unmatched_and_refunded_in_full() {
     let app = spawn_app_with(relaxed()).await;
     let mitra = app.fixtures().listed_mitra("Sari").await;
